@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { defineCommand, withHints } from '../src/core/commands.ts';
+
+export default defineCommand({
+  name: 'ask',
+  description: 'Ask the model; the answer streams in',
+  options: z.object({
+    prompt: z.string().describe('What to ask'),
+    model: withHints(z.string().optional().describe('Model for this question (where the channel allows it)'), {
+      autocomplete: 'model',
+    }),
+  }),
+  async execute({ options, invocation, core, isAdmin }) {
+    const history = invocation.history ? await invocation.history() : [];
+    const surface = await invocation.answerSurface();
+    const result = await core.pipeline.ask({
+      place: invocation,
+      user: invocation.user,
+      prompt: options.prompt,
+      model: options.model,
+      conversationKey: invocation.conversationKey,
+      history,
+      surface,
+      isAdmin,
+      signal: invocation.signal,
+    });
+    invocation.onAnswer?.(options.prompt, result.text);
+  },
+});

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { defineCommand, defineSubcommand, withHints } from '../src/core/commands.ts';
+import { formatContext, formatPrices, levelOf, scopeOption, scopeWords } from '../src/core/command-options.ts';
+import { UserFacingError } from '../src/core/errors.ts';
+
+const modelId = withHints(z.string().trim().min(1).describe('Model id, e.g. openai/gpt-4o-mini'), { autocomplete: 'model' });
+
+export default defineCommand({
+  name: 'model',
+  description: "Show or change this channel's model",
+  subcommands: {
+    show: defineSubcommand({
+      description: 'Show the model settings here and where each comes from',
+      async execute({ invocation, core, reply }) {
+        const s = await core.settings.resolve(invocation);
+        const from = (source: string) => `_(${source})_`;
+        const lines = [
+          `**Model:** \`${s.model.value}\` ${from(s.model.source)}`,
+          `**Fallbacks:** ${s.fallbackModels.value.length > 0 ? s.fallbackModels.value.map((m) => `\`${m}\``).join(', ') : 'none'} ${from(s.fallbackModels.source)}`,
+          `**Provider sort:** ${s.providerSort.value ?? 'OpenRouter default'} ${from(s.providerSort.source)}`,
+          `**Provider order:** ${s.providerOrder.value.length > 0 ? s.providerOrder.value.join(', ') : 'any'} ${from(s.providerOrder.source)}`,
+          `**Temperature:** ${s.temperature.value ?? 'model default'} ${from(s.temperature.source)}`,
+          `**Max output tokens:** ${s.maxTokens.value} ${from(s.maxTokens.source)}`,
+          `**Tools:** ${s.tools.value.length > 0 ? s.tools.value.join(', ') : 'none'} ${from(s.tools.source)}`,
+          `**Users may pick a model:** ${s.allowUserModel.value ? 'yes' : 'no'} ${from(s.allowUserModel.source)}`,
+        ];
+        const info = await core.catalog.get(s.model.value);
+        if (info) lines.splice(1, 0, `  ${formatContext(info.contextLength)} context · ${formatPrices(info)}`);
+        await reply(lines.join('\n'), { ephemeral: true });
+      },
+    }),
+    set: defineSubcommand({
+      description: 'Set the model (admins)',
+      admin: true,
+      options: z.object({ model: modelId, scope: scopeOption }),
+      async execute({ options, invocation, core, reply }) {
+        const info = await core.pipeline.checkModel(options.model);
+        const level = levelOf(options.scope);
+        await core.settings.set(invocation, level, 'model', options.model);
+        const detail = info ? ` (${formatContext(info.contextLength)} context · ${formatPrices(info)})` : '';
+        await reply(`The model for ${scopeWords(level)} is now \`${options.model}\`${detail}.`, { ephemeral: true });
+      },
+    }),
+    fallbacks: defineSubcommand({
+      description: 'Set fallback models, tried in order when the model is down (admins)',
+      admin: true,
+      options: z.object({
+        models: z.string().trim().min(1).describe('Model ids separated by spaces or commas, or "none"'),
+        scope: scopeOption,
+      }),
+      async execute({ options, invocation, core, reply }) {
+        const level = levelOf(options.scope);
+        const ids = options.models.toLowerCase() === 'none' ? [] : options.models.split(/[\s,]+/).filter(Boolean);
+        if (ids.length > 3) throw new UserFacingError('bad-input', 'OpenRouter takes at most 3 fallback models.');
+        for (const id of ids) await core.pipeline.checkModel(id);
+        await core.settings.set(invocation, level, 'fallbackModels', ids);
+        await reply(
+          ids.length === 0
+            ? `No fallback models for ${scopeWords(level)}.`
+            : `Fallbacks for ${scopeWords(level)}: ${ids.map((m) => `\`${m}\``).join(' → ')}.`,
+          { ephemeral: true },
+        );
+      },
+    }),
+    provider: defineSubcommand({
+      description: 'Prefer providers by price, throughput or latency (admins)',
+      admin: true,
+      options: z.object({
+        sort: z.enum(['price', 'throughput', 'latency']).describe('What OpenRouter should optimise for'),
+        scope: scopeOption,
+      }),
+      async execute({ options, invocation, core, reply }) {
+        const level = levelOf(options.scope);
+        await core.settings.set(invocation, level, 'providerSort', options.sort);
+        await reply(`Providers for ${scopeWords(level)} are now chosen by ${options.sort}.`, { ephemeral: true });
+      },
+    }),
+    reset: defineSubcommand({
+      description: 'Go back to the inherited model settings (admins)',
+      admin: true,
+      options: z.object({ scope: scopeOption }),
+      async execute({ options, invocation, core, reply }) {
+        const level = levelOf(options.scope);
+        await core.settings.reset(invocation, level, ['model', 'fallbackModels', 'providerSort', 'providerOrder']);
+        const s = await core.settings.resolve(invocation);
+        await reply(`Model settings for ${scopeWords(level)} reset; the model here is now \`${s.model.value}\` (${s.model.source}).`, {
+          ephemeral: true,
+        });
+      },
+    }),
+  },
+});

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { defineCommand, defineSubcommand, type Invocation } from '../src/core/commands.ts';
+import { UserFacingError } from '../src/core/errors.ts';
+import { formatAmount, formatUsd } from '../src/core/quota.ts';
+import { resolveUser } from '../src/core/users.ts';
+import { QUOTA_LIMITS, type QuotaLimitName, type QuotaSubject } from '../src/store/types.ts';
+
+/** Far beyond any real budget; larger numbers are almost certainly typos. */
+const MAX_COUNT = 1e12;
+const MAX_USD = 1e9;
+
+export function parseLimitValue(limit: QuotaLimitName, raw: string): number | null {
+  const text = raw.trim().toLowerCase().replace(/^\$/, '');
+  if (text === 'none' || text === 'unlimited') return null;
+  const value = Number(text);
+  const isUsd = limit.startsWith('usd');
+  if (text === '' || !Number.isFinite(value)) {
+    throw new UserFacingError('bad-input', `\`${raw.slice(0, 40)}\` is not a number; give ${isUsd ? 'an amount in USD like 2.50' : 'a whole number'}, or \`none\` for no limit.`);
+  }
+  if (value < 0) throw new UserFacingError('bad-input', 'A limit cannot be negative; use 0 to block, or `none` for no limit.');
+  if (!isUsd && !Number.isInteger(value)) throw new UserFacingError('bad-input', `\`${limit}\` takes a whole number.`);
+  if (value > (isUsd ? MAX_USD : MAX_COUNT)) {
+    throw new UserFacingError('bad-input', `${raw.slice(0, 40)} is too large for \`${limit}\`; use \`none\` for no limit.`);
+  }
+  return value;
+}
+
+async function subjectOf(invocation: Invocation, target: string): Promise<{ subject: QuotaSubject; label: string }> {
+  const word = target.trim().toLowerCase();
+  if (word === 'default') return { subject: { kind: 'default' }, label: 'everyone (default)' };
+  if (word === 'server') return { subject: { kind: 'server' }, label: 'the whole server' };
+  const user = await resolveUser(invocation, target);
+  return { subject: { kind: 'user', userId: user.id }, label: user.name };
+}
+
+export default defineCommand({
+  name: 'quota',
+  description: 'Show or set usage limits (admins)',
+  subcommands: {
+    show: defineSubcommand({
+      description: 'Show the limits for a user, or the defaults and the server budget (admins)',
+      admin: true,
+      options: z.object({ user: z.string().trim().min(1).optional().describe('A user; leave out for the defaults') }),
+      async execute({ options, invocation, core, reply }) {
+        const { platform, workspaceId } = invocation;
+        const budget = await core.quota.serverBudget(platform, workspaceId);
+        if (options.user) {
+          const user = await resolveUser(invocation, options.user);
+          const views = await core.quota.limitsFor({ platform, workspaceId, userId: user.id });
+          const lines = views.map((v) => `\`${v.limit}\`: ${v.value === null ? 'none' : formatAmount(v.limit, v.value)} _(${v.source})_`);
+          await reply([`**Limits for ${user.name}**`, ...lines].join('\n'), { ephemeral: true });
+          return;
+        }
+        const defaults = await core.store.getQuotaLimits(platform, workspaceId, { kind: 'default' });
+        const lines = QUOTA_LIMITS.map((limit) => {
+          const set = defaults[limit];
+          const value = set !== undefined ? set : core.quota.envDefault(limit);
+          return `\`${limit}\`: ${value === null ? 'none' : formatAmount(limit, value)} _(${set !== undefined ? 'server default' : 'environment default'})_`;
+        });
+        const month = await core.store.usage(platform, workspaceId, undefined, new Date(core.clock.now()));
+        lines.push(
+          `Server budget \`usd-per-month\`: ${budget.value === null ? 'none' : formatUsd(budget.value)} _(${budget.source})_, ${formatUsd(month.month.usd)} used this month`,
+        );
+        lines.push(`Answers at once per user: ${core.config.quota.maxConcurrent}`);
+        await reply(['**Default limits for everyone**', ...lines].join('\n'), { ephemeral: true });
+      },
+    }),
+    set: defineSubcommand({
+      description: 'Set a limit for a user, the default, or the server (admins)',
+      admin: true,
+      options: z.object({
+        target: z.string().trim().min(1).describe('A user, "default" (everyone) or "server" (the whole server)'),
+        limit: z.enum(QUOTA_LIMITS).describe('Which limit'),
+        value: z.string().trim().min(1).describe('A number, or "none" for no limit'),
+      }),
+      async execute({ options, invocation, core, reply }) {
+        const value = parseLimitValue(options.limit, options.value);
+        const { subject, label } = await subjectOf(invocation, options.target);
+        if (subject.kind === 'server' && options.limit !== 'usd-per-month') {
+          throw new UserFacingError('bad-input', 'The server as a whole has only a `usd-per-month` budget; use `default` for per-user limits.');
+        }
+        await core.store.setQuotaLimit(invocation.platform, invocation.workspaceId, subject, options.limit, value);
+        await reply(`\`${options.limit}\` for ${label} is now ${value === null ? 'none (no limit)' : formatAmount(options.limit, value)}.`, {
+          ephemeral: true,
+        });
+      },
+    }),
+    reset: defineSubcommand({
+      description: "Remove a user's own limits so the defaults apply (admins)",
+      admin: true,
+      options: z.object({ user: z.string().trim().min(1).describe('The user') }),
+      async execute({ options, invocation, core, reply }) {
+        const { subject, label } = await subjectOf(invocation, options.user);
+        await core.store.clearQuotaLimits(invocation.platform, invocation.workspaceId, subject);
+        await reply(`Limits for ${label} reset to the defaults.`, { ephemeral: true });
+      },
+    }),
+  },
+});

@@ -1,0 +1,78 @@
+/**
+ * The composition root shared by `npm start` and `npm run chat`:
+ * config -> logger -> store -> catalog/llm -> tools -> core.
+ */
+import { commands } from '../commands/index.ts';
+import type { Config } from './config.ts';
+import { createCore, type Core } from './core/core.ts';
+import type { Clock } from './core/types.ts';
+import { createModelCatalog } from './llm/catalog.ts';
+import { createOpenRouterService } from './llm/openrouter.ts';
+import type { Logger } from './log.ts';
+import { createStore } from './store/index.ts';
+import { loadPlugins, registerBuiltinTools } from './tools/plugins.ts';
+import { ToolRegistry } from './tools/registry.ts';
+
+export interface App {
+  core: Core;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger: Logger;
+  clock?: Clock;
+  instanceId?: string;
+}
+
+export async function createApp(config: Config, options: AppOptions): Promise<App> {
+  const { logger } = options;
+  const store = await createStore(config.databaseUrl, { logger });
+  try {
+    await store.migrate();
+    const expired = await store.expireReservations(new Date());
+    if (expired > 0) logger.info({ expired }, 'expired quota reservations left by stopped processes');
+
+    const catalog = createModelCatalog({
+      baseUrl: config.openrouter.baseUrl,
+      apiKey: config.openrouter.apiKey,
+      ttlMs: config.openrouter.catalogTtlMs,
+      logger: logger.child({ component: 'catalog' }),
+      clock: options.clock,
+    });
+    const registry = new ToolRegistry(config.tools.timeoutMs);
+    registerBuiltinTools(registry);
+    await loadPlugins(config.plugins, { registry, logger });
+    const llm = createOpenRouterService({
+      apiKey: config.openrouter.apiKey,
+      baseUrl: config.openrouter.baseUrl,
+      appUrl: config.openrouter.appUrl,
+      appTitle: config.openrouter.appTitle,
+      timeoutMs: config.openrouter.timeoutMs,
+      logger: logger.child({ component: 'openrouter' }),
+      catalog,
+      registry,
+      maxToolRounds: config.tools.maxRounds,
+      clock: options.clock,
+    });
+    const core = createCore({
+      config,
+      logger,
+      store,
+      llm,
+      registry,
+      commands,
+      clock: options.clock,
+      instanceId: options.instanceId,
+    });
+    return {
+      core,
+      async close() {
+        catalog.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The one place that reads the environment. Everything else receives a typed
+ * Config through its constructor.
+ */
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const positiveInt = (fallback: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number above 0 (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** A quota default: a number >= 0, or empty/"none" for no limit. */
+const quotaValue = (kind: 'count' | 'usd') =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '' || v.toLowerCase() === 'none') return null;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || (kind === 'count' && !Number.isInteger(n))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be ${kind === 'count' ? 'a whole number' : 'an amount in USD'} of 0 or more, or "none" (got "${v}")`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  );
+
+const url = (fallback?: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v === '' ? fallback : v;
+      if (value === undefined) return undefined;
+      try {
+        const parsed = new URL(value);
+        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('protocol');
+        return value.replace(/\/+$/, '');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be an http(s) URL (got "${value}")` });
+        return z.NEVER;
+      }
+    });
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const schema = z.object({
+  OPENROUTER_API_KEY: z
+    .string({ error: 'is required: create a key at https://openrouter.ai/keys' })
+    .trim()
+    .min(1, 'is required: create a key at https://openrouter.ai/keys'),
+  OPENROUTER_BASE_URL: url('https://openrouter.ai/api/v1'),
+  OPENROUTER_APP_URL: url(),
+  OPENROUTER_APP_TITLE: optionalString.transform((v) => v ?? 'Switchboard'),
+  DEFAULT_MODEL: optionalString
+    .transform((v) => v ?? 'openrouter/auto')
+    .refine((v) => !/\s/.test(v), 'must be a model id without spaces, e.g. openai/gpt-4o-mini'),
+  DEFAULT_FALLBACK_MODELS: list,
+  DEFAULT_MAX_TOKENS: positiveInt(1024),
+  DEFAULT_TEMPERATURE: z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || n > 2) {
+        ctx.addIssue({ code: 'custom', message: `must be a number from 0 to 2 (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  DEFAULT_SYSTEM_PROMPT: optionalString,
+  DEFAULT_TOOLS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined
+        ? ['current_time', 'calculator', 'model_catalog']
+        : v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+    ),
+  REQUEST_TIMEOUT_MS: positiveInt(120_000),
+  TOOL_TIMEOUT_MS: positiveInt(10_000),
+  TOOL_MAX_ROUNDS: positiveInt(5),
+  CATALOG_TTL_MS: positiveInt(600_000),
+  MAX_PROMPT_CHARS: positiveInt(8_000),
+  LOG_LEVEL: z
+    .string()
+    .trim()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? 'info' : v.toLowerCase()))
+    .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })),
+  LOG_PRETTY: z
+    .enum(['true', 'false', ''])
+    .optional()
+    .transform((v) => (v === 'true' ? true : v === 'false' ? false : undefined)),
+  DATABASE_URL: optionalString.refine(
+    (v) => v === undefined || /^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(v),
+    'must start with sqlite:, postgres:// or postgresql:// (or be unset for ./data/switchboard.db)',
+  ),
+  ADMIN_USER_IDS: list.pipe(
+    z.array(z.string().regex(/^[a-z]+:[^\s:]+$/, 'entries must look like discord:123456 or slack:U0123ABC')),
+  ),
+  PLUGINS: list,
+  QUOTA_DEFAULT_REQUESTS_PER_DAY: quotaValue('count'),
+  QUOTA_DEFAULT_TOKENS_PER_DAY: quotaValue('count'),
+  QUOTA_DEFAULT_USD_PER_DAY: quotaValue('usd'),
+  QUOTA_DEFAULT_USD_PER_MONTH: quotaValue('usd'),
+  QUOTA_SERVER_USD_PER_MONTH: quotaValue('usd'),
+  QUOTA_MAX_CONCURRENT: positiveInt(2),
+  QUOTA_RESERVATION_TTL_MS: positiveInt(900_000),
+  DISCORD_TOKEN: optionalString,
+  SLACK_BOT_TOKEN: optionalString,
+});
+
+export type Env = z.input<typeof schema>;
+type Parsed = z.output<typeof schema> & { LOG_LEVEL_SET: boolean };
+
+export interface Config {
+  openrouter: {
+    apiKey: string;
+    baseUrl: string;
+    appUrl?: string;
+    appTitle: string;
+    timeoutMs: number;
+    catalogTtlMs: number;
+  };
+  defaults: {
+    model: string;
+    fallbackModels: string[];
+    maxTokens: number;
+    temperature?: number;
+    systemPrompt: string;
+    tools: string[];
+  };
+  tools: { timeoutMs: number; maxRounds: number };
+  maxPromptChars: number;
+  log: { level: (typeof LOG_LEVELS)[number]; pretty: boolean; levelExplicit: boolean };
+  databaseUrl?: string;
+  adminUserIds: string[];
+  plugins: string[];
+  quota: {
+    requestsPerDay: number | null;
+    tokensPerDay: number | null;
+    usdPerDay: number | null;
+    usdPerMonth: number | null;
+    serverUsdPerMonth: number | null;
+    maxConcurrent: number;
+    reservationTtlMs: number;
+  };
+  discord?: { token: string };
+  slack?: { botToken: string };
+  /** Every secret value, for log scrubbing. */
+  secrets: string[];
+}
+
+export const DEFAULT_SYSTEM_PROMPT =
+  'You are Switchboard, a helpful assistant in a team chat. Answer concisely and use Markdown.';
+
+/** A configuration problem: one readable message naming each bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      `Switchboard cannot start; fix these environment variables (in the environment or .env, see .env.example):\n` +
+        problems.map((p) => `  - ${p}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = issue.path[0] === undefined ? 'environment' : String(issue.path[0]);
+      return `${name} ${issue.message}`;
+    });
+    throw new ConfigError([...new Set(problems)]);
+  }
+  return toConfig({ ...result.data, LOG_LEVEL_SET: Boolean(env.LOG_LEVEL?.trim()) });
+}
+
+function toConfig(e: Parsed): Config {
+  const secrets = [e.OPENROUTER_API_KEY, e.DISCORD_TOKEN, e.SLACK_BOT_TOKEN].filter(
+    (s): s is string => typeof s === 'string' && s.length >= 6,
+  );
+  return {
+    openrouter: {
+      apiKey: e.OPENROUTER_API_KEY,
+      baseUrl: e.OPENROUTER_BASE_URL ?? 'https://openrouter.ai/api/v1',
+      appUrl: e.OPENROUTER_APP_URL,
+      appTitle: e.OPENROUTER_APP_TITLE,
+      timeoutMs: e.REQUEST_TIMEOUT_MS,
+      catalogTtlMs: e.CATALOG_TTL_MS,
+    },
+    defaults: {
+      model: e.DEFAULT_MODEL,
+      fallbackModels: e.DEFAULT_FALLBACK_MODELS,
+      maxTokens: e.DEFAULT_MAX_TOKENS,
+      temperature: e.DEFAULT_TEMPERATURE,
+      systemPrompt: e.DEFAULT_SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
+      tools: e.DEFAULT_TOOLS,
+    },
+    tools: { timeoutMs: e.TOOL_TIMEOUT_MS, maxRounds: e.TOOL_MAX_ROUNDS },
+    maxPromptChars: e.MAX_PROMPT_CHARS,
+    log: { level: e.LOG_LEVEL, levelExplicit: e.LOG_LEVEL_SET, pretty: e.LOG_PRETTY ?? (process.stdout.isTTY && process.env.NODE_ENV !== 'production') },
+    databaseUrl: e.DATABASE_URL,
+    adminUserIds: e.ADMIN_USER_IDS,
+    plugins: e.PLUGINS,
+    quota: {
+      requestsPerDay: e.QUOTA_DEFAULT_REQUESTS_PER_DAY,
+      tokensPerDay: e.QUOTA_DEFAULT_TOKENS_PER_DAY,
+      usdPerDay: e.QUOTA_DEFAULT_USD_PER_DAY,
+      usdPerMonth: e.QUOTA_DEFAULT_USD_PER_MONTH,
+      serverUsdPerMonth: e.QUOTA_SERVER_USD_PER_MONTH,
+      maxConcurrent: e.QUOTA_MAX_CONCURRENT,
+      reservationTtlMs: e.QUOTA_RESERVATION_TTL_MS,
+    },
+    discord: e.DISCORD_TOKEN ? { token: e.DISCORD_TOKEN } : undefined,
+    slack: e.SLACK_BOT_TOKEN ? { botToken: e.SLACK_BOT_TOKEN } : undefined,
+    secrets,
+  };
+}
+
+/** Reads `.env` (when present) into process.env without overriding what is set, then parses. */
+export function loadConfig(envFile = '.env'): Config {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  return parseConfig(process.env);
+}

@@ -1,0 +1,244 @@
+/**
+ * Commands are data plus a function. One definition serves Discord, Slack and
+ * the terminal; adapters turn it into their own command shape and hand every
+ * invocation to runCommand.
+ */
+import { z } from 'zod';
+import type { Logger } from '../log.ts';
+import type { HistoryMessage } from './conversation.ts';
+import { genericErrorMessage, newErrorId, UserFacingError } from './errors.ts';
+import type { Place } from './settings.ts';
+import type { MessageSurface } from './types.ts';
+import type { Core } from './core.ts';
+
+export interface CommandUser {
+  id: string;
+  name: string;
+}
+
+/** One use of a command, as an adapter describes it. */
+export interface Invocation extends Place {
+  user: CommandUser;
+  /** The platform's own notion of an admin (Manage Guild, workspace admin). */
+  isPlatformAdmin(): Promise<boolean>;
+  /** Which messages belong together (thread, reply chain, terminal session). */
+  conversationKey: string;
+  reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
+  /** Where /ask streams its answer. */
+  answerSurface(): Promise<MessageSurface>;
+  /** The conversation so far, oldest first. */
+  history?(): Promise<HistoryMessage[]>;
+  /** Resolves a user mention or id to a known user; undefined when nobody matches. */
+  lookupUser?(ref: string): Promise<CommandUser | undefined>;
+  /** Told when an answer is complete (the terminal keeps its own history). */
+  onAnswer?(prompt: string, answer: string): void;
+  signal?: AbortSignal;
+}
+
+export interface CommandContext<O> {
+  options: O;
+  invocation: Invocation;
+  core: Core;
+  isAdmin: boolean;
+  logger: Logger;
+  /** Replies to the person who asked; ephemeral where the platform has it. */
+  reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
+}
+
+export interface OptionHints {
+  /** Adapters offer autocomplete from the catalog or the tool registry. */
+  autocomplete?: 'model' | 'tool';
+}
+
+export interface Subcommand<S extends z.ZodObject = z.ZodObject> {
+  description: string;
+  options?: S;
+  admin?: boolean;
+  execute(ctx: CommandContext<z.infer<S>>): Promise<void>;
+}
+
+export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {
+  name: string;
+  description: string;
+  options?: S;
+  admin?: boolean;
+  execute?(ctx: CommandContext<z.infer<S>>): Promise<void>;
+  subcommands?: Record<string, Subcommand>;
+}
+
+export function defineCommand<S extends z.ZodObject>(def: CommandDefinition<S>): CommandDefinition {
+  return def as unknown as CommandDefinition;
+}
+
+export function defineSubcommand<S extends z.ZodObject>(def: Subcommand<S>): Subcommand {
+  return def as unknown as Subcommand;
+}
+
+/** Marks a string option for autocomplete. */
+export function withHints<T extends z.ZodType>(schema: T, hints: OptionHints): T {
+  return schema.meta(hints as Record<string, unknown>);
+}
+
+export function optionHints(schema: z.ZodType): OptionHints {
+  let current: z.ZodType = schema;
+  for (let i = 0; i < 4; i++) {
+    const meta = current.meta() as OptionHints | undefined;
+    if (meta?.autocomplete) return meta;
+    if (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodNullable) {
+      current = current.unwrap() as z.ZodType;
+    } else break;
+  }
+  return {};
+}
+
+/** The base kind of an option, for adapters that need typed options. */
+export type OptionKind = 'string' | 'integer' | 'number' | 'boolean';
+
+export interface OptionInfo {
+  name: string;
+  description: string;
+  kind: OptionKind;
+  required: boolean;
+  choices?: string[];
+  min?: number;
+  max?: number;
+  maxLength?: number;
+  hints: OptionHints;
+}
+
+export function describeOptions(schema: z.ZodObject | undefined): OptionInfo[] {
+  if (!schema) return [];
+  return Object.entries(schema.shape).map(([name, field]) => {
+    const zodField = field as z.ZodType;
+    let inner: z.ZodType = zodField;
+    let required = true;
+    while (inner instanceof z.ZodOptional || inner instanceof z.ZodDefault || inner instanceof z.ZodNullable) {
+      required = false;
+      inner = inner.unwrap() as z.ZodType;
+    }
+    const info: OptionInfo = {
+      name,
+      description: zodField.description ?? inner.description ?? name,
+      kind: 'string',
+      required,
+      hints: optionHints(zodField),
+    };
+    if (inner instanceof z.ZodNumber) {
+      info.kind = inner.format === 'safeint' || inner.isInt ? 'integer' : 'number';
+      if (Number.isFinite(inner.minValue)) info.min = inner.minValue ?? undefined;
+      if (Number.isFinite(inner.maxValue)) info.max = inner.maxValue ?? undefined;
+    } else if (inner instanceof z.ZodBoolean) {
+      info.kind = 'boolean';
+    } else if (inner instanceof z.ZodEnum) {
+      info.choices = inner.options.map(String);
+    } else if (inner instanceof z.ZodString) {
+      if (inner.maxLength !== null) info.maxLength = inner.maxLength;
+    }
+    return info;
+  });
+}
+
+/** Finds the definition a name (and subcommand) refers to. */
+export function findCommand(
+  commands: readonly CommandDefinition[],
+  name: string,
+  subcommand?: string,
+): { command: CommandDefinition; sub?: Subcommand; subName?: string } | undefined {
+  const command = commands.find((c) => c.name === name);
+  if (!command) return undefined;
+  if (!command.subcommands) return { command };
+  const subName = subcommand ?? Object.keys(command.subcommands)[0];
+  const sub = subName ? command.subcommands[subName] : undefined;
+  return sub ? { command, sub, subName } : undefined;
+}
+
+function zodProblems(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const field = issue.path.length > 0 ? `\`${issue.path.join('.')}\`` : 'options';
+      if (issue.code === 'invalid_type' && issue.input === undefined) return `${field} is required`;
+      if (issue.code === 'unrecognized_keys') return `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `\`${k}\``).join(', ')}`;
+      return `${field}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+export function usageOf(command: CommandDefinition, subName?: string): string {
+  const sub = subName ? command.subcommands?.[subName] : undefined;
+  const options = describeOptions(sub ? sub.options : command.options);
+  const parts = options.map((o) => (o.required ? `<${o.name}>` : `[${o.name}]`));
+  return ['/' + command.name, subName, ...parts].filter(Boolean).join(' ');
+}
+
+/**
+ * Runs one command: admin check, option validation, execution, and the single
+ * error boundary. Never throws.
+ */
+export async function runCommand(
+  core: Core,
+  command: CommandDefinition,
+  subName: string | undefined,
+  rawOptions: Record<string, unknown>,
+  invocation: Invocation,
+): Promise<void> {
+  const logger = core.logger.child({
+    platform: invocation.platform,
+    channel: invocation.channelId,
+    user: invocation.user.id,
+    command: subName ? `${command.name} ${subName}` : command.name,
+  });
+  const reply = async (text: string, options?: { ephemeral?: boolean }) => {
+    await invocation.reply(text, options);
+  };
+  try {
+    const sub = command.subcommands
+      ? subName
+        ? command.subcommands[subName]
+        : undefined
+      : undefined;
+    if (command.subcommands && !sub) {
+      const names = Object.keys(command.subcommands).join(', ');
+      throw new UserFacingError(
+        'bad-input',
+        subName ? `\`/${command.name}\` has no \`${subName}\`; use one of: ${names}.` : `\`/${command.name}\` needs one of: ${names}.`,
+      );
+    }
+    const target = sub ?? command;
+    const execute = target.execute;
+    if (!execute) throw new UserFacingError('bad-input', `\`/${command.name}\` cannot be run on its own.`);
+    const isAdmin = await core.isAdmin(invocation);
+    if (target.admin && !isAdmin) {
+      throw new UserFacingError(
+        'not-admin',
+        `Only admins can use \`${usageOf(command, subName).split(' <')[0]!.split(' [')[0]}\` (server managers, or users listed in ADMIN_USER_IDS).`,
+      );
+    }
+    const schema = (target.options ?? z.object({})).strict();
+    const parsed = schema.safeParse(dropUndefined(rawOptions));
+    if (!parsed.success) {
+      throw new UserFacingError('bad-input', `${zodProblems(parsed.error)}. Usage: \`${usageOf(command, subName)}\``);
+    }
+    await execute({ options: parsed.data, invocation, core, isAdmin, logger, reply });
+  } catch (error) {
+    if (error instanceof UserFacingError) {
+      logger.info({ code: error.code }, 'command refused: %s', error.message);
+      await safeReply(invocation, error.message, logger);
+      return;
+    }
+    const errorId = newErrorId();
+    logger.error({ err: error, errorId }, 'command failed');
+    await safeReply(invocation, genericErrorMessage(errorId), logger);
+  }
+}
+
+async function safeReply(invocation: Invocation, text: string, logger: Logger): Promise<void> {
+  try {
+    await invocation.reply(text, { ephemeral: true });
+  } catch (error) {
+    logger.warn({ err: error }, 'could not deliver a reply');
+  }
+}
+
+function dropUndefined(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined && v !== null));
+}

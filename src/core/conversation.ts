@@ -1,0 +1,96 @@
+/**
+ * History assembly and trimming. The adapter says which messages belong to a
+ * conversation (a thread, a reply chain); the core turns them into the message
+ * list and trims the oldest turns to fit the model's context.
+ */
+import type { ChatMessage } from '../llm/types.ts';
+import { UserFacingError } from './errors.ts';
+
+export interface HistoryMessage {
+  role: 'user' | 'assistant';
+  text: string;
+  at: Date;
+  authorId?: string;
+  authorName?: string;
+}
+
+/** A rough, fast token estimate (about 4 characters a token, rounded up, plus framing). */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4) + 4;
+}
+
+export function estimateMessagesTokens(messages: readonly ChatMessage[]): number {
+  let total = 3;
+  for (const message of messages) total += estimateTokens(message.content);
+  return total;
+}
+
+export interface BuildInput {
+  systemPrompt: string;
+  history: readonly HistoryMessage[];
+  prompt: string;
+  asker: { id: string; name: string };
+  /** Model context length in tokens. */
+  contextLength: number;
+  /** Output budget reserved inside the context. */
+  maxTokens: number;
+  /** History at or before this time is ignored (/new). */
+  resetAt?: Date;
+}
+
+export interface BuiltConversation {
+  messages: ChatMessage[];
+  /** How many earlier messages were dropped to fit. */
+  trimmed: number;
+  promptTokens: number;
+}
+
+export function buildConversation(input: BuildInput): BuiltConversation {
+  const relevant = input.history.filter((m) => m.text.trim() !== '' && (!input.resetAt || m.at > input.resetAt));
+  const humanAuthors = new Set(relevant.filter((m) => m.role === 'user').map((m) => m.authorId ?? m.authorName));
+  humanAuthors.add(input.asker.id);
+  const several = humanAuthors.size > 1;
+
+  const label = (m: { authorName?: string; text: string }) =>
+    several && m.authorName ? `${m.authorName}: ${m.text}` : m.text;
+
+  const system: ChatMessage = { role: 'system', content: input.systemPrompt };
+  const current: ChatMessage = { role: 'user', content: label({ authorName: input.asker.name, text: input.prompt }) };
+  const budget = input.contextLength - input.maxTokens;
+  const fixed = estimateMessagesTokens([system, current]);
+  if (fixed > budget) {
+    throw new UserFacingError(
+      'bad-input',
+      `Your message is too long for this model: about ${fixed.toLocaleString('en-US')} tokens, and the model takes ${budget.toLocaleString('en-US')} besides its answer. Shorten it or pick a model with a longer context.`,
+    );
+  }
+
+  const kept: ChatMessage[] = [];
+  let used = fixed;
+  let index = relevant.length - 1;
+  for (; index >= 0; index--) {
+    const m = relevant[index]!;
+    const message: ChatMessage =
+      m.role === 'assistant' ? { role: 'assistant', content: m.text } : { role: 'user', content: label(m) };
+    const cost = estimateTokens(message.content);
+    if (used + cost > budget) break;
+    used += cost;
+    kept.unshift(message);
+  }
+  // Never start the history with an orphaned assistant turn.
+  let trimmed = index + 1;
+  while (kept.length > 0 && kept[0]!.role === 'assistant' && trimmed > 0) {
+    kept.shift();
+    trimmed++;
+  }
+  return { messages: [system, ...kept, current], trimmed, promptTokens: used };
+}
+
+/** Makes user text safe to send: well-formed UTF-16, no control characters but tab and newline. */
+export function cleanPrompt(text: string): string {
+  return text
+    .toWellFormed()
+    .replace(/\r\n?/g, '\n')
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '')
+    .trim();
+}

@@ -1,0 +1,77 @@
+/**
+ * The platform-neutral core every adapter talks to: settings, quotas, the
+ * answer pipeline and the command runner.
+ */
+import { hostname } from 'node:os';
+import type { Config } from '../config.ts';
+import type { LlmService, ModelCatalog } from '../llm/types.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/types.ts';
+import type { ToolRegistry } from '../tools/registry.ts';
+import type { CommandDefinition } from './commands.ts';
+import { AnswerPipeline } from './pipeline.ts';
+import { QuotaService } from './quota.ts';
+import { RateBudget } from './rate-budget.ts';
+import { defaultSettings, SettingsService } from './settings.ts';
+import { systemClock, type Clock } from './types.ts';
+
+export interface CoreDeps {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  llm: LlmService;
+  registry: ToolRegistry;
+  commands: readonly CommandDefinition[];
+  clock?: Clock;
+  /** Identifies this process's quota reservations (crash clean-up). */
+  instanceId?: string;
+}
+
+export interface Core {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly store: Store;
+  readonly llm: LlmService;
+  readonly catalog: ModelCatalog;
+  readonly registry: ToolRegistry;
+  readonly settings: SettingsService;
+  readonly quota: QuotaService;
+  readonly pipeline: AnswerPipeline;
+  readonly budget: RateBudget;
+  readonly clock: Clock;
+  readonly commands: readonly CommandDefinition[];
+  readonly instanceId: string;
+  isAdmin(who: { platform: string; user: { id: string }; isPlatformAdmin(): Promise<boolean> }): Promise<boolean>;
+}
+
+export function createCore(deps: CoreDeps): Core {
+  const clock = deps.clock ?? systemClock;
+  const instanceId = deps.instanceId ?? `${hostname()}:${process.pid}:${Date.now().toString(36)}`;
+  const adminIds = new Set(deps.config.adminUserIds);
+  const core: Core = {
+    config: deps.config,
+    logger: deps.logger,
+    store: deps.store,
+    llm: deps.llm,
+    catalog: deps.llm.catalog,
+    registry: deps.registry,
+    settings: new SettingsService(deps.store, defaultSettings(deps.config)),
+    quota: new QuotaService(deps.store, deps.config.quota, instanceId, () => new Date(clock.now())),
+    pipeline: undefined as unknown as AnswerPipeline,
+    budget: new RateBudget(clock),
+    clock,
+    commands: deps.commands,
+    instanceId,
+    async isAdmin(who) {
+      if (adminIds.has(`${who.platform}:${who.user.id}`)) return true;
+      try {
+        return await who.isPlatformAdmin();
+      } catch (error) {
+        deps.logger.warn({ err: error, platform: who.platform, user: who.user.id }, 'admin check failed; treating as not an admin');
+        return false;
+      }
+    },
+  };
+  (core as { pipeline: AnswerPipeline }).pipeline = new AnswerPipeline(core);
+  return core;
+}

@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+
+export type UserFacingCode =
+  | 'not-admin'
+  | 'quota'
+  | 'bad-input'
+  | 'unknown-model'
+  | 'unknown-command'
+  | 'busy'
+  | 'not-found'
+  | 'not-allowed';
+
+/**
+ * An expected outcome (quota reached, unknown model, not an admin): shown only
+ * to the person who triggered it, never logged as an error.
+ */
+export class UserFacingError extends Error {
+  constructor(
+    readonly code: UserFacingCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UserFacingError';
+  }
+}
+
+/** A short id to find an unexpected error in the log. */
+export function newErrorId(): string {
+  return randomBytes(4).toString('hex');
+}
+
+export function genericErrorMessage(errorId: string): string {
+  return `Something went wrong on our side (error id ${errorId}). An admin can find it in the log.`;
+}

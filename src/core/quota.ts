@@ -1,0 +1,165 @@
+/**
+ * Quota policy: which limits apply to whom, what a request may cost at worst,
+ * and how a refusal reads. The store does the atomic part.
+ */
+import type { Config } from '../config.ts';
+import { computeCostUsd } from '../llm/pricing.ts';
+import type { ModelInfo } from '../llm/types.ts';
+import type {
+  EffectiveLimits,
+  LedgerEntry,
+  LimitName,
+  QuotaLimitName,
+  QuotaLimitValues,
+  ReserveResult,
+  Store,
+  UserKey,
+} from '../store/types.ts';
+import { QUOTA_LIMITS } from '../store/types.ts';
+import { UserFacingError } from './errors.ts';
+
+export type LimitSource = 'user' | 'server default' | 'environment default';
+
+export interface LimitView {
+  limit: QuotaLimitName;
+  value: number | null;
+  source: LimitSource;
+}
+
+const LIMIT_TO_FIELD: Record<QuotaLimitName, keyof EffectiveLimits> = {
+  'requests-per-day': 'requestsPerDay',
+  'tokens-per-day': 'tokensPerDay',
+  'usd-per-day': 'usdPerDay',
+  'usd-per-month': 'usdPerMonth',
+};
+
+export interface ReservationRequest {
+  requestId: string;
+  user: UserKey;
+  channelId: string;
+  model: string;
+  modelInfo: ModelInfo | undefined;
+  promptTokens: number;
+  maxTokens: number;
+}
+
+export class QuotaService {
+  constructor(
+    private readonly store: Store,
+    private readonly defaults: Config['quota'],
+    private readonly owner: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  envDefault(limit: QuotaLimitName): number | null {
+    return this.defaults[LIMIT_TO_FIELD[limit] as 'requestsPerDay'];
+  }
+
+  /** The limits that apply to one user, each with where it came from. */
+  async limitsFor(user: UserKey): Promise<LimitView[]> {
+    const [own, serverDefault] = await Promise.all([
+      this.store.getQuotaLimits(user.platform, user.workspaceId, { kind: 'user', userId: user.userId }),
+      this.store.getQuotaLimits(user.platform, user.workspaceId, { kind: 'default' }),
+    ]);
+    return QUOTA_LIMITS.map((limit) => pick(limit, own, serverDefault, this.envDefault(limit)));
+  }
+
+  async serverBudget(platform: string, workspaceId: string): Promise<{ value: number | null; source: LimitSource }> {
+    const server = await this.store.getQuotaLimits(platform, workspaceId, { kind: 'server' });
+    const value = server['usd-per-month'];
+    return value !== undefined
+      ? { value, source: 'server default' }
+      : { value: this.defaults.serverUsdPerMonth, source: 'environment default' };
+  }
+
+  async effectiveLimits(user: UserKey): Promise<EffectiveLimits> {
+    const [views, server] = await Promise.all([this.limitsFor(user), this.serverBudget(user.platform, user.workspaceId)]);
+    const limits: EffectiveLimits = { maxConcurrent: this.defaults.maxConcurrent, serverUsdPerMonth: server.value };
+    for (const view of views) limits[LIMIT_TO_FIELD[view.limit]] = view.value;
+    return limits;
+  }
+
+  /** Worst case: every prompt token plus the whole output budget, at the model's prices. */
+  estimateUsd(modelInfo: ModelInfo | undefined, model: string, promptTokens: number, maxTokens: number): number {
+    if (model.endsWith(':free') || modelInfo?.isFree) return 0;
+    return computeCostUsd(modelInfo, promptTokens, maxTokens) ?? 0;
+  }
+
+  /** Reserves the worst case or throws a UserFacingError saying which limit, the usage and the reset. */
+  async reserve(request: ReservationRequest): Promise<void> {
+    const limits = await this.effectiveLimits(request.user);
+    const now = this.now();
+    const result = await this.store.reserve({
+      id: request.requestId,
+      user: request.user,
+      channelId: request.channelId,
+      limits,
+      estimate: {
+        tokens: request.promptTokens + request.maxTokens,
+        usd: this.estimateUsd(request.modelInfo, request.model, request.promptTokens, request.maxTokens),
+      },
+      now,
+      ttlMs: this.defaults.reservationTtlMs,
+      owner: this.owner,
+    });
+    if (!result.ok) throw new UserFacingError('quota', describeRefusal(result, now));
+  }
+
+  async settle(reservationId: string | null, entry: LedgerEntry): Promise<void> {
+    await this.store.settle(reservationId, entry);
+  }
+}
+
+function pick(
+  limit: QuotaLimitName,
+  own: QuotaLimitValues,
+  serverDefault: QuotaLimitValues,
+  envDefault: number | null,
+): LimitView {
+  if (own[limit] !== undefined) return { limit, value: own[limit], source: 'user' };
+  if (serverDefault[limit] !== undefined) return { limit, value: serverDefault[limit], source: 'server default' };
+  return { limit, value: envDefault, source: 'environment default' };
+}
+
+const LIMIT_WORDS: Record<LimitName, string> = {
+  'requests-per-day': 'daily request limit',
+  'tokens-per-day': 'daily token limit',
+  'usd-per-day': 'daily spending limit',
+  'usd-per-month': 'monthly spending limit',
+  'server-usd-per-month': "this server's monthly budget",
+  'concurrent-requests': 'limit of answers running at once',
+};
+
+export function formatAmount(limit: LimitName, value: number): string {
+  if (limit.startsWith('usd') || limit === 'server-usd-per-month') return formatUsd(value);
+  if (limit === 'tokens-per-day') return `${Math.round(value).toLocaleString('en-US')} tokens`;
+  return `${Math.round(value)}`;
+}
+
+export function formatUsd(value: number): string {
+  if (value === 0) return '$0';
+  if (value < 0.01) return `$${value.toFixed(4)}`;
+  return `$${value.toFixed(2)}`;
+}
+
+export function formatDuration(ms: number): string {
+  const minutes = Math.max(1, Math.ceil(ms / 60_000));
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} days`;
+}
+
+export function describeRefusal(result: Extract<ReserveResult, { ok: false }>, now: Date): string {
+  const what = LIMIT_WORDS[result.limit];
+  if (result.limit === 'concurrent-requests') {
+    return `You already have ${result.used} answer${result.used === 1 ? '' : 's'} running (the ${what} is ${result.max}). Wait for one to finish or use /stop.`;
+  }
+  const used = formatAmount(result.limit, result.used);
+  const max = formatAmount(result.limit, result.max);
+  const reset = result.resetsAt
+    ? ` It resets ${result.resetsAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(result.resetsAt.getTime() - now.getTime())}).`
+    : '';
+  const subject = result.limit === 'server-usd-per-month' ? `This server has reached ${what}` : `You have reached your ${what}`;
+  return `${subject}: ${used} used of ${max}, and this request could need more.${reset} An admin can raise it with /quota set.`;
+}

@@ -1,0 +1,105 @@
+/**
+ * Per-channel model settings, resolved channel -> parent channel (threads) ->
+ * workspace/guild -> defaults from the environment. Each value knows its source.
+ */
+import { z } from 'zod';
+import type { Config } from '../config.ts';
+import type { SettingsScope, Store } from '../store/types.ts';
+
+/** Where a conversation happens. */
+export interface Place {
+  platform: string;
+  workspaceId: string;
+  channelId: string;
+  /** The channel a thread lives in. */
+  parentChannelId?: string;
+}
+
+export const settingSchemas = {
+  model: z.string(),
+  fallbackModels: z.array(z.string()),
+  providerSort: z.enum(['price', 'throughput', 'latency']).nullable(),
+  providerOrder: z.array(z.string()),
+  systemPrompt: z.string(),
+  temperature: z.number().min(0).max(2).nullable(),
+  maxTokens: z.number().int().positive(),
+  tools: z.array(z.string()),
+  allowUserModel: z.boolean(),
+  threadPerConversation: z.boolean(),
+} as const;
+
+export type SettingKey = keyof typeof settingSchemas;
+export type ChannelSettings = { [K in SettingKey]: z.infer<(typeof settingSchemas)[K]> };
+export type SettingSource = 'channel' | 'parent channel' | 'server' | 'default';
+export type ResolvedSettings = { [K in SettingKey]: { value: ChannelSettings[K]; source: SettingSource } };
+
+export const SETTING_KEYS = Object.keys(settingSchemas) as SettingKey[];
+
+export function defaultSettings(config: Config): ChannelSettings {
+  return {
+    model: config.defaults.model,
+    fallbackModels: config.defaults.fallbackModels,
+    providerSort: null,
+    providerOrder: [],
+    systemPrompt: config.defaults.systemPrompt,
+    temperature: config.defaults.temperature ?? null,
+    maxTokens: config.defaults.maxTokens,
+    tools: config.defaults.tools,
+    allowUserModel: false,
+    threadPerConversation: false,
+  };
+}
+
+export type SettingsLevel = 'channel' | 'server';
+
+export function scopeFor(place: Place, level: SettingsLevel, channelId = place.channelId): SettingsScope {
+  return level === 'server'
+    ? { platform: place.platform, kind: 'workspace', id: place.workspaceId }
+    : { platform: place.platform, kind: 'channel', id: `${place.workspaceId}/${channelId}` };
+}
+
+export class SettingsService {
+  constructor(
+    private readonly store: Store,
+    private readonly defaults: ChannelSettings,
+  ) {}
+
+  async resolve(place: Place): Promise<ResolvedSettings> {
+    const layers: Array<[SettingSource, Record<string, unknown>]> = [
+      ['channel', await this.store.getSettings(scopeFor(place, 'channel'))],
+    ];
+    if (place.parentChannelId && place.parentChannelId !== place.channelId) {
+      layers.push(['parent channel', await this.store.getSettings(scopeFor(place, 'channel', place.parentChannelId))]);
+    }
+    layers.push(['server', await this.store.getSettings(scopeFor(place, 'server'))]);
+
+    const resolved: Partial<Record<SettingKey, { value: unknown; source: SettingSource }>> = {};
+    for (const key of SETTING_KEYS) {
+      resolved[key] = { value: this.defaults[key], source: 'default' };
+      for (const [source, values] of layers) {
+        if (!(key in values)) continue;
+        const parsed = settingSchemas[key].safeParse(values[key]);
+        if (parsed.success) {
+          resolved[key] = { value: parsed.data, source };
+          break;
+        }
+      }
+    }
+    return resolved as ResolvedSettings;
+  }
+
+  async set<K extends SettingKey>(place: Place, level: SettingsLevel, key: K, value: ChannelSettings[K]): Promise<void> {
+    const checked = settingSchemas[key].parse(value);
+    await this.store.setSetting(scopeFor(place, level), key, checked);
+  }
+
+  async reset(place: Place, level: SettingsLevel, keys?: SettingKey[]): Promise<void> {
+    await this.store.clearSettings(scopeFor(place, level), keys);
+  }
+}
+
+export function plainSettings(resolved: ResolvedSettings): ChannelSettings {
+  const out: Partial<Record<SettingKey, unknown>> = {};
+  for (const key of SETTING_KEYS) out[key] = resolved[key].value;
+  return out as ChannelSettings;
+}

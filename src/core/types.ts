@@ -1,0 +1,96 @@
+/**
+ * The interfaces the core owns. Adapters (Discord, Slack, terminal) implement
+ * them; the core never imports a platform SDK.
+ */
+
+/** Time, injectable so tests run on a fake clock. */
+export interface Clock {
+  now(): number;
+  /** Resolves after ms; rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        return;
+      }
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+/** A button under a streaming answer. */
+export interface MessageAction {
+  id: 'stop' | 'retry';
+  label: string;
+}
+
+export interface PostOptions {
+  /** Buttons to show (an empty list removes them on edit). */
+  actions?: MessageAction[];
+}
+
+export interface PostedMessage {
+  id: string;
+}
+
+/** A platform asked us to slow down. */
+export class PlatformRateLimitError extends Error {
+  constructor(
+    readonly retryAfterMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`rate limited; retry after ${retryAfterMs} ms`, options);
+    this.name = 'PlatformRateLimitError';
+  }
+}
+
+/** The message is gone (deleted) or can no longer be edited; the renderer stops and the request is aborted. */
+export class MessageGoneError extends Error {
+  constructor(message = 'message is gone', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MessageGoneError';
+  }
+}
+
+/**
+ * Where an answer is shown: a channel, thread or terminal. The renderer posts,
+ * edits and splits through it.
+ */
+export interface MessageSurface {
+  /** Longest text one message may hold. */
+  readonly maxMessageLength: number;
+  /**
+   * Edits/posts allowed per window for this surface's channel, shared by every
+   * message in it (e.g. 5 per 5000 ms on Discord).
+   */
+  readonly rateLimit: { count: number; windowMs: number };
+  /** Key shared by every surface in the same channel: one budget per key. */
+  readonly budgetKey: string;
+  /** Throw PlatformRateLimitError on a 429, MessageGoneError when the target is gone. */
+  post(text: string, options?: PostOptions): Promise<PostedMessage>;
+  edit(messageId: string, text: string, options?: PostOptions): Promise<void>;
+  /**
+   * Optional native streaming (the terminal, Slack's chat.appendStream): the
+   * renderer appends deltas instead of editing. Falls back to post/edit when
+   * absent or when it throws.
+   */
+  stream?(): NativeStream;
+}
+
+export interface NativeStream {
+  append(text: string): Promise<void>;
+  /** Finishes the message; `footer` is shown below the text. */
+  stop(footer: string): Promise<void>;
+}

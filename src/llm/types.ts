@@ -1,0 +1,171 @@
+/**
+ * Switchboard's own view of a chat completion. The openai SDK's wire types stay
+ * inside src/llm; everything else speaks these types.
+ */
+import type { LlmError } from './errors.ts';
+
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** The raw JSON text the model produced; may be invalid JSON. */
+  arguments: string;
+}
+
+export type ChatMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string; name?: string }
+  | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; content: string };
+
+export type ProviderSort = 'price' | 'throughput' | 'latency';
+
+export interface ProviderPreferences {
+  order?: string[];
+  sort?: ProviderSort;
+  allowFallbacks?: boolean;
+  only?: string[];
+  ignore?: string[];
+  dataCollection?: 'allow' | 'deny';
+  requireParameters?: boolean;
+  /** USD per 1M tokens. */
+  maxPrice?: { prompt?: number; completion?: number };
+}
+
+/** A JSON-schema tool as sent to the model (already converted from zod). */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface ChatRequest {
+  model: string;
+  /** Tried in order by OpenRouter after `model` (the `models` field). */
+  fallbackModels?: string[];
+  messages: ChatMessage[];
+  maxTokens?: number;
+  temperature?: number;
+  provider?: ProviderPreferences;
+  /** Who asked; hashed before it leaves the process, never sent raw. */
+  user?: { platform: string; id: string };
+  signal?: AbortSignal;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  reasoningTokens?: number;
+  costUsd: number;
+  /** Where costUsd came from: OpenRouter's `usage.cost`, catalog prices, or nothing known. */
+  costSource: 'openrouter' | 'catalog' | 'unknown';
+}
+
+export const emptyUsage = (): Usage => ({
+  promptTokens: 0,
+  completionTokens: 0,
+  costUsd: 0,
+  costSource: 'unknown',
+});
+
+export interface CompletionResult {
+  text: string;
+  modelRequested: string;
+  /** The model that actually answered (the response's `model`). */
+  modelAnswered: string;
+  /** True when modelAnswered is not modelRequested (a `models` fallback answered). */
+  isFallback: boolean;
+  finishReason: string | null;
+  /** OpenRouter's generation id (the response `id`) of the last round. */
+  generationId?: string;
+  /** Summed over every tool round. */
+  usage: Usage;
+  /** Number of completion calls made (1 without tools). */
+  rounds: number;
+  timeToFirstTokenMs?: number;
+  totalMs: number;
+}
+
+export type StreamEvent =
+  | { type: 'text'; text: string }
+  | { type: 'tool-call'; call: ToolCall }
+  | {
+      type: 'tool-result';
+      callId: string;
+      name: string;
+      /** What was sent back to the model as the tool's result. */
+      content: string;
+      isError: boolean;
+    }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'done'; result: CompletionResult }
+  | {
+      type: 'error';
+      error: LlmError;
+      /** Text already streamed before the error; kept and shown. */
+      partialText: string;
+      /** What was used before the failure (summed over rounds), for settling quotas. */
+      usage: Usage;
+      modelAnswered?: string;
+      generationId?: string;
+    };
+
+export interface ModelPricing {
+  /** USD per token, as OpenRouter lists them. */
+  prompt: number;
+  completion: number;
+  /** USD per request. */
+  request: number;
+}
+
+export interface ModelInfo {
+  id: string;
+  name: string;
+  description?: string;
+  contextLength: number;
+  maxCompletionTokens?: number;
+  pricing: ModelPricing;
+  supportedParameters: string[];
+  /** `:free` suffix, or every price zero. */
+  isFree: boolean;
+}
+
+export interface ModelCatalog {
+  /** Cached lookup; triggers a background refresh when stale. Undefined when unknown or the catalog is unavailable. */
+  get(id: string): Promise<ModelInfo | undefined>;
+  /** Text search over id, name and description, best matches first. */
+  search(text: string, options?: { free?: boolean; limit?: number }): Promise<ModelInfo[]>;
+  /** Close matches for an unknown id, for "did you mean". */
+  suggest(id: string, limit?: number): Promise<string[]>;
+  /** Whether the catalog could be loaded at least once. */
+  available(): Promise<boolean>;
+  refresh(): Promise<void>;
+  close(): void;
+}
+
+export interface ChatOptions {
+  /** Who and where; required for tools and hooks. */
+  context?: import('../tools/types.ts').RequestContext;
+  /** Names of the tools this request may use (sent only when the model lists `tools`). */
+  tools?: readonly string[];
+  /** Tool rounds before the loop stops asking (default from config, 5). */
+  maxRounds?: number;
+}
+
+export interface LlmService {
+  readonly catalog: ModelCatalog;
+  /**
+   * Streams one answer, running tool rounds and hooks. Never throws: the
+   * iterable always ends with exactly one `done` or `error` event.
+   */
+  chat(request: ChatRequest, options?: ChatOptions): AsyncIterable<StreamEvent>;
+  /**
+   * Asks for `response_format: json_schema` built from a zod schema and returns
+   * the parsed, validated value; throws LlmError (kind `invalid_output` when the
+   * model's output does not validate).
+   */
+  structured<T>(
+    request: ChatRequest,
+    schema: import('zod').ZodType<T>,
+    name?: string,
+  ): Promise<{ value: T; result: CompletionResult }>;
+}

@@ -1,0 +1,164 @@
+/**
+ * The terminal chat: the same core and commands as Discord and Slack, with
+ * standard input as the channel. Works interactively and piped (one message a
+ * line; it ends after the last answer when input ends).
+ */
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { runCommand, usageOf, type Invocation } from '../../core/commands.ts';
+import type { HistoryMessage } from '../../core/conversation.ts';
+import type { Core } from '../../core/core.ts';
+import { parseCommandLine, type ParsedLine } from '../../core/parse-command-line.ts';
+import type { MessageSurface, NativeStream } from '../../core/types.ts';
+
+export interface ConsoleChatOptions {
+  core: Core;
+  input: Readable;
+  output: Writable;
+  user: { id: string; name: string };
+  /** ANSI colours (a TTY). */
+  color?: boolean;
+  /** Prompt shown before each line when interactive. */
+  prompt?: string;
+}
+
+export interface ConsoleChat {
+  /** Resolves when input has ended and the last answer is complete. */
+  done: Promise<void>;
+  /** Stops the answer being written, if any; false when none was running. */
+  interrupt(): boolean;
+}
+
+const PLACE = { platform: 'console', workspaceId: 'local', channelId: 'terminal' } as const;
+
+export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
+  const { core, output, user } = options;
+  const dim = (text: string) => (options.color ? `\x1b[2m${text}\x1b[0m` : text);
+  const write = (text: string) => {
+    output.write(text);
+  };
+  const history: HistoryMessage[] = [];
+  let session = 0;
+  let running = false;
+
+  const surface: MessageSurface = {
+    maxMessageLength: 1_000_000,
+    rateLimit: { count: 1000, windowMs: 1000 },
+    budgetKey: 'console',
+    // The terminal cannot edit what it printed: post prints, edit prints only what is new.
+    async post(text) {
+      shown = text;
+      write(text);
+      return { id: 'terminal' };
+    },
+    async edit(_id, text) {
+      if (text.startsWith(shown)) write(text.slice(shown.length));
+      else write(`\n${text}`);
+      shown = text;
+    },
+    stream(): NativeStream {
+      let started = false;
+      return {
+        async append(text) {
+          started = true;
+          write(text);
+        },
+        async stop(footer) {
+          write(`${started ? '\n' : ''}${dim(`— ${footer}`)}\n`);
+        },
+      };
+    },
+  };
+  let shown = '';
+
+  const invocation = (): Invocation => ({
+    ...PLACE,
+    user,
+    conversationKey: `console:${user.id}:${session}`,
+    isPlatformAdmin: async () => true,
+    async reply(text) {
+      write(`${text}\n`);
+    },
+    async answerSurface() {
+      shown = '';
+      return surface;
+    },
+    async history() {
+      return [...history];
+    },
+    onAnswer(prompt, answer) {
+      const at = new Date(core.clock.now());
+      history.push({ role: 'user', text: prompt, at, authorId: user.id, authorName: user.name });
+      if (answer.trim() !== '') history.push({ role: 'assistant', text: answer, at });
+    },
+  });
+
+  const handle = async (line: string): Promise<void> => {
+    const text = line.trim();
+    if (text === '') return;
+    if (text === '/help') {
+      write(['Commands:', ...core.commands.flatMap((c) => (c.subcommands ? Object.keys(c.subcommands).map((s) => `  ${usageOf(c, s)}`) : [`  ${usageOf(c)}`])), '  /quit', ''].join('\n'));
+      return;
+    }
+    if (text === '/new') {
+      // The terminal keeps its history in memory: a new session forgets it outright.
+      history.length = 0;
+      session++;
+    }
+    const parsed: ParsedLine = text.startsWith('/')
+      ? parseCommandLine(text, core.commands)
+      : { ok: true, command: core.commands.find((c) => c.name === 'ask')!, options: { prompt: text } };
+    if (!parsed.ok) {
+      write(`${parsed.error}\n`);
+      return;
+    }
+    running = true;
+    try {
+      await runCommand(core, parsed.command, parsed.subName, parsed.options, invocation());
+    } finally {
+      running = false;
+    }
+  };
+
+  const lines = createInterface({ input: options.input, terminal: false });
+  const queue: string[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  lines.on('line', (line) => {
+    queue.push(line);
+    wake?.();
+  });
+  lines.on('close', () => {
+    ended = true;
+    wake?.();
+  });
+
+  const showPrompt = () => {
+    if (options.prompt) write(options.prompt);
+  };
+
+  const done = (async () => {
+    showPrompt();
+    for (;;) {
+      const line = queue.shift();
+      if (line !== undefined) {
+        if (/^\/(quit|exit)$/.test(line.trim())) break;
+        await handle(line);
+        showPrompt();
+        continue;
+      }
+      if (ended) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+    lines.close();
+  })();
+
+  return {
+    done,
+    interrupt() {
+      if (!running) return false;
+      return core.pipeline.stop({ platform: PLACE.platform, workspaceId: PLACE.workspaceId, userId: user.id }, user.name) > 0;
+    },
+  };
+}

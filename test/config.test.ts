@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config.ts';
+
+const base = { OPENROUTER_API_KEY: 'sk-or-v1-test-key-123456' };
+
+function problems(env: Record<string, string | undefined>): string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('applies the documented defaults', () => {
+    const config = parseConfig(base);
+    expect(config.openrouter.baseUrl).toBe('https://openrouter.ai/api/v1');
+    expect(config.openrouter.appTitle).toBe('Switchboard');
+    expect(config.defaults.model).toBe('openrouter/auto');
+    expect(config.defaults.fallbackModels).toEqual([]);
+    expect(config.defaults.maxTokens).toBe(1024);
+    expect(config.defaults.tools).toEqual(['current_time', 'calculator', 'model_catalog']);
+    expect(config.openrouter.timeoutMs).toBe(120_000);
+    expect(config.log.level).toBe('info');
+    expect(config.log.levelExplicit).toBe(false);
+    expect(config.quota.maxConcurrent).toBe(2);
+    expect(config.quota.requestsPerDay).toBeNull();
+    expect(config.discord).toBeUndefined();
+    expect(config.slack).toBeUndefined();
+    expect(config.secrets).toEqual([base.OPENROUTER_API_KEY]);
+  });
+
+  it('reads every variable it documents', () => {
+    const config = parseConfig({
+      ...base,
+      OPENROUTER_BASE_URL: 'http://127.0.0.1:9999/api/v1/',
+      OPENROUTER_APP_URL: 'https://example.org',
+      OPENROUTER_APP_TITLE: 'My Bot',
+      DEFAULT_MODEL: 'openai/gpt-4o-mini',
+      DEFAULT_FALLBACK_MODELS: 'a/b, c/d ,',
+      DEFAULT_MAX_TOKENS: '2048',
+      DEFAULT_TEMPERATURE: '0.5',
+      DEFAULT_TOOLS: '',
+      REQUEST_TIMEOUT_MS: '5000',
+      LOG_LEVEL: 'DEBUG',
+      ADMIN_USER_IDS: 'discord:123,slack:U0ABC',
+      QUOTA_DEFAULT_REQUESTS_PER_DAY: '50',
+      QUOTA_DEFAULT_USD_PER_MONTH: '2.5',
+      QUOTA_DEFAULT_TOKENS_PER_DAY: 'none',
+      DATABASE_URL: 'sqlite::memory:',
+      DISCORD_TOKEN: 'discord-token-abcdef',
+    });
+    expect(config.openrouter.baseUrl).toBe('http://127.0.0.1:9999/api/v1');
+    expect(config.openrouter.appUrl).toBe('https://example.org');
+    expect(config.openrouter.appTitle).toBe('My Bot');
+    expect(config.defaults.fallbackModels).toEqual(['a/b', 'c/d']);
+    expect(config.defaults.maxTokens).toBe(2048);
+    expect(config.defaults.temperature).toBe(0.5);
+    expect(config.defaults.tools).toEqual([]);
+    expect(config.openrouter.timeoutMs).toBe(5000);
+    expect(config.log).toMatchObject({ level: 'debug', levelExplicit: true });
+    expect(config.adminUserIds).toEqual(['discord:123', 'slack:U0ABC']);
+    expect(config.quota).toMatchObject({ requestsPerDay: 50, usdPerMonth: 2.5, tokensPerDay: null });
+    expect(config.databaseUrl).toBe('sqlite::memory:');
+    expect(config.discord).toEqual({ token: 'discord-token-abcdef' });
+    expect(config.secrets).toContain('discord-token-abcdef');
+  });
+
+  it('names every bad variable in one readable message', () => {
+    const list = problems({
+      DEFAULT_MAX_TOKENS: 'lots',
+      REQUEST_TIMEOUT_MS: '-5',
+      LOG_LEVEL: 'loud',
+      OPENROUTER_BASE_URL: 'ftp://x',
+      QUOTA_DEFAULT_USD_PER_DAY: '-1',
+      QUOTA_DEFAULT_REQUESTS_PER_DAY: '1.5',
+      DATABASE_URL: 'mysql://x',
+      ADMIN_USER_IDS: 'bob',
+      DEFAULT_MODEL: 'has space',
+    });
+    const text = list.join('\n');
+    for (const name of [
+      'OPENROUTER_API_KEY',
+      'DEFAULT_MAX_TOKENS',
+      'REQUEST_TIMEOUT_MS',
+      'LOG_LEVEL',
+      'OPENROUTER_BASE_URL',
+      'QUOTA_DEFAULT_USD_PER_DAY',
+      'QUOTA_DEFAULT_REQUESTS_PER_DAY',
+      'DATABASE_URL',
+      'ADMIN_USER_IDS',
+      'DEFAULT_MODEL',
+    ]) {
+      expect(text).toContain(name);
+    }
+    expect(text).toContain('is required');
+    expect(text).not.toMatch(/at .*\.ts:\d+/);
+    const error = (() => {
+      try {
+        parseConfig({});
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.message).toMatch(/^Switchboard cannot start/);
+    expect(error?.message).toContain('.env.example');
+  });
+
+  it('treats an empty API key as missing', () => {
+    expect(problems({ OPENROUTER_API_KEY: '   ' }).join()).toContain('OPENROUTER_API_KEY is required');
+  });
+});
