@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatMessage, ChatRequest, ProviderPreferences, ToolSpec } from './types.ts';
+
+/** OpenRouter-only body fields; the SDK sends them as they are. */
+export interface OpenRouterExtras {
+  models?: string[];
+  provider?: OpenRouterProvider;
+  user?: string;
+}
+
+export interface OpenRouterProvider {
+  order?: string[];
+  sort?: string;
+  allow_fallbacks?: boolean;
+  only?: string[];
+  ignore?: string[];
+  data_collection?: 'allow' | 'deny';
+  require_parameters?: boolean;
+  max_price?: { prompt?: number; completion?: number };
+}
+
+export function toOpenAiMessages(messages: readonly ChatMessage[]): ChatCompletionMessageParam[] {
+  return messages.map((m): ChatCompletionMessageParam => {
+    switch (m.role) {
+      case 'system':
+        return { role: 'system', content: m.content };
+      case 'user':
+        return m.name ? { role: 'user', content: m.content, name: m.name } : { role: 'user', content: m.content };
+      case 'assistant':
+        if (m.toolCalls && m.toolCalls.length > 0) {
+          return {
+            role: 'assistant',
+            content: m.content === '' ? null : m.content,
+            tool_calls: m.toolCalls.map((c) => ({
+              id: c.id,
+              type: 'function' as const,
+              function: { name: c.name, arguments: c.arguments },
+            })),
+          };
+        }
+        return { role: 'assistant', content: m.content };
+      case 'tool':
+        return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
+    }
+  });
+}
+
+export function toOpenAiTools(specs: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  return specs.map((s) => ({
+    type: 'function',
+    function: { name: s.name, description: s.description, parameters: s.parameters },
+  }));
+}
+
+/** camelCase preferences to OpenRouter's snake_case `provider` object; unset fields are left out. */
+export function toProviderBody(p: ProviderPreferences): OpenRouterProvider {
+  const out: OpenRouterProvider = {};
+  if (p.order) out.order = p.order;
+  if (p.sort) out.sort = p.sort;
+  if (p.allowFallbacks !== undefined) out.allow_fallbacks = p.allowFallbacks;
+  if (p.only) out.only = p.only;
+  if (p.ignore) out.ignore = p.ignore;
+  if (p.dataCollection) out.data_collection = p.dataCollection;
+  if (p.requireParameters !== undefined) out.require_parameters = p.requireParameters;
+  if (p.maxPrice) {
+    const maxPrice: { prompt?: number; completion?: number } = {};
+    if (p.maxPrice.prompt !== undefined) maxPrice.prompt = p.maxPrice.prompt;
+    if (p.maxPrice.completion !== undefined) maxPrice.completion = p.maxPrice.completion;
+    out.max_price = maxPrice;
+  }
+  return out;
+}
+
+/** A stable pseudonym for the end user: OpenRouter sees the same value each time, never the platform id. */
+export function hashUser(user: { platform: string; id: string }): string {
+  return createHash('sha256').update(`${user.platform}:${user.id}`).digest('hex').slice(0, 32);
+}
+
+/** The parts of the body shared by streaming and structured calls. */
+export function commonBody(request: ChatRequest): OpenRouterExtras & {
+  model: string;
+  max_tokens?: number;
+  temperature?: number;
+} {
+  const body: OpenRouterExtras & { model: string; max_tokens?: number; temperature?: number } = { model: request.model };
+  const fallbacks = (request.fallbackModels ?? []).filter((m) => m !== request.model);
+  if (fallbacks.length > 0) body.models = [request.model, ...fallbacks];
+  if (request.provider) body.provider = toProviderBody(request.provider);
+  if (request.user) body.user = hashUser(request.user);
+  if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+  if (request.temperature !== undefined) body.temperature = request.temperature;
+  return body;
+}

@@ -1,0 +1,503 @@
+/**
+ * A fake OpenRouter on 127.0.0.1 for driving the real openai SDK: streaming
+ * chat completions (SSE), tool calls, usage, errors and GET /models. Tests
+ * script the next answers with `enqueue`; without a script it echoes.
+ */
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ModelEntry {
+  id: string;
+  name: string;
+  created?: number;
+  description?: string;
+  context_length: number;
+  /** USD per token, as strings (OpenRouter's format); "-1" means variable. */
+  pricing: { prompt: string; completion: string; request?: string; image?: string };
+  top_provider?: { context_length?: number; max_completion_tokens?: number | null; is_moderated?: boolean };
+  supported_parameters: string[];
+  architecture?: { input_modalities: string[]; output_modalities: string[]; tokenizer: string };
+}
+
+export interface OpenRouterErrorBody {
+  code: number | string;
+  message: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface FakeToolCall {
+  /** Defaults to call_<n>. */
+  id?: string;
+  name: string;
+  /** The raw JSON text (may be deliberately invalid). */
+  arguments: string;
+  /** How many chunks the arguments are split into (default 3). */
+  fragments?: number;
+}
+
+export interface FakeUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  reasoning_tokens?: number;
+  /** USD; null leaves `cost` out of the usage object. Default: computed from the model's pricing. */
+  cost?: number | null;
+}
+
+/** One scripted answer. Everything is optional; the defaults give a short streamed answer. */
+export interface Scenario {
+  /** Answer with this HTTP status and an OpenRouter error body instead of a completion. */
+  status?: number;
+  error?: Partial<OpenRouterErrorBody>;
+  /** Extra response headers (e.g. Retry-After, retry-after-ms, x-should-retry). */
+  headers?: Record<string, string>;
+  /** Streamed content chunks (also joined for non-streaming answers). */
+  text?: string[];
+  /** Non-streaming content; defaults to text joined. */
+  content?: string;
+  toolCalls?: FakeToolCall[];
+  /** The `model` the answer claims; default: the model that answered (see `down`). */
+  model?: string;
+  /** Generation id; default gen-<n>. */
+  id?: string;
+  finishReason?: string | null;
+  firstTokenDelayMs?: number;
+  chunkDelayMs?: number;
+  /** `: OPENROUTER PROCESSING` comment lines before the first chunk. */
+  keepAlive?: number;
+  /** false: no usage chunk at all. */
+  usage?: false | FakeUsage;
+  /** After the text: a chunk with a top-level `error` and finish_reason "error" (HTTP stays 200). */
+  midStreamError?: OpenRouterErrorBody;
+  /** `choices[0].error` (streaming: on the last chunk; non-streaming: in the response). */
+  choiceError?: OpenRouterErrorBody;
+  /** End the stream without `data: [DONE]`. */
+  omitDone?: boolean;
+  /** A line of broken JSON after the text. */
+  malformedAfterText?: boolean;
+  /** Destroy the socket after the text. */
+  resetAfterText?: boolean;
+  /** Never answer (before headers) or stop after the text, until the client goes away or the fake closes. */
+  hang?: 'before-headers' | 'after-text';
+}
+
+export interface ChatBody {
+  model: string;
+  models?: string[];
+  messages: {
+    role: string;
+    content?: string | null;
+    name?: string;
+    tool_calls?: { id: string; type: string; function: { name: string; arguments: string } }[];
+    tool_call_id?: string;
+  }[];
+  stream?: boolean;
+  tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
+  tool_choice?: unknown;
+  provider?: Record<string, unknown>;
+  user?: string;
+  response_format?: { type: string; json_schema?: { name: string; strict?: boolean; schema: unknown } };
+  [key: string]: unknown;
+}
+
+export type ScenarioInput = Scenario | ((body: ChatBody) => Scenario);
+
+export interface RecordedRequest {
+  method: string;
+  /** Path below /api/v1, e.g. /chat/completions. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON body (undefined for GET). */
+  body: ChatBody | undefined;
+  /** The client went away before the answer was complete. */
+  aborted: boolean;
+  /** Resolves when the answer finished or the connection closed. */
+  finished: Promise<void>;
+}
+
+export interface FakeOpenRouter {
+  /** Base URL including /api/v1. */
+  readonly url: string;
+  readonly requests: RecordedRequest[];
+  /** Served at GET /models; mutable. */
+  models: ModelEntry[];
+  /** Models that are down: with `models` fallbacks the next one answers, else 502. */
+  readonly down: Set<string>;
+  /** Make GET /models fail with this status (undefined: serve the list). */
+  modelsStatus: number | undefined;
+  modelsDelayMs: number;
+  /** What `openrouter/auto` answers as. */
+  autoModel: string;
+  enqueue(...scenarios: ScenarioInput[]): void;
+  setDefault(fn: (body: ChatBody) => Scenario): void;
+  /** Recorded POST /chat/completions requests. */
+  chatRequests(): RecordedRequest[];
+  /** Clears scripts, records, down models and restores the default models. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface FakeOpenRouterOptions {
+  /** When set, requests without `Authorization: Bearer <apiKey>` get 401. */
+  apiKey?: string;
+  models?: ModelEntry[];
+  /** Keep every request in `requests` (default true); benchmarks may turn it off to save memory. */
+  recordRequests?: boolean;
+}
+
+export function modelEntry(id: string, overrides: Partial<ModelEntry> = {}): ModelEntry {
+  return {
+    id,
+    name: id,
+    created: 1_700_000_000,
+    description: `${id} (fake)`,
+    context_length: 128_000,
+    pricing: { prompt: '0.000001', completion: '0.000002', request: '0', image: '0' },
+    top_provider: { context_length: 128_000, max_completion_tokens: 16_384, is_moderated: false },
+    supported_parameters: ['max_tokens', 'temperature', 'tools', 'tool_choice', 'response_format', 'structured_outputs'],
+    architecture: { input_modalities: ['text'], output_modalities: ['text'], tokenizer: 'Other' },
+    ...overrides,
+  };
+}
+
+export function defaultModels(): ModelEntry[] {
+  return [
+    modelEntry('openai/gpt-4o-mini', {
+      name: 'OpenAI: GPT-4o-mini',
+      description: 'Small, fast and cheap multimodal model from OpenAI.',
+      pricing: { prompt: '0.00000015', completion: '0.0000006', request: '0', image: '0' },
+    }),
+    modelEntry('anthropic/claude-3.5-sonnet', {
+      name: 'Anthropic: Claude 3.5 Sonnet',
+      description: 'Anthropic model with strong coding and writing.',
+      context_length: 200_000,
+      pricing: { prompt: '0.000003', completion: '0.000015', request: '0', image: '0' },
+    }),
+    modelEntry('meta-llama/llama-3.1-8b-instruct:free', {
+      name: 'Meta: Llama 3.1 8B Instruct (free)',
+      description: 'Open weights instruction-tuned model from Meta.',
+      context_length: 131_072,
+      pricing: { prompt: '0', completion: '0', request: '0', image: '0' },
+      supported_parameters: ['max_tokens', 'temperature'],
+    }),
+    modelEntry('openrouter/auto', {
+      name: 'Auto Router',
+      description: 'Picks a model for each prompt.',
+      context_length: 2_000_000,
+      pricing: { prompt: '-1', completion: '-1' },
+    }),
+  ];
+}
+
+const CREATED = 1_700_000_000;
+
+function lastUserText(body: ChatBody): string {
+  for (let i = body.messages.length - 1; i >= 0; i--) {
+    const m = body.messages[i];
+    if (m?.role === 'user') return m.content ?? '';
+  }
+  return '';
+}
+
+/** "You said: <text>" in a few chunks. */
+export function echoScenario(body: ChatBody): Scenario {
+  const words = `You said: ${lastUserText(body)}`.split(/(?<= )/);
+  const size = Math.max(1, Math.ceil(words.length / 3));
+  const text: string[] = [];
+  for (let i = 0; i < words.length; i += size) text.push(words.slice(i, i + size).join(''));
+  return { text };
+}
+
+const tokensOf = (chars: number) => Math.max(1, Math.ceil(chars / 4));
+
+export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): Promise<FakeOpenRouter> {
+  const queue: ScenarioInput[] = [];
+  let defaultFn: (body: ChatBody) => Scenario = echoScenario;
+  let generation = 0;
+  const requests: RecordedRequest[] = [];
+
+  const fake: FakeOpenRouter = {
+    url: '',
+    requests,
+    models: options.models ?? defaultModels(),
+    down: new Set<string>(),
+    modelsStatus: undefined,
+    modelsDelayMs: 0,
+    autoModel: 'openai/gpt-4o-mini',
+    enqueue(...scenarios) {
+      queue.push(...scenarios);
+    },
+    setDefault(fn) {
+      defaultFn = fn;
+    },
+    chatRequests() {
+      return requests.filter((r) => r.path === '/chat/completions');
+    },
+    reset() {
+      queue.length = 0;
+      requests.length = 0;
+      defaultFn = echoScenario;
+      fake.models = options.models ?? defaultModels();
+      fake.down.clear();
+      fake.modelsStatus = undefined;
+      fake.modelsDelayMs = 0;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  const server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(parts).toString('utf8');
+      let body: ChatBody | undefined;
+      try {
+        body = raw ? (JSON.parse(raw) as ChatBody) : undefined;
+      } catch {
+        body = undefined;
+      }
+      let markFinished = () => {};
+      const record: RecordedRequest = {
+        method: req.method ?? 'GET',
+        path: new URL(req.url ?? '/', 'http://fake').pathname.replace(/^\/api\/v1/, ''),
+        headers: req.headers,
+        body,
+        aborted: false,
+        finished: new Promise<void>((resolve) => (markFinished = resolve)),
+      };
+      if (options.recordRequests !== false) requests.push(record);
+      const state = { closed: false, reset: false };
+      res.on('close', () => {
+        state.closed = true;
+        if (!res.writableFinished && !state.reset) record.aborted = true;
+        markFinished();
+      });
+      void route(record, res, state).catch(() => {
+        if (!res.headersSent && !state.closed) sendError(res, 500, { message: 'fake failed' });
+        else res.destroy();
+      });
+    });
+  });
+
+  async function route(record: RecordedRequest, res: ServerResponse, state: StreamState): Promise<void> {
+    if (options.apiKey && record.headers.authorization !== `Bearer ${options.apiKey}`) {
+      sendError(res, 401, { message: 'No auth credentials found' });
+      return;
+    }
+    if (record.method === 'GET' && record.path === '/models') {
+      if (fake.modelsDelayMs > 0) await sleep(fake.modelsDelayMs);
+      if (fake.modelsStatus !== undefined) sendError(res, fake.modelsStatus, { message: 'models unavailable' });
+      else sendJson(res, 200, { data: fake.models });
+      return;
+    }
+    if (record.method === 'GET' && record.path === '/key') {
+      sendJson(res, 200, { data: { label: 'fake', limit: null, limit_remaining: null, usage: 0, is_free_tier: false } });
+      return;
+    }
+    if (record.method === 'POST' && record.path === '/chat/completions' && record.body) {
+      await answerChat(record.body, res, state);
+      return;
+    }
+    sendError(res, 404, { message: `no route for ${record.method} ${record.path}` });
+  }
+
+  async function answerChat(body: ChatBody, res: ServerResponse, state: StreamState): Promise<void> {
+    const next = queue.shift();
+    const scenario = next === undefined ? defaultFn(body) : typeof next === 'function' ? next(body) : next;
+
+    if (scenario.hang === 'before-headers') return; // the socket stays open until the client leaves
+    if (scenario.status !== undefined && scenario.status !== 200) {
+      sendError(res, scenario.status, scenario.error ?? {}, scenario.headers);
+      return;
+    }
+    const candidates = body.models && body.models.length > 0 ? body.models : [body.model];
+    const answering = candidates.find((m) => !fake.down.has(m));
+    if (!answering) {
+      sendError(res, 502, { message: 'Provider returned error', metadata: { provider_name: 'Fake', raw: `${body.model} is down` } });
+      return;
+    }
+    const model = scenario.model ?? (answering === 'openrouter/auto' ? fake.autoModel : answering);
+    const id = scenario.id ?? `gen-${++generation}`;
+    const usage = buildUsage(body, scenario, model);
+    if (body.stream) await streamAnswer(res, state, scenario, id, model, usage);
+    else answerJson(res, scenario, id, model, usage);
+  }
+
+  function buildUsage(body: ChatBody, scenario: Scenario, model: string): Record<string, unknown> | undefined {
+    if (scenario.usage === false) return undefined;
+    const given = scenario.usage ?? {};
+    const promptChars = body.messages.reduce((n, m) => n + (m.content?.length ?? 0), 0);
+    const outChars =
+      (scenario.content ?? (scenario.text ?? []).join('')).length + (scenario.toolCalls ?? []).reduce((n, c) => n + c.arguments.length, 0);
+    const prompt = given.prompt_tokens ?? tokensOf(promptChars);
+    const completion = given.completion_tokens ?? tokensOf(outChars);
+    const usage: Record<string, unknown> = {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      prompt_tokens_details: { cached_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: given.reasoning_tokens ?? 0 },
+    };
+    if (given.cost !== null) usage.cost = given.cost ?? priceOf(model, prompt, completion);
+    return usage;
+  }
+
+  function priceOf(model: string, prompt: number, completion: number): number {
+    const entry = fake.models.find((m) => m.id === model);
+    if (!entry) return 0;
+    const p = Number(entry.pricing.prompt);
+    const c = Number(entry.pricing.completion);
+    if (!(p >= 0 && c >= 0)) return 0;
+    return Math.round((prompt * p + completion * c) * 1e12) / 1e12;
+  }
+
+  async function streamAnswer(
+    res: ServerResponse,
+    state: StreamState,
+    s: Scenario,
+    id: string,
+    model: string,
+    usage: Record<string, unknown> | undefined,
+  ): Promise<void> {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...s.headers });
+    res.flushHeaders();
+    const write = (line: string) => {
+      if (!state.closed) res.write(line);
+    };
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      write(`data: ${JSON.stringify({ id, provider: 'Fake', model, object: 'chat.completion.chunk', created: CREATED, choices, ...extra })}\n\n`);
+    const pause = async (ms: number | undefined) => {
+      if (ms && ms > 0 && !state.closed) await sleep(ms);
+    };
+
+    for (let i = 0; i < (s.keepAlive ?? 0); i++) write(': OPENROUTER PROCESSING\n\n');
+    await pause(s.firstTokenDelayMs);
+    let first = true;
+    for (const text of s.text ?? []) {
+      if (!first) await pause(s.chunkDelayMs);
+      if (state.closed) return;
+      chunk([{ index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, finish_reason: null }]);
+      first = false;
+    }
+    for (const fragment of toolCallFragments(s.toolCalls ?? [])) {
+      if (!first) await pause(s.chunkDelayMs);
+      if (state.closed) return;
+      chunk([{ index: 0, delta: { role: 'assistant', content: null, tool_calls: [fragment] }, finish_reason: null }]);
+      first = false;
+    }
+    if (s.hang === 'after-text') return;
+    if (s.malformedAfterText) write('data: {"id": "broken", "choices": [\n\n');
+    if (s.resetAfterText) {
+      state.reset = true;
+      // Let the text reach the client first; destroy() drops unflushed writes.
+      await sleep(10);
+      res.socket?.destroy();
+      return;
+    }
+    if (s.midStreamError) {
+      chunk([{ index: 0, delta: { content: '' }, finish_reason: 'error' }], { error: s.midStreamError });
+    } else {
+      const finishReason = s.finishReason !== undefined ? s.finishReason : s.toolCalls?.length ? 'tool_calls' : 'stop';
+      const choice: Record<string, unknown> = { index: 0, delta: {}, finish_reason: s.choiceError ? 'error' : finishReason };
+      if (s.choiceError) choice.error = s.choiceError;
+      chunk([choice]);
+      if (usage) chunk([], { usage });
+    }
+    if (!s.omitDone) write('data: [DONE]\n\n');
+    if (!state.closed) res.end();
+  }
+
+  function answerJson(res: ServerResponse, s: Scenario, id: string, model: string, usage: Record<string, unknown> | undefined): void {
+    const calls = (s.toolCalls ?? []).map((c, i) => ({
+      id: c.id ?? `call_${i}`,
+      type: 'function',
+      function: { name: c.name, arguments: c.arguments },
+    }));
+    const finishReason = s.finishReason !== undefined ? s.finishReason : calls.length ? 'tool_calls' : 'stop';
+    const choice: Record<string, unknown> = {
+      index: 0,
+      finish_reason: s.choiceError ? 'error' : finishReason,
+      message: { role: 'assistant', content: s.content ?? (s.text ?? []).join(''), ...(calls.length ? { tool_calls: calls } : {}) },
+    };
+    if (s.choiceError) choice.error = s.choiceError;
+    sendJson(res, 200, {
+      id,
+      provider: 'Fake',
+      model,
+      object: 'chat.completion',
+      created: CREATED,
+      choices: [choice],
+      ...(usage ? { usage } : {}),
+    }, s.headers);
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  (fake as { url: string }).url = `http://127.0.0.1:${port}/api/v1`;
+  return fake;
+}
+
+interface StreamState {
+  closed: boolean;
+  reset: boolean;
+}
+
+/** Tool-call fragments as a provider streams them: a header per call, then argument pieces, calls interleaved by index. */
+function toolCallFragments(calls: readonly FakeToolCall[]): unknown[] {
+  const pieces = calls.map((c) => {
+    const n = Math.max(1, c.fragments ?? 3);
+    const size = Math.max(1, Math.ceil(c.arguments.length / n));
+    const parts: string[] = [];
+    for (let i = 0; i < c.arguments.length; i += size) parts.push(c.arguments.slice(i, i + size));
+    return parts;
+  });
+  const out: unknown[] = calls.map((c, index) => ({
+    index,
+    id: c.id ?? `call_${index}`,
+    type: 'function',
+    function: { name: c.name, arguments: '' },
+  }));
+  const longest = Math.max(0, ...pieces.map((p) => p.length));
+  for (let i = 0; i < longest; i++) {
+    pieces.forEach((parts, index) => {
+      const part = parts[i];
+      if (part !== undefined) out.push({ index, function: { arguments: part } });
+    });
+  }
+  return out;
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+const STATUS_MESSAGES: Record<number, string> = {
+  400: 'Invalid request',
+  401: 'No auth credentials found',
+  402: 'Insufficient credits',
+  403: 'Your chosen model requires moderation and your input was flagged',
+  404: 'No endpoints found for this model',
+  408: 'Request timed out',
+  429: 'Rate limit exceeded',
+  502: 'Provider returned error',
+  503: 'No available provider meets your routing requirements',
+};
+
+function sendError(res: ServerResponse, status: number, error: Partial<OpenRouterErrorBody>, headers: Record<string, string> = {}): void {
+  const body = {
+    error: {
+      code: error.code ?? status,
+      message: error.message ?? STATUS_MESSAGES[status] ?? 'error',
+      ...(error.metadata ? { metadata: error.metadata } : {}),
+    },
+  };
+  sendJson(res, status, body, headers);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
