@@ -14,6 +14,7 @@ export default defineCommand({
     const history = invocation.history ? await invocation.history() : [];
     const surface = await invocation.answerSurface();
     const result = await core.pipeline.ask({
+      requestId: invocation.requestId,
       place: invocation,
       user: invocation.user,
       prompt: options.prompt,

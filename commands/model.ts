@@ -2,8 +2,33 @@ import { z } from 'zod';
 import { defineCommand, defineSubcommand, withHints } from '../src/core/commands.ts';
 import { formatContext, formatPrices, levelOf, scopeOption, scopeWords } from '../src/core/command-options.ts';
 import { UserFacingError } from '../src/core/errors.ts';
+import type { SettingKey } from '../src/core/settings.ts';
 
 const modelId = withHints(z.string().trim().min(1).describe('Model id, e.g. openai/gpt-4o-mini'), { autocomplete: 'model' });
+
+const OPTION_KEYS = {
+  temperature: 'temperature',
+  'max-tokens': 'maxTokens',
+  'user-choice': 'allowUserModel',
+  'thread-per-conversation': 'threadPerConversation',
+} as const satisfies Record<string, SettingKey>;
+
+function parseOptionValue(option: keyof typeof OPTION_KEYS, raw: string): number | boolean {
+  if (option === 'user-choice' || option === 'thread-per-conversation') {
+    if (/^(on|yes|true|1)$/.test(raw)) return true;
+    if (/^(off|no|false|0)$/.test(raw)) return false;
+    throw new UserFacingError('bad-input', `\`${option}\` takes on or off.`);
+  }
+  const n = Number(raw);
+  if (option === 'temperature') {
+    if (raw === '' || !Number.isFinite(n) || n < 0 || n > 2) throw new UserFacingError('bad-input', 'Temperature is a number from 0 to 2.');
+    return n;
+  }
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) {
+    throw new UserFacingError('bad-input', '`max-tokens` is a whole number from 1 to 1000000.');
+  }
+  return n;
+}
 
 export default defineCommand({
   name: 'model',
@@ -73,6 +98,28 @@ export default defineCommand({
         const level = levelOf(options.scope);
         await core.settings.set(invocation, level, 'providerSort', options.sort);
         await reply(`Providers for ${scopeWords(level)} are now chosen by ${options.sort}.`, { ephemeral: true });
+      },
+    }),
+    option: defineSubcommand({
+      description: 'Set temperature, max-tokens, user-choice or thread-per-conversation (admins)',
+      admin: true,
+      options: z.object({
+        option: z.enum(['temperature', 'max-tokens', 'user-choice', 'thread-per-conversation']).describe('Which option'),
+        value: z.string().trim().min(1).describe('The value: a number, on/off, or "default"'),
+        scope: scopeOption,
+      }),
+      async execute({ options, invocation, core, reply }) {
+        const level = levelOf(options.scope);
+        const key = OPTION_KEYS[options.option];
+        const raw = options.value.toLowerCase();
+        if (raw === 'default') {
+          await core.settings.reset(invocation, level, [key]);
+          await reply(`\`${options.option}\` for ${scopeWords(level)} is back to the inherited value.`, { ephemeral: true });
+          return;
+        }
+        const value = parseOptionValue(options.option, raw);
+        await core.settings.set(invocation, level, key, value);
+        await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });
       },
     }),
     reset: defineSubcommand({

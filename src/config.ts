@@ -144,7 +144,13 @@ const schema = z.object({
   QUOTA_MAX_CONCURRENT: positiveInt(2),
   QUOTA_RESERVATION_TTL_MS: positiveInt(900_000),
   DISCORD_TOKEN: optionalString,
+  DISCORD_API_URL: url(),
+  DISCORD_GUILD_ID: optionalString.refine((v) => v === undefined || /^\d{5,25}$/.test(v), 'must be a numeric guild id'),
   SLACK_BOT_TOKEN: optionalString,
+  SLACK_APP_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xapp-'), 'must be an app-level token starting with xapp-'),
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_PORT: positiveInt(3000),
+  SLACK_API_URL: url(),
 });
 
 export type Env = z.input<typeof schema>;
@@ -182,8 +188,22 @@ export interface Config {
     maxConcurrent: number;
     reservationTtlMs: number;
   };
-  discord?: { token: string };
-  slack?: { botToken: string };
+  discord?: {
+    token: string;
+    /** REST base, e.g. an @discordjs/proxy or a test fake; discord.js's default when unset. */
+    apiUrl?: string;
+    /** Register commands to this guild only (instant) instead of globally. */
+    guildId?: string;
+  };
+  slack?: {
+    botToken: string;
+    /** Socket Mode when set. */
+    appToken?: string;
+    /** HTTP mode (required without appToken). */
+    signingSecret?: string;
+    port: number;
+    apiUrl?: string;
+  };
   /** Every secret value, for log scrubbing. */
   secrets: string[];
 }
@@ -203,7 +223,15 @@ export class ConfigError extends Error {
 }
 
 export function parseConfig(env: Record<string, string | undefined>): Config {
-  const result = schema.safeParse(env);
+  const result = schema.superRefine((e, ctx) => {
+    if (e.SLACK_BOT_TOKEN && !e.SLACK_APP_TOKEN && !e.SLACK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_SIGNING_SECRET'],
+        message: 'is required for Slack in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)',
+      });
+    }
+  }).safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = issue.path[0] === undefined ? 'environment' : String(issue.path[0]);
@@ -215,7 +243,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 }
 
 function toConfig(e: Parsed): Config {
-  const secrets = [e.OPENROUTER_API_KEY, e.DISCORD_TOKEN, e.SLACK_BOT_TOKEN].filter(
+  const secrets = [e.OPENROUTER_API_KEY, e.DISCORD_TOKEN, e.SLACK_BOT_TOKEN, e.SLACK_APP_TOKEN, e.SLACK_SIGNING_SECRET].filter(
     (s): s is string => typeof s === 'string' && s.length >= 6,
   );
   return {
@@ -250,8 +278,16 @@ function toConfig(e: Parsed): Config {
       maxConcurrent: e.QUOTA_MAX_CONCURRENT,
       reservationTtlMs: e.QUOTA_RESERVATION_TTL_MS,
     },
-    discord: e.DISCORD_TOKEN ? { token: e.DISCORD_TOKEN } : undefined,
-    slack: e.SLACK_BOT_TOKEN ? { botToken: e.SLACK_BOT_TOKEN } : undefined,
+    discord: e.DISCORD_TOKEN ? { token: e.DISCORD_TOKEN, apiUrl: e.DISCORD_API_URL, guildId: e.DISCORD_GUILD_ID } : undefined,
+    slack: e.SLACK_BOT_TOKEN
+      ? {
+          botToken: e.SLACK_BOT_TOKEN,
+          appToken: e.SLACK_APP_TOKEN,
+          signingSecret: e.SLACK_SIGNING_SECRET,
+          port: e.SLACK_PORT,
+          apiUrl: e.SLACK_API_URL,
+        }
+      : undefined,
     secrets,
   };
 }

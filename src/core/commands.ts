@@ -33,6 +33,8 @@ export interface Invocation extends Place {
   /** Told when an answer is complete (the terminal keeps its own history). */
   onAnswer?(prompt: string, answer: string): void;
   signal?: AbortSignal;
+  /** Set by adapters that need the id before the answer starts (button ids). */
+  requestId?: string;
 }
 
 export interface CommandContext<O> {
@@ -42,7 +44,7 @@ export interface CommandContext<O> {
   isAdmin: boolean;
   logger: Logger;
   /** Replies to the person who asked; ephemeral where the platform has it. */
-  reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
+  reply: (text: string, options?: { ephemeral?: boolean }) => Promise<void>;
 }
 
 export interface OptionHints {
@@ -67,16 +69,16 @@ export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {
 }
 
 export function defineCommand<S extends z.ZodObject>(def: CommandDefinition<S>): CommandDefinition {
-  return def as unknown as CommandDefinition;
+  return def;
 }
 
 export function defineSubcommand<S extends z.ZodObject>(def: Subcommand<S>): Subcommand {
-  return def as unknown as Subcommand;
+  return def;
 }
 
 /** Marks a string option for autocomplete. */
 export function withHints<T extends z.ZodType>(schema: T, hints: OptionHints): T {
-  return schema.meta(hints as Record<string, unknown>);
+  return schema.meta({ ...hints });
 }
 
 export function optionHints(schema: z.ZodType): OptionHints {
@@ -204,8 +206,7 @@ export async function runCommand(
       );
     }
     const target = sub ?? command;
-    const execute = target.execute;
-    if (!execute) throw new UserFacingError('bad-input', `\`/${command.name}\` cannot be run on its own.`);
+    if (!target.execute) throw new UserFacingError('bad-input', `\`/${command.name}\` cannot be run on its own.`);
     const isAdmin = await core.isAdmin(invocation);
     if (target.admin && !isAdmin) {
       throw new UserFacingError(
@@ -218,7 +219,7 @@ export async function runCommand(
     if (!parsed.success) {
       throw new UserFacingError('bad-input', `${zodProblems(parsed.error)}. Usage: \`${usageOf(command, subName)}\``);
     }
-    await execute({ options: parsed.data, invocation, core, isAdmin, logger, reply });
+    await target.execute({ options: parsed.data, invocation, core, isAdmin, logger, reply });
   } catch (error) {
     if (error instanceof UserFacingError) {
       logger.info({ code: error.code }, 'command refused: %s', error.message);

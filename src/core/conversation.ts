@@ -91,6 +91,7 @@ export function cleanPrompt(text: string): string {
   return text
     .toWellFormed()
     .replace(/\r\n?/g, '\n')
+    // eslint-disable-next-line no-control-regex -- removing control characters is the point
     .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '')
     .trim();
 }

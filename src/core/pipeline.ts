@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 import { classifyError, type LlmError } from '../llm/errors.ts';
 import type { ChatRequest, CompletionResult, ModelInfo, Usage } from '../llm/types.ts';
 import { emptyUsage } from '../llm/types.ts';
-import type { Logger } from '../log.ts';
 import type { LedgerEntry, Outcome } from '../store/types.ts';
 import type { CommandUser } from './commands.ts';
 import { buildConversation, cleanPrompt, type HistoryMessage } from './conversation.ts';

@@ -94,3 +94,13 @@ export interface NativeStream {
   /** Finishes the message; `footer` is shown below the text. */
   stop(footer: string): Promise<void>;
 }
+
+/** A chat platform served by the bot (Discord, Slack). */
+export interface ChatAdapter {
+  readonly platform: string;
+  start(): Promise<void>;
+  /** Stops taking events and closes connections. */
+  stop(): Promise<void>;
+  /** Connected to the platform right now (health checks). */
+  connected(): boolean;
+}
