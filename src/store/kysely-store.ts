@@ -1,0 +1,295 @@
+import type { Logger } from 'pino';
+import type { Backend } from './backend.ts';
+import { applyMigrations } from './migrations.ts';
+import { fromLedgerRow, toLedgerRow } from './ledger-rows.ts';
+import { checkServerLimit, checkUserLimits, utcWindows } from './quota.ts';
+import { addToTotals, addUsage, readUsage } from './usage.ts';
+import {
+  QUOTA_LIMITS,
+  type QuotaLimitName,
+  type QuotaLimitValues,
+  type QuotaSubject,
+  type SettingsScope,
+  type Store,
+} from './types.ts';
+
+/** The Store on top of one kysely query layer; `backend` supplies locking and transactions. */
+export function createKyselyStore(backend: Backend, logger: Logger): Store {
+  const { run, transaction } = backend;
+
+  return {
+    kind: backend.kind,
+
+    async migrate() {
+      const applied = await backend.migrate((trx) => applyMigrations(trx, Date.now()));
+      if (applied.length > 0) logger.info({ versions: applied, backend: backend.kind }, 'store migrated');
+    },
+
+    close: () => backend.close(),
+
+    async ping() {
+      await run((db) => db.selectNoFrom((eb) => eb.lit(1).as('one')).execute());
+    },
+
+    async getSettings(scope) {
+      const rows = await run((db) =>
+        scoped(db.selectFrom('settings'), scope).select(['key', 'value']).orderBy('key').execute(),
+      );
+      return Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
+    },
+
+    async setSetting(scope, key, value) {
+      if (value === undefined) {
+        await run((db) => scoped(db.deleteFrom('settings'), scope).where('key', '=', key).execute());
+        return;
+      }
+      const json = JSON.stringify(value) as string | undefined;
+      if (json === undefined) throw new TypeError(`setting "${key}" is not JSON-serialisable`);
+      await run((db) =>
+        db
+          .insertInto('settings')
+          .values({ platform: scope.platform, scope_kind: scope.kind, scope_id: scope.id, key, value: json })
+          .onConflict((oc) =>
+            oc
+              .columns(['platform', 'scope_kind', 'scope_id', 'key'])
+              .doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })),
+          )
+          .execute(),
+      );
+    },
+
+    async clearSettings(scope, keys) {
+      if (keys !== undefined && keys.length === 0) return;
+      await run((db) =>
+        scoped(db.deleteFrom('settings'), scope)
+          .$if(keys !== undefined, (qb) => qb.where('key', 'in', keys ?? []))
+          .execute(),
+      );
+    },
+
+    async getQuotaLimits(platform, workspaceId, subject) {
+      const rows = await run((db) =>
+        ofSubject(db.selectFrom('quota_limits'), platform, workspaceId, subject)
+          .select(['limit_name', 'value'])
+          .execute(),
+      );
+      const values: QuotaLimitValues = {};
+      for (const row of rows) {
+        if (isQuotaLimitName(row.limit_name)) values[row.limit_name] = row.value === null ? null : Number(row.value);
+      }
+      return values;
+    },
+
+    async setQuotaLimit(platform, workspaceId, subject, limit, value) {
+      if (value === undefined) {
+        await run((db) =>
+          ofSubject(db.deleteFrom('quota_limits'), platform, workspaceId, subject)
+            .where('limit_name', '=', limit)
+            .execute(),
+        );
+        return;
+      }
+      await run((db) =>
+        db
+          .insertInto('quota_limits')
+          .values({
+            platform,
+            workspace_id: workspaceId,
+            subject_kind: subject.kind,
+            user_id: subject.kind === 'user' ? subject.userId : '',
+            limit_name: limit,
+            value,
+          })
+          .onConflict((oc) =>
+            oc
+              .columns(['platform', 'workspace_id', 'subject_kind', 'user_id', 'limit_name'])
+              .doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })),
+          )
+          .execute(),
+      );
+    },
+
+    async clearQuotaLimits(platform, workspaceId, subject) {
+      await run((db) => ofSubject(db.deleteFrom('quota_limits'), platform, workspaceId, subject).execute());
+    },
+
+    async reserve(request) {
+      const { user, limits, estimate } = request;
+      const now = request.now.getTime();
+      const windows = utcWindows(request.now);
+      return transaction(quotaLockKey(user.platform, user.workspaceId), async (trx) => {
+        const usage = await readUsage(trx, user.platform, user.workspaceId, user.userId, windows, now);
+        let refusal = checkUserLimits(usage, limits, estimate, windows);
+        if (refusal === undefined && limits.serverUsdPerMonth !== null && limits.serverUsdPerMonth !== undefined) {
+          const workspace = await readUsage(trx, user.platform, user.workspaceId, undefined, windows, now);
+          refusal = checkServerLimit(workspace.month.usd + workspace.live.usd, limits, estimate.usd, windows);
+        }
+        if (refusal !== undefined) return refusal;
+        await trx
+          .insertInto('reservations')
+          .values({
+            id: request.id,
+            platform: user.platform,
+            workspace_id: user.workspaceId,
+            user_id: user.userId,
+            channel_id: request.channelId,
+            tokens: estimate.tokens,
+            usd: estimate.usd,
+            created_at: now,
+            expires_at: now + request.ttlMs,
+            owner: request.owner ?? null,
+          })
+          .execute();
+        return { ok: true } as const;
+      });
+    },
+
+    async settle(reservationId, entry) {
+      // Same lock as reserve: a reserve sees the reservation and the settled
+      // totals either both before or both after this transaction.
+      await transaction(quotaLockKey(entry.platform, entry.workspaceId), async (trx) => {
+        if (reservationId !== null) await trx.deleteFrom('reservations').where('id', '=', reservationId).execute();
+        const inserted = await trx
+          .insertInto('usage_ledger')
+          .values(toLedgerRow(entry))
+          .onConflict((oc) => oc.column('request_id').doNothing())
+          .executeTakeFirst();
+        // A repeated settle inserts nothing and must not count twice.
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0 || entry.outcome === 'refused') return;
+        await addToTotals(trx, entry);
+      });
+    },
+
+    async expireReservations(now) {
+      const at = now.getTime();
+      const result = await run((db) => db.deleteFrom('reservations').where('expires_at', '<=', at).executeTakeFirst());
+      // Housekeeping for the event claims rides along; they are only looked up by id.
+      await run((db) => db.deleteFrom('claimed_events').where('expires_at', '<=', at).execute());
+      return Number(result.numDeletedRows);
+    },
+
+    async releaseReservations(owner) {
+      const result = await run((db) => db.deleteFrom('reservations').where('owner', '=', owner).executeTakeFirst());
+      return Number(result.numDeletedRows);
+    },
+
+    async usage(platform, workspaceId, userId, now) {
+      const windows = utcWindows(now);
+      // Under the quota lock, so a settle is seen whole: reservation gone and totals added.
+      const parts = await transaction(quotaLockKey(platform, workspaceId), (trx) =>
+        readUsage(trx, platform, workspaceId, userId, windows, now.getTime()),
+      );
+      return {
+        day: addUsage(parts.day, parts.live),
+        month: addUsage(parts.month, parts.live),
+        reserved: parts.live,
+        dayResetsAt: new Date(windows.dayEnd),
+        monthResetsAt: new Date(windows.monthEnd),
+      };
+    },
+
+    async ledger(query) {
+      const rows = await run((db) =>
+        db
+          .selectFrom('usage_ledger')
+          .selectAll()
+          .$if(query.platform !== undefined, (qb) => qb.where('platform', '=', query.platform ?? ''))
+          .$if(query.workspaceId !== undefined, (qb) => qb.where('workspace_id', '=', query.workspaceId ?? ''))
+          .$if(query.userId !== undefined, (qb) => qb.where('user_id', '=', query.userId ?? ''))
+          .$if(query.from !== undefined, (qb) => qb.where('at', '>=', query.from?.getTime() ?? 0))
+          .$if(query.to !== undefined, (qb) => qb.where('at', '<', query.to?.getTime() ?? 0))
+          .orderBy('at')
+          .orderBy('request_id')
+          .$if(query.limit !== undefined, (qb) => qb.limit(query.limit ?? 0))
+          .execute(),
+      );
+      return rows.map(fromLedgerRow);
+    },
+
+    async setConversationReset(key, at) {
+      await run((db) =>
+        db
+          .insertInto('conversation_resets')
+          .values({ key, at: at.getTime() })
+          .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ at: eb.ref('excluded.at') })))
+          .execute(),
+      );
+    },
+
+    async getConversationReset(key) {
+      const row = await run((db) =>
+        db.selectFrom('conversation_resets').select('at').where('key', '=', key).executeTakeFirst(),
+      );
+      return row === undefined ? undefined : new Date(Number(row.at));
+    },
+
+    async getMeta(key) {
+      const row = await run((db) => db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst());
+      return row?.value;
+    },
+
+    async setMeta(key, value) {
+      await run((db) =>
+        db
+          .insertInto('meta')
+          .values({ key, value })
+          .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
+          .execute(),
+      );
+    },
+
+    async claimEvent(eventId, now, ttlMs) {
+      const at = now.getTime();
+      // One statement: insert, or take over a claim that has expired. RETURNING
+      // yields a row only when this caller inserted or took over.
+      const row = await run((db) =>
+        db
+          .insertInto('claimed_events')
+          .values({ event_id: eventId, expires_at: at + ttlMs })
+          .onConflict((oc) =>
+            oc
+              .column('event_id')
+              .doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') }))
+              .where('claimed_events.expires_at', '<=', at),
+          )
+          .returning('event_id')
+          .executeTakeFirst(),
+      );
+      return row !== undefined;
+    },
+  };
+}
+
+/** One lock per workspace: the server budget spans all its users. */
+function quotaLockKey(platform: string, workspaceId: string): string {
+  return `switchboard:quota:${platform}\n${workspaceId}`;
+}
+
+interface ScopeFilterable<T> {
+  where(column: 'platform' | 'scope_kind' | 'scope_id', op: '=', value: string): T;
+}
+
+function scoped<T extends ScopeFilterable<T>>(qb: T, scope: SettingsScope): T {
+  return qb.where('platform', '=', scope.platform).where('scope_kind', '=', scope.kind).where('scope_id', '=', scope.id);
+}
+
+interface SubjectFilterable<T> {
+  where(column: 'platform' | 'workspace_id' | 'subject_kind' | 'user_id', op: '=', value: string): T;
+}
+
+function ofSubject<T extends SubjectFilterable<T>>(
+  qb: T,
+  platform: string,
+  workspaceId: string,
+  subject: QuotaSubject,
+): T {
+  return qb
+    .where('platform', '=', platform)
+    .where('workspace_id', '=', workspaceId)
+    .where('subject_kind', '=', subject.kind)
+    .where('user_id', '=', subject.kind === 'user' ? subject.userId : '');
+}
+
+function isQuotaLimitName(name: string): name is QuotaLimitName {
+  return (QUOTA_LIMITS as readonly string[]).includes(name);
+}

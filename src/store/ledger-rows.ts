@@ -1,0 +1,40 @@
+import type { Database } from './schema.ts';
+import type { LedgerEntry, Outcome } from './types.ts';
+
+export function toLedgerRow(entry: LedgerEntry): Database['usage_ledger'] {
+  return {
+    request_id: entry.requestId,
+    at: entry.at.getTime(),
+    platform: entry.platform,
+    workspace_id: entry.workspaceId,
+    channel_id: entry.channelId,
+    user_id: entry.userId,
+    model_requested: entry.modelRequested,
+    model_answered: entry.modelAnswered,
+    tokens_in: entry.tokensIn,
+    tokens_out: entry.tokensOut,
+    cost_usd: entry.costUsd,
+    generation_id: entry.generationId,
+    outcome: entry.outcome,
+    error_kind: entry.errorKind,
+  };
+}
+
+export function fromLedgerRow(row: Database['usage_ledger']): LedgerEntry {
+  return {
+    requestId: row.request_id,
+    at: new Date(Number(row.at)),
+    platform: row.platform,
+    workspaceId: row.workspace_id,
+    channelId: row.channel_id,
+    userId: row.user_id,
+    modelRequested: row.model_requested,
+    modelAnswered: row.model_answered,
+    tokensIn: Number(row.tokens_in),
+    tokensOut: Number(row.tokens_out),
+    costUsd: Number(row.cost_usd),
+    generationId: row.generation_id,
+    outcome: row.outcome as Outcome,
+    errorKind: row.error_kind,
+  };
+}

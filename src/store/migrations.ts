@@ -1,0 +1,186 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** Runs inside a transaction (SQLite and PostgreSQL both have transactional DDL). */
+  up(db: Kysely<Database>): Promise<void>;
+}
+
+/**
+ * Append only: never edit a migration that has shipped. Every statement says
+ * IF NOT EXISTS so a half-applied database (or a racing process that slipped
+ * past the lock) converges instead of failing. The column types below mean the
+ * same thing to both engines (SQLite maps bigint to INTEGER, double precision
+ * to REAL).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    async up(db) {
+      await db.schema
+        .createTable('settings')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('scope_kind', 'text', (c) => c.notNull())
+        .addColumn('scope_id', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('settings_pk', ['platform', 'scope_kind', 'scope_id', 'key'])
+        .execute();
+
+      await db.schema
+        .createTable('quota_limits')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('subject_kind', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('limit_name', 'text', (c) => c.notNull())
+        .addColumn('value', 'double precision')
+        .addPrimaryKeyConstraint('quota_limits_pk', [
+          'platform',
+          'workspace_id',
+          'subject_kind',
+          'user_id',
+          'limit_name',
+        ])
+        .execute();
+
+      await db.schema
+        .createTable('reservations')
+        .ifNotExists()
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('tokens', 'bigint', (c) => c.notNull())
+        .addColumn('usd', 'double precision', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('owner', 'text')
+        .execute();
+      await db.schema
+        .createIndex('reservations_user_expiry')
+        .ifNotExists()
+        .on('reservations')
+        .columns(['platform', 'workspace_id', 'user_id', 'expires_at'])
+        .execute();
+      await db.schema
+        .createIndex('reservations_workspace_expiry')
+        .ifNotExists()
+        .on('reservations')
+        .columns(['platform', 'workspace_id', 'expires_at'])
+        .execute();
+      await db.schema
+        .createIndex('reservations_expiry')
+        .ifNotExists()
+        .on('reservations')
+        .column('expires_at')
+        .execute();
+      await db.schema.createIndex('reservations_owner').ifNotExists().on('reservations').column('owner').execute();
+
+      await db.schema
+        .createTable('usage_ledger')
+        .ifNotExists()
+        .addColumn('request_id', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('model_requested', 'text', (c) => c.notNull())
+        .addColumn('model_answered', 'text')
+        .addColumn('tokens_in', 'bigint', (c) => c.notNull())
+        .addColumn('tokens_out', 'bigint', (c) => c.notNull())
+        .addColumn('cost_usd', 'double precision', (c) => c.notNull())
+        .addColumn('generation_id', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('error_kind', 'text')
+        .execute();
+      await db.schema
+        .createIndex('usage_ledger_user_at')
+        .ifNotExists()
+        .on('usage_ledger')
+        .columns(['platform', 'workspace_id', 'user_id', 'at'])
+        .execute();
+      await db.schema
+        .createIndex('usage_ledger_workspace_at')
+        .ifNotExists()
+        .on('usage_ledger')
+        .columns(['platform', 'workspace_id', 'at'])
+        .execute();
+
+      await db.schema
+        .createTable('usage_totals')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('period', 'text', (c) => c.notNull())
+        .addColumn('starts_at', 'bigint', (c) => c.notNull())
+        .addColumn('requests', 'bigint', (c) => c.notNull())
+        .addColumn('tokens', 'bigint', (c) => c.notNull())
+        .addColumn('usd', 'double precision', (c) => c.notNull())
+        .addPrimaryKeyConstraint('usage_totals_pk', ['platform', 'workspace_id', 'user_id', 'period', 'starts_at'])
+        .execute();
+
+      await db.schema
+        .createTable('conversation_resets')
+        .ifNotExists()
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('meta')
+        .ifNotExists()
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('claimed_events')
+        .ifNotExists()
+        .addColumn('event_id', 'text', (c) => c.primaryKey())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('claimed_events_expiry')
+        .ifNotExists()
+        .on('claimed_events')
+        .column('expires_at')
+        .execute();
+    },
+  },
+];
+
+/**
+ * Applies the pending migrations. The caller holds the backend's migration lock
+ * and passes a connection inside one transaction.
+ */
+export async function applyMigrations(db: Kysely<Database>, now: number): Promise<number[]> {
+  await db.schema
+    .createTable('schema_migrations')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('applied_at', 'bigint', (c) => c.notNull())
+    .execute();
+  const rows = await db.selectFrom('schema_migrations').select('version').execute();
+  const applied = new Set(rows.map((r) => Number(r.version)));
+  const done: number[] = [];
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    await migration.up(db);
+    await db
+      .insertInto('schema_migrations')
+      .values({ version: migration.version, name: migration.name, applied_at: now })
+      .execute();
+    done.push(migration.version);
+  }
+  return done;
+}

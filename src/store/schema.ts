@@ -1,0 +1,66 @@
+/**
+ * Row shapes as kysely sees them. Timestamps are epoch milliseconds (BIGINT in
+ * PostgreSQL, parsed to number by the pool's type parsers).
+ */
+export interface Database {
+  schema_migrations: { version: number; name: string; applied_at: number };
+  settings: { platform: string; scope_kind: string; scope_id: string; key: string; value: string };
+  quota_limits: {
+    platform: string;
+    workspace_id: string;
+    subject_kind: string;
+    /** '' unless subject_kind is 'user' (so it can sit in the primary key). */
+    user_id: string;
+    limit_name: string;
+    /** null = explicitly unlimited. */
+    value: number | null;
+  };
+  reservations: {
+    id: string;
+    platform: string;
+    workspace_id: string;
+    user_id: string;
+    channel_id: string;
+    tokens: number;
+    usd: number;
+    created_at: number;
+    expires_at: number;
+    owner: string | null;
+  };
+  usage_ledger: {
+    request_id: string;
+    at: number;
+    platform: string;
+    workspace_id: string;
+    channel_id: string;
+    user_id: string;
+    model_requested: string;
+    model_answered: string | null;
+    tokens_in: number;
+    tokens_out: number;
+    cost_usd: number;
+    generation_id: string | null;
+    outcome: string;
+    error_kind: string | null;
+  };
+  /**
+   * Running totals of settled, non-refused ledger rows per UTC day and month, kept
+   * in the same transaction as the ledger insert, so a reserve reads a handful of
+   * rows instead of summing the month's ledger.
+   */
+  usage_totals: {
+    platform: string;
+    workspace_id: string;
+    /** '' for the workspace as a whole. */
+    user_id: string;
+    period: 'day' | 'month';
+    /** Epoch ms of the UTC day or month start. */
+    starts_at: number;
+    requests: number;
+    tokens: number;
+    usd: number;
+  };
+  conversation_resets: { key: string; at: number };
+  meta: { key: string; value: string };
+  claimed_events: { event_id: string; expires_at: number };
+}

@@ -1,0 +1,600 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type {
+  EffectiveLimits,
+  LedgerEntry,
+  ReserveRequest,
+  ReserveResult,
+  SettingsScope,
+  Store,
+  UserKey,
+} from '../../src/store/types.ts';
+import type { MakeTestDatabase, TestDatabase } from './harness.ts';
+
+const NOW = new Date('2024-05-15T12:00:00.000Z');
+const NEXT_MIDNIGHT = new Date('2024-05-16T00:00:00.000Z');
+const NEXT_MONTH = new Date('2024-06-01T00:00:00.000Z');
+const HOUR = 3_600_000;
+
+const alice: UserKey = { platform: 'discord', workspaceId: 'guild-1', userId: 'alice' };
+const bob: UserKey = { platform: 'discord', workspaceId: 'guild-1', userId: 'bob' };
+
+function request(over: Partial<ReserveRequest> = {}): ReserveRequest {
+  return {
+    id: randomUUID(),
+    user: alice,
+    channelId: 'chan-1',
+    limits: {},
+    estimate: { tokens: 100, usd: 0.01 },
+    now: NOW,
+    ttlMs: HOUR,
+    ...over,
+  };
+}
+
+function entry(over: Partial<LedgerEntry> = {}): LedgerEntry {
+  return {
+    requestId: randomUUID(),
+    at: NOW,
+    platform: alice.platform,
+    workspaceId: alice.workspaceId,
+    channelId: 'chan-1',
+    userId: alice.userId,
+    modelRequested: 'openai/gpt-4o-mini',
+    modelAnswered: 'openai/gpt-4o-mini-2024-07-18',
+    tokensIn: 100,
+    tokensOut: 50,
+    costUsd: 0.25,
+    generationId: 'gen-1',
+    outcome: 'ok',
+    errorKind: null,
+    ...over,
+  };
+}
+
+function okCount(results: ReserveResult[]): number {
+  return results.filter((r) => r.ok).length;
+}
+
+/**
+ * The behaviour every Store backend must show. makeDatabase gives a fresh empty
+ * database per test; shareable databases also get the two-instance tests, which
+ * stand in for two processes (separate connections or pools on one database).
+ */
+export function describeStoreContract(name: string, makeDatabase: MakeTestDatabase): void {
+  describe(`Store contract: ${name}`, () => {
+    let database: TestDatabase;
+    let store: Store;
+
+    beforeEach(async () => {
+      database = await makeDatabase();
+      store = await database.open();
+      await store.migrate();
+    });
+
+    afterEach(async () => {
+      await database.dispose();
+    });
+
+    /** A second instance on the same database, as another process would have. */
+    async function second(): Promise<Store> {
+      const other = await database.open();
+      await other.migrate();
+      return other;
+    }
+
+    const itShared = (title: string, fn: () => Promise<void>) =>
+      it(title, async (ctx) => {
+        if (!database.shareable) ctx.skip();
+        await fn();
+      });
+
+    describe('migrations', () => {
+      it('are idempotent and keep data', async () => {
+        await store.setMeta('k', 'v');
+        await store.migrate();
+        await store.migrate();
+        expect(await store.getMeta('k')).toBe('v');
+        await store.ping();
+      });
+
+      it('survive running twice at once on one instance', async () => {
+        await Promise.all([store.migrate(), store.migrate()]);
+        await store.ping();
+      });
+
+      it('are safe when two instances migrate a fresh database at once', async (ctx) => {
+        const fresh = await makeDatabase();
+        try {
+          if (!fresh.shareable) ctx.skip();
+          const [a, b, c] = await Promise.all([fresh.open(), fresh.open(), fresh.open()]);
+          await Promise.all([a.migrate(), b.migrate(), c.migrate()]);
+          await a.setMeta('x', '1');
+          expect(await b.getMeta('x')).toBe('1');
+          expect((await c.reserve(request())).ok).toBe(true);
+        } finally {
+          await fresh.dispose();
+        }
+      });
+    });
+
+    describe('settings', () => {
+      const channel: SettingsScope = { platform: 'discord', kind: 'channel', id: 'chan-1' };
+      const workspace: SettingsScope = { platform: 'discord', kind: 'workspace', id: 'chan-1' };
+      const slack: SettingsScope = { platform: 'slack', kind: 'channel', id: 'chan-1' };
+
+      it('stores JSON values per scope', async () => {
+        expect(await store.getSettings(channel)).toEqual({});
+        await store.setSetting(channel, 'model', 'openai/gpt-4o');
+        await store.setSetting(channel, 'temperature', 0.7);
+        await store.setSetting(channel, 'tools', { web: true, list: [1, 'two', null] });
+        await store.setSetting(channel, 'footer', false);
+        await store.setSetting(channel, 'nothing', null);
+        await store.setSetting(workspace, 'model', 'anthropic/claude');
+        await store.setSetting(slack, 'model', 'google/gemini');
+
+        expect(await store.getSettings(channel)).toEqual({
+          model: 'openai/gpt-4o',
+          temperature: 0.7,
+          tools: { web: true, list: [1, 'two', null] },
+          footer: false,
+          nothing: null,
+        });
+        expect(await store.getSettings(workspace)).toEqual({ model: 'anthropic/claude' });
+        expect(await store.getSettings(slack)).toEqual({ model: 'google/gemini' });
+      });
+
+      it('overwrites, removes with undefined, and clears some or all keys', async () => {
+        await store.setSetting(channel, 'a', 1);
+        await store.setSetting(channel, 'a', 2);
+        await store.setSetting(channel, 'b', 3);
+        await store.setSetting(channel, 'c', 4);
+        await store.setSetting(workspace, 'a', 9);
+        expect(await store.getSettings(channel)).toEqual({ a: 2, b: 3, c: 4 });
+
+        await store.setSetting(channel, 'b', undefined);
+        await store.setSetting(channel, 'missing', undefined);
+        expect(await store.getSettings(channel)).toEqual({ a: 2, c: 4 });
+
+        await store.clearSettings(channel, []);
+        await store.clearSettings(channel, ['c', 'missing']);
+        expect(await store.getSettings(channel)).toEqual({ a: 2 });
+
+        await store.clearSettings(channel);
+        expect(await store.getSettings(channel)).toEqual({});
+        expect(await store.getSettings(workspace)).toEqual({ a: 9 });
+      });
+
+      it('rejects values that are not JSON', async () => {
+        await expect(store.setSetting(channel, 'f', () => 1)).rejects.toThrow(/JSON/);
+      });
+    });
+
+    describe('quota limits', () => {
+      it('are kept per subject, with null meaning unlimited and undefined removing', async () => {
+        const user = { kind: 'user', userId: 'alice' } as const;
+        await store.setQuotaLimit('discord', 'guild-1', user, 'requests-per-day', 5);
+        await store.setQuotaLimit('discord', 'guild-1', user, 'usd-per-month', null);
+        await store.setQuotaLimit('discord', 'guild-1', { kind: 'default' }, 'requests-per-day', 20);
+        await store.setQuotaLimit('discord', 'guild-1', { kind: 'server' }, 'usd-per-month', 12.5);
+        await store.setQuotaLimit('discord', 'guild-1', { kind: 'user', userId: 'bob' }, 'tokens-per-day', 1000);
+        await store.setQuotaLimit('discord', 'guild-2', user, 'usd-per-day', 1);
+
+        expect(await store.getQuotaLimits('discord', 'guild-1', user)).toEqual({
+          'requests-per-day': 5,
+          'usd-per-month': null,
+        });
+        expect(await store.getQuotaLimits('discord', 'guild-1', { kind: 'default' })).toEqual({
+          'requests-per-day': 20,
+        });
+        expect(await store.getQuotaLimits('discord', 'guild-1', { kind: 'server' })).toEqual({ 'usd-per-month': 12.5 });
+        expect(await store.getQuotaLimits('slack', 'guild-1', user)).toEqual({});
+
+        await store.setQuotaLimit('discord', 'guild-1', user, 'requests-per-day', 7);
+        await store.setQuotaLimit('discord', 'guild-1', user, 'usd-per-month', undefined);
+        expect(await store.getQuotaLimits('discord', 'guild-1', user)).toEqual({ 'requests-per-day': 7 });
+
+        await store.clearQuotaLimits('discord', 'guild-1', user);
+        expect(await store.getQuotaLimits('discord', 'guild-1', user)).toEqual({});
+        expect(await store.getQuotaLimits('discord', 'guild-1', { kind: 'user', userId: 'bob' })).toEqual({
+          'tokens-per-day': 1000,
+        });
+        expect(await store.getQuotaLimits('discord', 'guild-2', user)).toEqual({ 'usd-per-day': 1 });
+      });
+    });
+
+    describe('reserve', () => {
+      it('allows everything when no limit is set, and null means no limit', async () => {
+        const nulls: EffectiveLimits = {
+          requestsPerDay: null,
+          tokensPerDay: null,
+          usdPerDay: null,
+          usdPerMonth: null,
+          serverUsdPerMonth: null,
+          maxConcurrent: null,
+        };
+        for (let i = 0; i < 5; i++) {
+          expect(await store.reserve(request({ limits: nulls, estimate: { tokens: 1e9, usd: 1e6 } }))).toEqual({
+            ok: true,
+          });
+        }
+        expect(await store.reserve(request())).toEqual({ ok: true });
+      });
+
+      it('refuses past the concurrency cap with no reset time', async () => {
+        const limits = { maxConcurrent: 2 };
+        expect((await store.reserve(request({ limits }))).ok).toBe(true);
+        expect((await store.reserve(request({ limits }))).ok).toBe(true);
+        const refused = await store.reserve(request({ limits }));
+        expect(refused).toEqual({ ok: false, limit: 'concurrent-requests', used: 2, max: 2 });
+        expect(refused.ok === false && 'resetsAt' in refused).toBe(false);
+        // Another user is not affected.
+        expect((await store.reserve(request({ user: bob, limits }))).ok).toBe(true);
+      });
+
+      it('refuses requests-per-day counting settled rows and live reservations', async () => {
+        await store.settle(null, entry());
+        await store.settle(null, entry({ outcome: 'error', errorKind: 'upstream' }));
+        expect((await store.reserve(request({ limits: { requestsPerDay: 3 } }))).ok).toBe(true);
+        expect(await store.reserve(request({ limits: { requestsPerDay: 3 } }))).toEqual({
+          ok: false,
+          limit: 'requests-per-day',
+          used: 3,
+          max: 3,
+          resetsAt: NEXT_MIDNIGHT,
+        });
+      });
+
+      it('refuses tokens-per-day with the estimate added', async () => {
+        await store.settle(null, entry({ tokensIn: 100, tokensOut: 50 }));
+        expect((await store.reserve(request({ estimate: { tokens: 30, usd: 0 } }))).ok).toBe(true);
+        const limits = { tokensPerDay: 200 };
+        expect(await store.reserve(request({ limits, estimate: { tokens: 21, usd: 0 } }))).toEqual({
+          ok: false,
+          limit: 'tokens-per-day',
+          used: 180,
+          max: 200,
+          resetsAt: NEXT_MIDNIGHT,
+        });
+        expect((await store.reserve(request({ limits, estimate: { tokens: 20, usd: 0 } }))).ok).toBe(true);
+      });
+
+      it('refuses usd-per-day', async () => {
+        await store.settle(null, entry({ costUsd: 0.5 }));
+        await store.settle(null, entry({ costUsd: 9, at: new Date('2024-05-14T12:00:00Z') }));
+        expect((await store.reserve(request({ estimate: { tokens: 0, usd: 0.25 } }))).ok).toBe(true);
+        const limits = { usdPerDay: 1 };
+        const refused = await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.3 } }));
+        expect(refused).toMatchObject({ ok: false, limit: 'usd-per-day', max: 1, resetsAt: NEXT_MIDNIGHT });
+        expect(refused.ok === false && refused.used).toBeCloseTo(0.75, 9);
+        // Exactly reaching the limit is allowed (0.5 + 0.25 + 0.25 = 1).
+        expect((await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.25 } }))).ok).toBe(true);
+      });
+
+      it('refuses usd-per-month counting earlier days of the month only', async () => {
+        await store.settle(null, entry({ costUsd: 3, at: new Date('2024-05-01T00:00:00Z') }));
+        await store.settle(null, entry({ costUsd: 100, at: new Date('2024-04-30T23:59:59.999Z') }));
+        await store.settle(null, entry({ costUsd: 1 }));
+        const limits = { usdPerDay: 10, usdPerMonth: 5 };
+        const refused = await store.reserve(request({ limits, estimate: { tokens: 0, usd: 1.5 } }));
+        expect(refused).toMatchObject({ ok: false, limit: 'usd-per-month', max: 5, resetsAt: NEXT_MONTH });
+        expect(refused.ok === false && refused.used).toBeCloseTo(4, 9);
+        expect((await store.reserve(request({ limits, estimate: { tokens: 0, usd: 1 } }))).ok).toBe(true);
+      });
+
+      it('refuses the workspace budget across users, last in order', async () => {
+        await store.settle(null, entry({ userId: 'bob', costUsd: 6 }));
+        await store.settle(null, entry({ userId: 'carol', costUsd: 3, at: new Date('2024-05-02T08:00:00Z') }));
+        await store.settle(null, entry({ workspaceId: 'guild-2', costUsd: 50 }));
+        expect((await store.reserve(request({ user: bob, estimate: { tokens: 0, usd: 0.5 } }))).ok).toBe(true);
+        const limits = { serverUsdPerMonth: 10, usdPerMonth: 100 };
+        const refused = await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.6 } }));
+        expect(refused).toMatchObject({
+          ok: false,
+          limit: 'server-usd-per-month',
+          max: 10,
+          resetsAt: NEXT_MONTH,
+        });
+        expect(refused.ok === false && refused.used).toBeCloseTo(9.5, 9);
+        expect((await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.5 } }))).ok).toBe(true);
+      });
+
+      it('reports the first broken limit in the documented order', async () => {
+        await store.settle(null, entry({ tokensIn: 1000, tokensOut: 0, costUsd: 10 }));
+        expect((await store.reserve(request())).ok).toBe(true);
+        const all: EffectiveLimits = {
+          maxConcurrent: 1,
+          requestsPerDay: 1,
+          tokensPerDay: 1,
+          usdPerDay: 1,
+          usdPerMonth: 1,
+          serverUsdPerMonth: 1,
+        };
+        const order = [
+          ['maxConcurrent', 'concurrent-requests'],
+          ['requestsPerDay', 'requests-per-day'],
+          ['tokensPerDay', 'tokens-per-day'],
+          ['usdPerDay', 'usd-per-day'],
+          ['usdPerMonth', 'usd-per-month'],
+          ['serverUsdPerMonth', 'server-usd-per-month'],
+        ] as const;
+        const limits: EffectiveLimits = { ...all };
+        for (const [field, limit] of order) {
+          const result = await store.reserve(request({ limits }));
+          expect(result.ok === false && result.limit).toBe(limit);
+          limits[field] = undefined;
+        }
+        expect((await store.reserve(request({ limits }))).ok).toBe(true);
+      });
+
+      it('counts a zero limit as refusing everything', async () => {
+        expect(await store.reserve(request({ limits: { requestsPerDay: 0 } }))).toMatchObject({
+          ok: false,
+          limit: 'requests-per-day',
+          used: 0,
+          max: 0,
+        });
+      });
+
+      it('uses UTC day and month windows around midnight and month end', async () => {
+        const lastMs = new Date('2024-02-29T23:59:59.999Z');
+        await store.settle(null, entry({ at: new Date('2024-02-29T00:00:00.000Z'), costUsd: 1 }));
+        await store.settle(null, entry({ at: new Date('2024-02-28T23:59:59.999Z'), costUsd: 2 }));
+        const limits = { requestsPerDay: 1, usdPerMonth: 3.5 };
+
+        expect(await store.reserve(request({ now: lastMs, limits }))).toEqual({
+          ok: false,
+          limit: 'requests-per-day',
+          used: 1,
+          max: 1,
+          resetsAt: new Date('2024-03-01T00:00:00.000Z'),
+        });
+        const monthRefusal = await store.reserve(
+          request({ now: lastMs, limits: { usdPerMonth: 3.5 }, estimate: { tokens: 0, usd: 0.6 } }),
+        );
+        expect(monthRefusal).toMatchObject({ limit: 'usd-per-month', resetsAt: new Date('2024-03-01T00:00:00Z') });
+        expect(monthRefusal.ok === false && monthRefusal.used).toBeCloseTo(3, 9);
+
+        // One millisecond later it is a new day and a new month.
+        const march = new Date('2024-03-01T00:00:00.000Z');
+        expect(await store.reserve(request({ now: march, limits, estimate: { tokens: 0, usd: 3.5 } }))).toEqual({
+          ok: true,
+        });
+        const snapshot = await store.usage('discord', 'guild-1', 'alice', march);
+        expect(snapshot.dayResetsAt).toEqual(new Date('2024-03-02T00:00:00.000Z'));
+        expect(snapshot.monthResetsAt).toEqual(new Date('2024-04-01T00:00:00.000Z'));
+        expect(snapshot.reserved).toEqual({ requests: 1, tokens: 0, usd: 3.5 });
+        expect(snapshot.day).toEqual(snapshot.reserved);
+        expect(snapshot.month).toEqual(snapshot.reserved);
+
+        const december = new Date('2024-12-31T23:00:00Z');
+        expect(await store.reserve(request({ now: december, limits: { requestsPerDay: 0 } }))).toMatchObject({
+          resetsAt: new Date('2025-01-01T00:00:00Z'),
+        });
+      });
+
+      it('stops counting a reservation once its TTL has passed', async () => {
+        const limits = { requestsPerDay: 1 };
+        expect((await store.reserve(request({ limits, ttlMs: 1000, owner: 'proc-a' }))).ok).toBe(true);
+        const justBefore = new Date(NOW.getTime() + 999);
+        const atExpiry = new Date(NOW.getTime() + 1000);
+        expect(await store.reserve(request({ limits, now: justBefore }))).toMatchObject({ ok: false, used: 1 });
+        expect((await store.usage('discord', 'guild-1', 'alice', justBefore)).reserved.requests).toBe(1);
+        expect((await store.usage('discord', 'guild-1', 'alice', atExpiry)).reserved.requests).toBe(0);
+        expect((await store.reserve(request({ limits, now: atExpiry, ttlMs: 1000 }))).ok).toBe(true);
+
+        // The first is expired at atExpiry; the second lives until atExpiry + 1000.
+        expect(await store.expireReservations(atExpiry)).toBe(1);
+        expect(await store.expireReservations(atExpiry)).toBe(0);
+        expect((await store.usage('discord', 'guild-1', 'alice', atExpiry)).reserved.requests).toBe(1);
+      });
+
+      it('releases every reservation of one owner', async () => {
+        await store.reserve(request({ owner: 'proc-a' }));
+        await store.reserve(request({ owner: 'proc-a', user: bob }));
+        await store.reserve(request({ owner: 'proc-b' }));
+        await store.reserve(request());
+        expect(await store.releaseReservations('proc-a')).toBe(2);
+        expect(await store.releaseReservations('proc-a')).toBe(0);
+        expect((await store.usage('discord', 'guild-1', undefined, NOW)).reserved.requests).toBe(2);
+      });
+
+      it('lets exactly 10 of 200 simultaneous reserves through a limit of 10 per day', async () => {
+        const limits = { requestsPerDay: 10, maxConcurrent: null };
+        const results = await Promise.all(Array.from({ length: 200 }, () => store.reserve(request({ limits }))));
+        expect(okCount(results)).toBe(10);
+        for (const r of results.filter((x) => !x.ok)) {
+          expect(r).toEqual({ ok: false, limit: 'requests-per-day', used: 10, max: 10, resetsAt: NEXT_MIDNIGHT });
+        }
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).day.requests).toBe(10);
+      });
+
+      itShared('holds the same limit across two instances (two processes) on one database', async () => {
+        const other = await second();
+        const limits = { requestsPerDay: 10, maxConcurrent: null };
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? store : other).reserve(request({ limits }))),
+        );
+        expect(okCount(results)).toBe(10);
+        expect((await other.usage('discord', 'guild-1', 'alice', NOW)).reserved.requests).toBe(10);
+      });
+
+      it('holds the concurrency cap under simultaneous reserves', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, () => store.reserve(request({ limits: { maxConcurrent: 3 } }))),
+        );
+        expect(okCount(results)).toBe(3);
+      });
+
+      itShared('holds the workspace budget across users and instances', async () => {
+        const other = await second();
+        const limits = { serverUsdPerMonth: 1 };
+        const results = await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            (i % 2 === 0 ? store : other).reserve(
+              request({ user: { ...alice, userId: `user-${i}` }, limits, estimate: { tokens: 0, usd: 0.125 } }),
+            ),
+          ),
+        );
+        expect(okCount(results)).toBe(8);
+      });
+
+      it('holds the workspace budget across users on one instance', async () => {
+        const limits = { serverUsdPerMonth: 1 };
+        const results = await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            store.reserve(
+              request({ user: { ...alice, userId: `user-${i}` }, limits, estimate: { tokens: 0, usd: 0.125 } }),
+            ),
+          ),
+        );
+        expect(okCount(results)).toBe(8);
+      });
+    });
+
+    describe('settle', () => {
+      it('replaces the reservation with exactly one ledger row, idempotently', async () => {
+        const reservation = request();
+        expect((await store.reserve(reservation)).ok).toBe(true);
+        const row = entry();
+        await store.settle(reservation.id, row);
+        await store.settle(reservation.id, row);
+        await store.settle(reservation.id, { ...row, costUsd: 99 });
+        expect(await store.ledger({})).toEqual([row]);
+        const usage = await store.usage('discord', 'guild-1', 'alice', NOW);
+        expect(usage.reserved).toEqual({ requests: 0, tokens: 0, usd: 0 });
+        expect(usage.day).toEqual({ requests: 1, tokens: 150, usd: 0.25 });
+      });
+
+      it('settles many at once into one row each', async () => {
+        const rows = Array.from({ length: 30 }, (_, i) => entry({ requestId: `r-${i % 10}` }));
+        await Promise.all(rows.map((r) => store.settle(null, r)));
+        expect(await store.ledger({})).toHaveLength(10);
+        const usage = await store.usage('discord', 'guild-1', 'alice', NOW);
+        expect(usage.day).toEqual({ requests: 10, tokens: 1500, usd: 2.5 });
+        expect(usage.month).toEqual(usage.day);
+      });
+
+      it('counts failed, cancelled and interrupted outcomes but not refused ones', async () => {
+        await store.settle(null, entry({ outcome: 'error', errorKind: 'timeout', costUsd: 0.1 }));
+        await store.settle(null, entry({ outcome: 'cancelled', costUsd: 0.1 }));
+        await store.settle(null, entry({ outcome: 'interrupted', costUsd: 0.1 }));
+        await store.settle(null, entry({ outcome: 'refused', errorKind: 'requests-per-day', costUsd: 5 }));
+        const usage = await store.usage('discord', 'guild-1', 'alice', NOW);
+        expect(usage.day.requests).toBe(3);
+        expect(usage.day.usd).toBeCloseTo(0.3, 9);
+        expect(await store.reserve(request({ limits: { requestsPerDay: 3 } }))).toMatchObject({ ok: false, used: 3 });
+        expect(await store.ledger({})).toHaveLength(4);
+      });
+    });
+
+    describe('usage and ledger', () => {
+      it('gives user and workspace snapshots with live reservations included', async () => {
+        await store.settle(null, entry({ tokensIn: 10, tokensOut: 5, costUsd: 0.5 }));
+        await store.settle(null, entry({ tokensIn: 1, tokensOut: 1, costUsd: 1, at: new Date('2024-05-03T00:00:00Z') }));
+        await store.settle(null, entry({ userId: 'bob', tokensIn: 7, tokensOut: 3, costUsd: 2 }));
+        await store.reserve(request({ estimate: { tokens: 40, usd: 0.25 } }));
+        await store.reserve(request({ user: bob, estimate: { tokens: 60, usd: 0.75 } }));
+
+        expect(await store.usage('discord', 'guild-1', 'alice', NOW)).toEqual({
+          day: { requests: 2, tokens: 55, usd: 0.75 },
+          month: { requests: 3, tokens: 57, usd: 1.75 },
+          reserved: { requests: 1, tokens: 40, usd: 0.25 },
+          dayResetsAt: NEXT_MIDNIGHT,
+          monthResetsAt: NEXT_MONTH,
+        });
+        expect(await store.usage('discord', 'guild-1', undefined, NOW)).toEqual({
+          day: { requests: 4, tokens: 125, usd: 3.5 },
+          month: { requests: 5, tokens: 127, usd: 4.5 },
+          reserved: { requests: 2, tokens: 100, usd: 1 },
+          dayResetsAt: NEXT_MIDNIGHT,
+          monthResetsAt: NEXT_MONTH,
+        });
+        expect(await store.usage('slack', 'guild-1', undefined, NOW)).toMatchObject({
+          day: { requests: 0, tokens: 0, usd: 0 },
+          reserved: { requests: 0, tokens: 0, usd: 0 },
+        });
+      });
+
+      it('returns ledger rows in time order with filters and a limit', async () => {
+        const t = (iso: string) => new Date(iso);
+        const rows = [
+          entry({ requestId: 'c', at: t('2024-05-15T10:00:00Z') }),
+          entry({ requestId: 'a', at: t('2024-05-14T10:00:00Z'), modelAnswered: null, generationId: null }),
+          entry({ requestId: 'd', at: t('2024-05-16T10:00:00Z'), userId: 'bob', costUsd: 0.000123 }),
+          entry({ requestId: 'b', at: t('2024-05-15T09:00:00Z'), platform: 'slack', workspaceId: 'T1' }),
+          entry({ requestId: 'e', at: t('2024-05-15T10:00:00Z'), outcome: 'refused', errorKind: 'usd-per-day' }),
+        ];
+        for (const row of rows) await store.settle(null, row);
+        const ids = (list: LedgerEntry[]) => list.map((r) => r.requestId);
+
+        expect(ids(await store.ledger({}))).toEqual(['a', 'b', 'c', 'e', 'd']);
+        expect(await store.ledger({ userId: 'bob' })).toEqual([rows[2]]);
+        expect((await store.ledger({})).find((r) => r.requestId === 'a')).toEqual(rows[1]);
+        expect(ids(await store.ledger({ platform: 'discord', workspaceId: 'guild-1', userId: 'alice' }))).toEqual([
+          'a',
+          'c',
+          'e',
+        ]);
+        expect(ids(await store.ledger({ from: t('2024-05-15T00:00:00Z'), to: t('2024-05-16T00:00:00Z') }))).toEqual([
+          'b',
+          'c',
+          'e',
+        ]);
+        expect(ids(await store.ledger({ from: t('2024-05-15T09:00:00Z'), limit: 2 }))).toEqual(['b', 'c']);
+        expect(await store.ledger({ platform: 'console' })).toEqual([]);
+      });
+    });
+
+    describe('events, conversation resets and meta', () => {
+      it('gives an event to its first claimer only, until the claim expires', async () => {
+        expect(await store.claimEvent('evt-1', NOW, 60_000)).toBe(true);
+        expect(await store.claimEvent('evt-1', NOW, 60_000)).toBe(false);
+        expect(await store.claimEvent('evt-1', new Date(NOW.getTime() + 59_999), 60_000)).toBe(false);
+        expect(await store.claimEvent('evt-2', NOW, 60_000)).toBe(true);
+        expect(await store.claimEvent('evt-1', new Date(NOW.getTime() + 60_000), 60_000)).toBe(true);
+        expect(await store.claimEvent('evt-1', new Date(NOW.getTime() + 60_001), 60_000)).toBe(false);
+        // Purged with the reservations; then claimable again.
+        await store.expireReservations(new Date(NOW.getTime() + 10 * 60_000));
+        expect(await store.claimEvent('evt-2', new Date(NOW.getTime() + 10 * 60_000), 60_000)).toBe(true);
+      });
+
+      it('gives one simultaneous claim to one caller', async () => {
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.claimEvent('evt-x', NOW, 60_000)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      itShared('gives an event to one of two instances claiming at once', async () => {
+        const other = await second();
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : other).claimEvent('evt-y', NOW, 60_000)),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('stores conversation resets', async () => {
+        expect(await store.getConversationReset('discord:chan-1')).toBeUndefined();
+        await store.setConversationReset('discord:chan-1', NOW);
+        expect(await store.getConversationReset('discord:chan-1')).toEqual(NOW);
+        const later = new Date('2030-01-01T00:00:00.001Z');
+        await store.setConversationReset('discord:chan-1', later);
+        expect(await store.getConversationReset('discord:chan-1')).toEqual(later);
+        expect(await store.getConversationReset('discord:chan-2')).toBeUndefined();
+      });
+
+      it('stores meta values', async () => {
+        expect(await store.getMeta('commands-hash')).toBeUndefined();
+        await store.setMeta('commands-hash', 'abc');
+        await store.setMeta('commands-hash', 'def');
+        await store.setMeta('empty', '');
+        expect(await store.getMeta('commands-hash')).toBe('def');
+        expect(await store.getMeta('empty')).toBe('');
+      });
+
+      it('reports its kind and answers ping', async () => {
+        expect(['sqlite', 'postgres']).toContain(store.kind);
+        await store.ping();
+      });
+    });
+  });
+}
