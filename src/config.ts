@@ -153,6 +153,9 @@ const schema = z.object({
   SLACK_API_URL: url(),
 });
 
+/** Every variable Switchboard reads (the README and .env.example list them all). */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);
+
 export type Env = z.input<typeof schema>;
 type Parsed = z.output<typeof schema> & { LOG_LEVEL_SET: boolean };
 

@@ -4,10 +4,14 @@
  */
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import type { Core } from './core/core.ts';
+import type { ChatAdapter } from './core/types.ts';
 import { createLogger } from './log.ts';
+import { createDiscordAdapter } from './platforms/discord/adapter.ts';
+import { createSlackAdapter } from './platforms/slack/adapter.ts';
 
 /** Platforms this build can serve, by the variable that turns each on. */
-export function missingPlatformMessage(): string {
+function missingPlatformMessage(): string {
   return [
     'Switchboard has no chat platform configured, so there is nothing to serve.',
     'Set at least one of:',
@@ -21,6 +25,14 @@ function configuredPlatforms(config: Config): string[] {
   return [config.discord ? 'discord' : undefined, config.slack ? 'slack' : undefined].filter((p): p is string => p !== undefined);
 }
 
+/** Builds the adapters for every configured platform; they share one core. */
+function createAdapters(config: Config, core: Core): ChatAdapter[] {
+  const adapters: ChatAdapter[] = [];
+  if (config.discord) adapters.push(createDiscordAdapter(config.discord, core));
+  if (config.slack) adapters.push(createSlackAdapter(config.slack, core));
+  return adapters;
+}
+
 async function main(): Promise<number> {
   let config: Config;
   try {
@@ -32,18 +44,39 @@ async function main(): Promise<number> {
     }
     throw error;
   }
-  const platforms = configuredPlatforms(config);
-  if (platforms.length === 0) {
+  if (configuredPlatforms(config).length === 0) {
     process.stderr.write(`${missingPlatformMessage()}\n`);
     return 2;
   }
   const logger = createLogger({ level: config.log.level, pretty: config.log.pretty, secrets: config.secrets });
   const app = await createApp(config, { logger });
-  // The Discord and Slack adapters attach here (issues "Discord" and "Slack"); until
-  // they exist a configured platform cannot be served, which is said plainly.
-  logger.error({ platforms }, 'the configured chat platforms are not built into this version yet; use npm run chat');
-  await app.close();
-  return 3;
+  const adapters = createAdapters(config, app.core);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app.core.pipeline.stop({}, 'a restart');
+    await app.core.pipeline.drain();
+    await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
+    await app.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  try {
+    for (const adapter of adapters) {
+      await adapter.start();
+      logger.info({ platform: adapter.platform }, 'platform connected');
+    }
+  } catch (error) {
+    logger.fatal({ err: error }, 'a chat platform could not start');
+    await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
+    await app.close();
+    return 1;
+  }
+  logger.info({ platforms: adapters.map((a) => a.platform) }, 'Switchboard is running');
+  return new Promise<number>(() => undefined);
 }
 
 main().then(

@@ -112,3 +112,42 @@ describe('config', () => {
     expect(problems({ OPENROUTER_API_KEY: '   ' }).join()).toContain('OPENROUTER_API_KEY is required');
   });
 });
+
+describe('documentation of the configuration', () => {
+  it('.env.example and the README list every variable the schema reads', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { CONFIG_VARIABLES } = await import('../src/config.ts');
+    const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const listed = [...example.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    expect(listed.sort()).toEqual([...CONFIG_VARIABLES].sort());
+    for (const name of CONFIG_VARIABLES) expect(readme).toContain(`\`${name}\``);
+    // Each variable in .env.example has a comment line right above it.
+    const lines = example.split('\n');
+    lines.forEach((line, i) => {
+      if (/^[A-Z][A-Z0-9_]+=/.test(line)) expect(lines[i - 1]).toMatch(/^# /);
+    });
+  });
+
+  it('loads a .env file without overriding the real environment', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadConfig } = await import('../src/config.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'sb-env-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, 'OPENROUTER_API_KEY=from-dotenv-123456\nDEFAULT_MODEL=dotenv/model\nSB_TEST_MARKER=1\n');
+    const saved = { ...process.env };
+    try {
+      delete process.env.OPENROUTER_API_KEY;
+      process.env.DEFAULT_MODEL = 'env/model';
+      const config = loadConfig(file);
+      expect(config.openrouter.apiKey).toBe('from-dotenv-123456');
+      expect(config.defaults.model).toBe('env/model');
+      expect(loadConfig(join(dir, 'missing.env')).openrouter.apiKey).toBe('from-dotenv-123456');
+    } finally {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+      Object.assign(process.env, saved);
+    }
+  });
+});

@@ -56,6 +56,7 @@ const VARIANT_SUFFIX = /:(nitro|floor|online|thinking|extended|beta)$/;
 
 export class AnswerPipeline {
   readonly #running = new Map<string, Running>();
+  #idleWaiters: Array<() => void> = [];
 
   constructor(private readonly core: Core) {}
 
@@ -63,11 +64,19 @@ export class AnswerPipeline {
     return this.#running.size;
   }
 
-  /** Stops running answers of one user (or one request); returns how many. */
-  stop(filter: { platform: string; workspaceId: string; userId?: string; requestId?: string }, stoppedBy: string): number {
+  /** Resolves when no answer is running (after a stop, for shutdown). */
+  async drain(): Promise<void> {
+    while (this.#running.size > 0) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+  }
+
+  /** Stops running answers: one request, one user's, one workspace's, or (empty filter) all; returns how many. */
+  stop(filter: { platform?: string; workspaceId?: string; userId?: string; requestId?: string }, stoppedBy: string): number {
     let count = 0;
     for (const run of this.#running.values()) {
-      if (run.place.platform !== filter.platform || run.place.workspaceId !== filter.workspaceId) continue;
+      if (filter.platform !== undefined && run.place.platform !== filter.platform) continue;
+      if (filter.workspaceId !== undefined && run.place.workspaceId !== filter.workspaceId) continue;
       if (filter.userId && run.userId !== filter.userId) continue;
       if (filter.requestId && run.requestId !== filter.requestId) continue;
       run.stoppedBy = stoppedBy;
@@ -289,6 +298,11 @@ export class AnswerPipeline {
       await core.quota.settle(requestId, entry);
     } finally {
       this.#running.delete(requestId);
+      if (this.#running.size === 0) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
     }
     logger.info(
       {

@@ -179,7 +179,7 @@ describe('answer pipeline', () => {
     app.openrouter.models.push(modelEntry('tiny/model', { context_length: 1500, top_provider: { context_length: 1500, max_completion_tokens: 500, is_moderated: false } }));
     await app.core.catalog.refresh();
     const history = Array.from({ length: 40 }, (_, i) => ({
-      role: (i % 2 === 0 ? 'user' : 'assistant'),
+      role: i % 2 === 0 ? ('user' as const) : ('assistant' as const),
       text: `turn ${i} ${'words '.repeat(30)}`,
       at: new Date(Date.now() - 100_000 + i),
       authorId: 'u1',
