@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 import type { Store } from '../store/types.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { CommandDefinition } from './commands.ts';
+import { CoreEvents } from './events.ts';
 import { AnswerPipeline } from './pipeline.ts';
 import { QuotaService } from './quota.ts';
 import { RateBudget } from './rate-budget.ts';
@@ -41,6 +42,8 @@ export interface Core {
   readonly clock: Clock;
   readonly commands: readonly CommandDefinition[];
   readonly instanceId: string;
+  /** Observers (metrics, alerts) subscribe here. */
+  readonly events: CoreEvents;
   isAdmin(who: { platform: string; user: { id: string }; isPlatformAdmin(): Promise<boolean> }): Promise<boolean>;
 }
 
@@ -62,6 +65,7 @@ export function createCore(deps: CoreDeps): Core {
     clock,
     commands: deps.commands,
     instanceId,
+    events: new CoreEvents((error, event) => deps.logger.warn({ err: error, event }, 'a core event listener failed')),
     async isAdmin(who) {
       if (adminIds.has(`${who.platform}:${who.user.id}`)) return true;
       try {

@@ -167,6 +167,7 @@ export class AnswerPipeline {
       if (error instanceof UserFacingError) {
         await core.quota.settle(null, { ...ledgerBase, ...emptyLedger(core.clock.now()), outcome: 'refused', errorKind: 'quota' });
         logger.info({ reason: error.message }, 'request refused by quota');
+        core.events.emit('quota-refused', { platform: place.platform, workspaceId: place.workspaceId, userId: user.id, reason: error.message });
       }
       throw error;
     }
@@ -176,6 +177,14 @@ export class AnswerPipeline {
     request.signal?.addEventListener('abort', onOuterAbort, { once: true });
     const run: Running = { requestId, place, userId: user.id, controller };
     this.#running.set(requestId, run);
+    core.events.emit('answer-started', {
+      requestId,
+      platform: place.platform,
+      workspaceId: place.workspaceId,
+      channelId: place.channelId,
+      userId: user.id,
+      model,
+    });
 
     const renderer = createRenderer({
       surface: request.surface,
@@ -304,6 +313,21 @@ export class AnswerPipeline {
         for (const wake of waiters) wake();
       }
     }
+    core.events.emit('answer-finished', {
+      requestId,
+      platform: place.platform,
+      workspaceId: place.workspaceId,
+      userId: user.id,
+      modelRequested: model,
+      modelAnswered: entry.modelAnswered,
+      outcome,
+      errorKind: entry.errorKind,
+      tokensIn: entry.tokensIn,
+      tokensOut: entry.tokensOut,
+      costUsd: entry.costUsd,
+      ttftMs: result?.timeToFirstTokenMs,
+      totalMs: core.clock.now() - started,
+    });
     logger.info(
       {
         modelRequested: model,

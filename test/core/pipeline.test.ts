@@ -24,7 +24,11 @@ describe('answer pipeline', () => {
     app = await startTestApp();
     const h = createHarness(app.core);
     app.openrouter.enqueue({ text: ['The answer ', 'is ', '42.'], chunkDelayMs: 5, usage: { prompt_tokens: 20, completion_tokens: 5, cost: 0.0021 } });
+    const seen: string[] = [];
+    app.core.events.on('answer-started', (e) => seen.push(`started ${e.model}`));
+    app.core.events.on('answer-finished', (e) => seen.push(`finished ${e.outcome} ${e.tokensIn}/${e.tokensOut} ${e.costUsd}`));
     await h.run(ada, 'ask', undefined, { prompt: 'meaning of life?' });
+    expect(seen).toEqual(['started openai/gpt-4o-mini', 'finished ok 20/5 0.0021']);
     const surface = h.surfaces[0]!;
     expect(surface.violations).toEqual([]);
     const final = surface.texts().join('\n');
