@@ -1,0 +1,277 @@
+/**
+ * Where a Discord answer streams: the reply to an interaction (while its
+ * 15-minute token lasts) or channel messages sent with the bot token. The
+ * renderer drives it; this class only knows how to post and edit on Discord
+ * and turns Discord's errors into the core's (rate limit, message gone).
+ */
+import { ButtonStyle, ComponentType, Routes, type REST } from 'discord.js';
+import type { Logger } from '../../log.ts';
+import {
+  MessageGoneError,
+  PlatformRateLimitError,
+  type Clock,
+  type MessageAction,
+  type MessageSurface,
+  type PostedMessage,
+  type PostOptions,
+} from '../../core/types.ts';
+import {
+  describeDiscordError,
+  isGone,
+  isMissingPermissions,
+  isNotEditable,
+  isOldMessageEditLimit,
+  isRateLimit,
+  isTokenExpired,
+} from './discord-errors.ts';
+import { hasFooter } from './history.ts';
+
+export const MAX_MESSAGE_LENGTH = 2000;
+/** About 5 sends/edits per 5 s per channel (observed, not documented). */
+export const CHANNEL_RATE_LIMIT = { count: 5, windowMs: 5000 } as const;
+/** Interaction tokens last 15 minutes; switch to the bot token a minute early. */
+export const INTERACTION_TOKEN_MS = 15 * 60_000;
+const TOKEN_MARGIN_MS = 60_000;
+
+/** Never ping anyone: model output may contain @everyone, roles or user mentions. */
+export const NO_MENTIONS: { parse: [] } = { parse: [] };
+
+export function budgetKeyFor(channelId: string): string {
+  return `discord:${channelId}`;
+}
+
+/** Button custom ids: `sb:<action>:<requestId>`. */
+export function buttonId(action: MessageAction['id'], requestId: string): string {
+  return `sb:${action}:${requestId}`;
+}
+
+export function parseButtonId(customId: string): { action: MessageAction['id']; requestId: string } | undefined {
+  const match = /^sb:(stop|retry):(.{1,90})$/.exec(customId);
+  return match ? { action: match[1] as MessageAction['id'], requestId: match[2]! } : undefined;
+}
+
+export function buttonRow(actions: readonly MessageAction[], requestId: string): unknown[] {
+  if (actions.length === 0) return [];
+  return [
+    {
+      type: ComponentType.ActionRow,
+      components: actions.map((action) => ({
+        type: ComponentType.Button,
+        style: action.id === 'stop' ? ButtonStyle.Danger : ButtonStyle.Secondary,
+        label: action.label,
+        custom_id: buttonId(action.id, requestId),
+      })),
+    },
+  ];
+}
+
+export interface InteractionTarget {
+  applicationId: string;
+  token: string;
+  /** Core-clock time the interaction arrived (the token's lifetime starts then). */
+  receivedAt: number;
+}
+
+export interface DiscordSurfaceOptions {
+  rest: REST;
+  channelId: string;
+  requestId: string;
+  clock: Clock;
+  logger: Logger;
+  /** Stream into this interaction's (deferred) reply while its token lasts. */
+  interaction?: InteractionTarget;
+  /** Channel mode: the first message replies to this one. */
+  replyTo?: string;
+  /** Add a Retry button to the finished answer (default true). */
+  retryButton?: boolean;
+  /** Told about every message posted (the adapter watches them for deletion). */
+  onPosted?: (messageId: string) => void;
+}
+
+interface RawMessage {
+  id: string;
+}
+
+export class DiscordAnswerSurface implements MessageSurface {
+  readonly maxMessageLength = MAX_MESSAGE_LENGTH;
+  readonly rateLimit = CHANNEL_RATE_LIMIT;
+  readonly budgetKey: string;
+  /** Set when Discord refused for missing permissions; the adapter tells the user. */
+  permissionProblem = false;
+  /** Every message this surface posted, in order (replacements included). */
+  readonly postedIds: string[] = [];
+
+  readonly #rest: REST;
+  readonly #channelId: string;
+  readonly #requestId: string;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #interaction: InteractionTarget | undefined;
+  readonly #retryButton: boolean;
+  readonly #onPosted: ((messageId: string) => void) | undefined;
+  #replyTo: string | undefined;
+  #originalUsed = false;
+  #tokenDead = false;
+  /** Messages posted with the bot token (edited through the channel). */
+  readonly #channelMessages = new Set<string>();
+  /** Messages that had to be replaced by a new one (old id -> new id). */
+  readonly #replaced = new Map<string, string>();
+
+  constructor(options: DiscordSurfaceOptions) {
+    this.#rest = options.rest;
+    this.#channelId = options.channelId;
+    this.#requestId = options.requestId;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#interaction = options.interaction;
+    this.#replyTo = options.replyTo;
+    this.#retryButton = options.retryButton ?? true;
+    this.#onPosted = options.onPosted;
+    this.budgetKey = budgetKeyFor(options.channelId);
+  }
+
+  /** Whether the answer continued with the bot token because the interaction token ran out. */
+  get switchedToBotToken(): boolean {
+    return this.#interaction !== undefined && this.#tokenDead;
+  }
+
+  async post(text: string, options?: PostOptions): Promise<PostedMessage> {
+    const interaction = this.#usableInteraction();
+    if (interaction) {
+      const body = this.#body(text, options);
+      try {
+        const message = this.#originalUsed
+          ? await this.#rest.post(Routes.webhook(interaction.applicationId, interaction.token), {
+              body,
+              auth: false,
+              query: new URLSearchParams({ wait: 'true' }),
+            })
+          : await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token), { body, auth: false });
+        this.#originalUsed = true;
+        return this.#posted((message as RawMessage).id);
+      } catch (error) {
+        if (!isTokenExpired(error)) throw this.#translate(error);
+        this.#expire(error);
+      }
+    }
+    return this.#posted(await this.#postToChannel(text, options));
+  }
+
+  async edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
+    const id = this.#current(messageId);
+    const body = this.#body(text, options, id);
+    if (this.#channelMessages.has(id)) {
+      try {
+        await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
+      } catch (error) {
+        if (!isOldMessageEditLimit(error)) throw this.#translate(error);
+        await this.#replace(messageId, text, options, error);
+      }
+      return;
+    }
+    const interaction = this.#usableInteraction();
+    if (interaction) {
+      try {
+        await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token, id), { body, auth: false });
+        return;
+      } catch (error) {
+        if (isOldMessageEditLimit(error)) {
+          await this.#replace(messageId, text, options, error);
+          return;
+        }
+        if (!isTokenExpired(error)) throw this.#translate(error);
+        this.#expire(error);
+      }
+    }
+    // The interaction's token is gone: the bot wrote this message, so try the channel route.
+    try {
+      await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
+      this.#channelMessages.add(id);
+    } catch (error) {
+      if (!isNotEditable(error) && !isOldMessageEditLimit(error)) throw this.#translate(error);
+      await this.#replace(messageId, text, options, error);
+    }
+  }
+
+  #current(messageId: string): string {
+    let id = messageId;
+    for (let seen = 0; this.#replaced.has(id) && seen < 100; seen++) id = this.#replaced.get(id)!;
+    return id;
+  }
+
+  #usableInteraction(): InteractionTarget | undefined {
+    const interaction = this.#interaction;
+    if (!interaction || this.#tokenDead) return undefined;
+    if (this.#clock.now() >= interaction.receivedAt + INTERACTION_TOKEN_MS - TOKEN_MARGIN_MS) {
+      this.#expire(undefined);
+      return undefined;
+    }
+    return interaction;
+  }
+
+  #expire(error: unknown): void {
+    if (this.#tokenDead) return;
+    this.#tokenDead = true;
+    this.#logger.info(
+      { reason: error === undefined ? 'token about to expire' : describeDiscordError(error) },
+      'interaction token no longer usable; continuing with channel messages',
+    );
+    // Later pieces continue the reply chain from the last message shown.
+    this.#replyTo = this.postedIds.at(-1) ?? this.#replyTo;
+  }
+
+  async #postToChannel(text: string, options: PostOptions | undefined): Promise<string> {
+    const body: Record<string, unknown> = this.#body(text, options);
+    if (this.#replyTo) body.message_reference = { message_id: this.#replyTo, fail_if_not_exists: false };
+    try {
+      const message = (await this.#rest.post(Routes.channelMessages(this.#channelId), { body })) as RawMessage;
+      this.#channelMessages.add(message.id);
+      return message.id;
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+
+  /** Posts the text as a new message in place of one that can no longer be edited. */
+  async #replace(messageId: string, text: string, options: PostOptions | undefined, cause: unknown): Promise<void> {
+    this.#logger.info({ messageId, reason: describeDiscordError(cause) }, 'message cannot be edited any more; posting a new one');
+    this.#replyTo = this.#current(messageId);
+    const id = await this.#postToChannel(text, options);
+    this.#replaced.set(this.#current(messageId), id);
+    this.postedIds.push(id);
+    this.#onPosted?.(id);
+  }
+
+  #posted(id: string): PostedMessage {
+    this.postedIds.push(id);
+    this.#replyTo = id;
+    this.#onPosted?.(id);
+    return { id };
+  }
+
+  #body(text: string, options: PostOptions | undefined, messageId?: string): Record<string, unknown> {
+    const body: Record<string, unknown> = { content: text, allowed_mentions: NO_MENTIONS };
+    if (options?.actions !== undefined) {
+      let actions = options.actions;
+      // The finished answer (the message with the footer) gets a Retry button.
+      const isLast = messageId === undefined || messageId === this.postedIds.at(-1);
+      if (actions.length === 0 && this.#retryButton && isLast && hasFooter(text)) {
+        actions = [{ id: 'retry', label: 'Retry' }];
+      }
+      body.components = buttonRow(actions, this.#requestId);
+    }
+    return body;
+  }
+
+  #translate(error: unknown): unknown {
+    if (isRateLimit(error)) {
+      return new PlatformRateLimitError(Math.max(error.retryAfter, error.timeToReset, 0), { cause: error });
+    }
+    if (isGone(error)) return new MessageGoneError('the answer message was deleted', { cause: error });
+    if (isMissingPermissions(error)) {
+      this.permissionProblem = true;
+      return new MessageGoneError('missing permissions in the channel', { cause: error });
+    }
+    return error;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The real discord.js client (through our adapter) against the fake Discord,
+ * with a real core against the fake OpenRouter, sharing one scaled clock.
+ */
+import type { Clock } from '../../../src/core/types.ts';
+import { createDiscordAdapter, type DiscordAdapter } from '../../../src/platforms/discord/adapter.ts';
+import { startFakeDiscord, type FakeDiscord, type FakeDiscordOptions, type FakeMessage } from '../../fakes/discord.ts';
+import { startTestApp, type TestApp } from '../../helpers/test-app.ts';
+
+/**
+ * Virtual time running `scale` times faster than real time, plus jumps:
+ * Discord's 5 s windows pass in 100 ms and rate-limit waits stay real waits,
+ * so network I/O and timers interleave as they would in production.
+ */
+export interface ScaledClock extends Clock {
+  /** Jumps virtual time forward (e.g. past an interaction token's 15 minutes). */
+  jump(ms: number): void;
+}
+
+export function createScaledClock(scale = 50, startAt = Date.UTC(2025, 0, 15, 12)): ScaledClock {
+  const realStart = performance.now();
+  let offset = 0;
+  return {
+    now: () => Math.floor(startAt + (performance.now() - realStart) * scale + offset),
+    jump(ms) {
+      offset += ms;
+    },
+    sleep(ms, signal) {
+      return new Promise<void>((resolve, reject) => {
+        const reason = () => (signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        if (signal?.aborted) {
+          reject(reason());
+          return;
+        }
+        const onAbort = () => {
+          clearTimeout(timer);
+          reject(reason());
+        };
+        const timer = setTimeout(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, Math.max(0, ms) / scale);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+  };
+}
+
+export interface Harness {
+  fake: FakeDiscord;
+  app: TestApp;
+  adapter: DiscordAdapter;
+  clock: ScaledClock;
+  /** Starts another adapter on the same core (a restart). */
+  newAdapter(): DiscordAdapter;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  fake?: FakeDiscordOptions;
+  /** Register globally instead of in the fake guild. */
+  global?: boolean;
+  scale?: number;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const clock = createScaledClock(options.scale);
+  const fake = await startFakeDiscord({ clock, ...options.fake });
+  const app = await startTestApp({
+    clock,
+    env: {
+      DISCORD_TOKEN: fake.token,
+      DISCORD_API_URL: fake.apiUrl,
+      ...(options.global ? {} : { DISCORD_GUILD_ID: fake.guildId }),
+      QUOTA_MAX_CONCURRENT: '5',
+      ...options.env,
+    },
+  });
+  const adapters: DiscordAdapter[] = [];
+  const newAdapter = () => {
+    const adapter = createDiscordAdapter(app.config.discord!, app.core, { drainMs: 2000 });
+    adapters.push(adapter);
+    return adapter;
+  };
+  const adapter = newAdapter();
+  try {
+    await adapter.start();
+  } catch (error) {
+    await fake.close();
+    await app.close();
+    throw error;
+  }
+  return {
+    fake,
+    app,
+    adapter,
+    clock,
+    newAdapter,
+    async close() {
+      for (const a of adapters) await a.stop();
+      await fake.close();
+      await app.close();
+    },
+  };
+}
+
+/** Polls (every 5 ms, real time) until `predicate` holds. */
+export async function waitFor<T>(predicate: () => T | undefined | false | Promise<T | undefined | false>, what = 'condition', timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The bot's public messages in a channel after (and including) a given one. */
+export function botMessagesSince(fake: FakeDiscord, channelId: string, afterId = '0'): FakeMessage[] {
+  return fake.botMessages(channelId).filter((m) => BigInt(m.id) >= BigInt(afterId));
+}
+
+/** Words of an answer with this many characters, in chunks for streaming. */
+export function longText(chars: number, chunks = 30): { full: string; parts: string[] } {
+  const words: string[] = [];
+  let length = 0;
+  for (let i = 0; length < chars; i++) {
+    const word = `${i % 7 === 6 ? '\n\n' : ''}word${i}`;
+    words.push(word);
+    length += word.length + 1;
+  }
+  const full = words.join(' ');
+  const size = Math.ceil(full.length / chunks);
+  const parts: string[] = [];
+  for (let i = 0; i < full.length; i += size) parts.push(full.slice(i, i + size));
+  return { full, parts };
+}
