@@ -1,0 +1,110 @@
+/**
+ * `npm start` as an operator runs it: the real entry point in its own process,
+ * with Discord and Slack configured at once, against the fakes on 127.0.0.1.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeDiscord, type FakeDiscord } from '../fakes/discord.ts';
+import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
+import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const KEY = 'sk-or-v1-one-process-0123456789';
+
+async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('npm start with Discord and Slack in one process', () => {
+  let dir: string;
+  let openrouter: FakeOpenRouter;
+  let discord: FakeDiscord;
+  let slack: FakeSlack;
+  let bot: ChildProcess;
+  let output = '';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-one-'));
+    openrouter = await startFakeOpenRouter({ apiKey: KEY });
+    discord = await startFakeDiscord();
+    slack = await startFakeSlack();
+    slack.addUser({ id: 'U0ALICE', name: 'alice', realName: 'Alice Archer', displayName: 'Alice' });
+    bot = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'src/main.ts')], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        OPENROUTER_API_KEY: KEY,
+        OPENROUTER_BASE_URL: openrouter.url,
+        DEFAULT_MODEL: 'openai/gpt-4o-mini',
+        DISCORD_TOKEN: discord.token,
+        DISCORD_API_URL: discord.apiUrl,
+        DISCORD_GUILD_ID: discord.guildId,
+        SLACK_BOT_TOKEN: slack.botToken,
+        SLACK_APP_TOKEN: slack.appToken,
+        SLACK_API_URL: slack.apiUrl,
+        LOG_LEVEL: 'info',
+        LOG_PRETTY: 'false',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    bot.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    bot.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    await waitFor(() => output.includes('Switchboard is running'), 'the bot to start', 30_000);
+  }, 40_000);
+
+  afterAll(async () => {
+    if (bot.exitCode === null) {
+      const exited = new Promise((r) => bot.once('exit', r));
+      bot.kill('SIGTERM');
+      await exited;
+    }
+    await discord.close();
+    await slack.close();
+    await openrouter.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates its SQLite database, registers Discord commands and connects both platforms', () => {
+    expect(output).toMatch(/"platform":"discord".*platform connected/);
+    expect(output).toMatch(/"platform":"slack".*platform connected/);
+    expect(discord.commands(discord.guildId).map((c) => c.name).sort()).toEqual(
+      ['ask', 'model', 'models', 'new', 'prompt', 'quota', 'stop', 'tools', 'usage'],
+    );
+    expect(slack.socketConnected()).toBe(true);
+  });
+
+  it('answers /ask on Discord and a mention on Slack from the same process and ledger', async () => {
+    openrouter.enqueue({ text: ['Hello from ', 'Discord'] });
+    await discord.runCommand({ user: discord.users.alice, channelId: discord.channels.general.id, name: 'ask', options: { prompt: 'hi' } });
+    await waitFor(() => discord.botMessages(discord.channels.general.id).some((m) => m.content.includes('Hello from Discord') && m.content.includes('openai/gpt-4o-mini')), 'the Discord answer');
+
+    openrouter.enqueue({ text: ['Hello from ', 'Slack'] });
+    const mention = await slack.mention({ user: 'U0ALICE', channel: 'C0GENERAL', text: `<@${slack.botUserId}> hi there` });
+    await waitFor(
+      () => slack.botMessages('C0GENERAL', mention.ts).some((m) => slack.visibleText(m).includes('Hello from Slack')),
+      'the Slack answer',
+    );
+    expect(openrouter.chatRequests()).toHaveLength(2);
+    expect(discord.violations).toEqual([]);
+    expect(slack.violations).toEqual([]);
+    expect(output).not.toContain(KEY);
+    expect(output).not.toContain(discord.token);
+    expect(output).not.toContain(slack.botToken);
+  });
+
+  it('shuts down cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((r) => bot.once('exit', (code) => r(code)));
+    bot.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
