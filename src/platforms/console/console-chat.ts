@@ -29,6 +29,13 @@ export interface ConsoleChat {
   interrupt(): boolean;
 }
 
+/** Command replies use chat Markdown; a terminal shows **bold** as bold (or plain) and _(notes)_ plainly. */
+export function forTerminal(text: string, color: boolean): string {
+  return text
+    .replace(/\*\*([^*\n]+)\*\*/g, (_, inner: string) => (color ? `\x1b[1m${inner}\x1b[0m` : inner))
+    .replace(/(^|\s)_\(([^)\n]+)\)_/g, '$1($2)');
+}
+
 const PLACE = { platform: 'console', workspaceId: 'local', channelId: 'terminal' } as const;
 
 export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
@@ -77,7 +84,7 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
     conversationKey: `console:${user.id}:${session}`,
     isPlatformAdmin: async () => true,
     async reply(text) {
-      write(`${text}\n`);
+      write(`${forTerminal(text, options.color === true)}\n`);
     },
     async answerSurface() {
       shown = '';

@@ -63,7 +63,7 @@ describe('terminal chat', () => {
     expect(out).toContain('The model for this channel is now `anthropic/claude-3.5-sonnet` (200k context');
     expect(app.openrouter.chatRequests()[0]!.body?.model).toBe('anthropic/claude-3.5-sonnet');
     expect(out).toContain('— anthropic/claude-3.5-sonnet ·');
-    expect(out).toContain('**Model:** `anthropic/claude-3.5-sonnet` _(channel)_');
+    expect(out).toContain('Model: `anthropic/claude-3.5-sonnet` (channel)');
   });
 
   it('rejects unknown models with suggestions, and bad commands with usage', async () => {
@@ -110,6 +110,6 @@ describe('terminal chat', () => {
     app = await startTestApp();
     const out = (await chat(app, ['/quota set default usd-per-day 1.5', '/quota show'])).output();
     expect(out).toContain('`usd-per-day` for everyone (default) is now $1.50.');
-    expect(out).toContain('`usd-per-day`: $1.50 _(server default)_');
+    expect(out).toContain('`usd-per-day`: $1.50 (server default)');
   });
 });
