@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { defineCommand } from '../src/core/commands.ts';
+import { defineCommand, type CommandContext } from '../src/core/commands.ts';
 import { UserFacingError } from '../src/core/errors.ts';
-import { formatAmount, formatDuration } from '../src/core/quota.ts';
-import { resolveUser } from '../src/core/users.ts';
-import type { QuotaLimitName, UsageTotals } from '../src/store/types.ts';
+import { formatTokens } from '../src/core/pipeline.ts';
+import { formatAmount, formatDuration, formatUsd } from '../src/core/quota.ts';
+import { parseUserRef, resolveUser } from '../src/core/users.ts';
+import type { LedgerGroupKey, LedgerTotalsRow, QuotaLimitName, UsageTotals } from '../src/store/types.ts';
 
 const USED: Record<QuotaLimitName, (t: { day: UsageTotals; month: UsageTotals }) => number> = {
   'requests-per-day': (t) => t.day.requests,
@@ -19,11 +20,32 @@ const LABEL: Record<QuotaLimitName, string> = {
   'usd-per-month': 'Spent this month',
 };
 
+const PERIODS = ['day', 'month'] as const;
+type Period = (typeof PERIODS)[number];
+/** Rows per section of /usage top. */
+const TOP_N = 5;
+
+const options = z.object({
+  user: z.string().trim().min(1).optional().describe('Whose usage (admins, for others), or "top" for the top spenders (admins)'),
+  period: z.enum(PERIODS).optional().describe('With "top": this UTC day or month (default month)'),
+});
+
+/** `top` is a word, not a user, unless written as a mention. */
+const isTop = (user: string | undefined) => user !== undefined && user.trim().toLowerCase() === 'top';
+
 export default defineCommand({
   name: 'usage',
-  description: 'Your usage and what is left of your quota (admins: anyone’s)',
-  options: z.object({ user: z.string().trim().min(1).optional().describe('Whose usage (admins only, for others)') }),
-  async execute({ options, invocation, core, isAdmin, reply }) {
+  description: 'Your usage and what is left of your quota; admins: anyone’s, or `top`',
+  options,
+  async execute(ctx) {
+    const { options, invocation, core, isAdmin, reply } = ctx;
+    if (isTop(options.user)) {
+      await showTop(ctx, options.period ?? 'month');
+      return;
+    }
+    if (options.period !== undefined) {
+      throw new UserFacingError('bad-input', '`period` goes with `top`: `/usage top day` or `/usage top month`.');
+    }
     const target = options.user ? await resolveUser(invocation, options.user) : invocation.user;
     if (target.id !== invocation.user.id && !isAdmin) {
       throw new UserFacingError('not-admin', "Only admins can see other people's usage.");
@@ -52,3 +74,63 @@ export default defineCommand({
     await reply(lines.join('\n'), { ephemeral: true });
   },
 });
+
+/** The UTC day or month containing now: [from, to). */
+export function periodWindow(period: Period, now: Date): { from: Date; to: Date; label: string } {
+  const y = now.getUTCFullYear();
+  const m = now.getUTCMonth();
+  if (period === 'day') {
+    const from = new Date(Date.UTC(y, m, now.getUTCDate()));
+    return { from, to: new Date(from.getTime() + 86_400_000), label: from.toISOString().slice(0, 10) };
+  }
+  return { from: new Date(Date.UTC(y, m, 1)), to: new Date(Date.UTC(y, m + 1, 1)), label: now.toISOString().slice(0, 7) };
+}
+
+/** /usage top: one GROUP BY per section (Store.ledgerTotals), not the month's ledger in memory. */
+async function showTop(ctx: CommandContext<z.infer<typeof options>>, period: Period): Promise<void> {
+  const { invocation, core, isAdmin, reply } = ctx;
+  if (!isAdmin) throw new UserFacingError('not-admin', 'Only admins can use `/usage top` (server managers, or users listed in ADMIN_USER_IDS).');
+  const window = periodWindow(period, new Date(core.clock.now()));
+  const base = { platform: invocation.platform, workspaceId: invocation.workspaceId, from: window.from, to: window.to };
+  const section = (key: LedgerGroupKey) => core.store.ledgerTotals({ ...base, groupBy: [key], limit: TOP_N });
+  const [users, models, channels, [all]] = await Promise.all([
+    section('userId'),
+    section('model'),
+    section('channelId'),
+    core.store.ledgerTotals({ ...base, groupBy: ['workspaceId'] }),
+  ]);
+  const title = `**Top spenders ${period === 'day' ? 'today' : 'this month'}** (${window.label}, UTC)`;
+  if (all === undefined) {
+    await reply(`${title}
+No usage yet.`, { ephemeral: true });
+    return;
+  }
+  const names = await Promise.all(users.map(async (row) => nameOf(ctx, row.group.userId ?? '')));
+  const line = (label: string, row: LedgerTotalsRow, i: number) =>
+    `${i + 1}. ${label}: ${formatUsd(row.costUsd)} · ${row.requests} request${row.requests === 1 ? '' : 's'} · ${formatTokens(row.tokensIn + row.tokensOut)} tokens`;
+  const lines = [
+    title,
+    `Total: ${formatUsd(all.costUsd)} · ${all.requests} request${all.requests === 1 ? '' : 's'} · ${formatTokens(all.tokensIn + all.tokensOut)} tokens`,
+    '',
+    '**Users**',
+    ...users.map((row, i) => line(names[i] ?? '?', row, i)),
+    '',
+    '**Models**',
+    ...models.map((row, i) => line(`\`${row.group.model}\``, row, i)),
+    '',
+    '**Channels**',
+    ...channels.map((row, i) => line(`\`${row.group.channelId}\``, row, i)),
+  ];
+  await reply(lines.join('\n'), { ephemeral: true });
+}
+
+async function nameOf(ctx: CommandContext<unknown>, userId: string): Promise<string> {
+  if (userId === ctx.invocation.user.id) return ctx.invocation.user.name;
+  const id = parseUserRef(userId) ?? userId;
+  try {
+    const user = await ctx.invocation.lookupUser?.(id);
+    return user ? `${user.name} (${userId})` : userId;
+  } catch {
+    return userId;
+  }
+}

@@ -5,6 +5,11 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
+/** A bad value as shown in an error: quoted, and cut short (it may be long, or a misplaced secret). */
+function shown(value: string): string {
+  return value.length > 24 ? `"${value.slice(0, 12)}…" (${value.length} characters)` : `"${value}"`;
+}
+
 const optionalString = z
   .string()
   .trim()
@@ -20,7 +25,7 @@ const positiveInt = (fallback: number) =>
       if (v === undefined || v === '') return fallback;
       const n = Number(v);
       if (!Number.isInteger(n) || n <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number above 0 (got "${v}")` });
+        ctx.addIssue({ code: 'custom', message: `must be a whole number above 0 (got ${shown(v)})` });
         return z.NEVER;
       }
       return n;
@@ -38,7 +43,7 @@ const quotaValue = (kind: 'count' | 'usd') =>
       if (!Number.isFinite(n) || n < 0 || (kind === 'count' && !Number.isInteger(n))) {
         ctx.addIssue({
           code: 'custom',
-          message: `must be ${kind === 'count' ? 'a whole number' : 'an amount in USD'} of 0 or more, or "none" (got "${v}")`,
+          message: `must be ${kind === 'count' ? 'a whole number' : 'an amount in USD'} of 0 or more, or "none" (got ${shown(v)})`,
         });
         return z.NEVER;
       }
@@ -68,10 +73,39 @@ const url = (fallback?: string) =>
         if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('protocol');
         return value.replace(/\/+$/, '');
       } catch {
-        ctx.addIssue({ code: 'custom', message: `must be an http(s) URL (got "${value}")` });
+        ctx.addIssue({ code: 'custom', message: `must be an http(s) URL (got ${shown(value)})` });
         return z.NEVER;
       }
     });
+
+const wholeNumber = (fallback: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number of 0 or more (got ${shown(v)})` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const port = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      ctx.addIssue({ code: 'custom', message: `must be a port number from 1 to 65535, or empty to turn it off (got ${shown(v)})` });
+      return z.NEVER;
+    }
+    return n;
+  });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -96,7 +130,7 @@ const schema = z.object({
       if (v === undefined || v === '') return undefined;
       const n = Number(v);
       if (!Number.isFinite(n) || n < 0 || n > 2) {
-        ctx.addIssue({ code: 'custom', message: `must be a number from 0 to 2 (got "${v}")` });
+        ctx.addIssue({ code: 'custom', message: `must be a number from 0 to 2 (got ${shown(v)})` });
         return z.NEVER;
       }
       return n;
@@ -143,6 +177,7 @@ const schema = z.object({
   QUOTA_SERVER_USD_PER_MONTH: quotaValue('usd'),
   QUOTA_MAX_CONCURRENT: positiveInt(2),
   QUOTA_RESERVATION_TTL_MS: positiveInt(900_000),
+  INSTANCE_HEARTBEAT_MS: positiveInt(10_000),
   DISCORD_TOKEN: optionalString,
   DISCORD_API_URL: url(),
   DISCORD_GUILD_ID: optionalString.refine((v) => v === undefined || /^\d{5,25}$/.test(v), 'must be a numeric guild id'),
@@ -151,6 +186,48 @@ const schema = z.object({
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_PORT: positiveInt(3000),
   SLACK_API_URL: url(),
+  SHARD_COUNT: z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be the total number of Discord shards, a whole number above 0 (got ${shown(v)})` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  SHARD_IDS: list.transform((ids, ctx) => {
+    const numbers = ids.map(Number);
+    if (numbers.some((n) => !Number.isInteger(n) || n < 0)) {
+      ctx.addIssue({ code: 'custom', message: `must be comma-separated shard numbers from 0, e.g. 0,1 (got "${ids.join(',')}")` });
+      return z.NEVER;
+    }
+    return numbers;
+  }),
+  METRICS_PORT: port,
+  METRICS_HOST: optionalString.transform((v) => v ?? '0.0.0.0'),
+  SHUTDOWN_GRACE_MS: wholeNumber(10_000),
+  BUDGET_ALERT_SHARE: z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 0.8;
+      const n = Number(v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : v);
+      if (!Number.isFinite(n) || n <= 0 || n > 1) {
+        ctx.addIssue({ code: 'custom', message: `must be a share of the budget above 0 and at most 1, e.g. 0.8 (or 80%) (got ${shown(v)})` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  BUDGET_ALERT_CHANNEL: list.pipe(
+    z
+      .array(z.string().regex(/^[a-z]+:[^\s:]+$/, 'entries must look like slack:C0123ABC or discord:123456789 (platform:channelId)'))
+      .refine((entries) => new Set(entries.map((e) => e.split(':')[0])).size === entries.length, 'may name one channel per platform'),
+  ),
 });
 
 /** Every variable Switchboard reads (the README and .env.example list them all). */
@@ -191,12 +268,25 @@ export interface Config {
     maxConcurrent: number;
     reservationTtlMs: number;
   };
+  /**
+   * How often this process records that it is alive. Another process treats it
+   * as dead after 3 intervals without one: frees its reservations and marks the
+   * answers it left half-written as interrupted.
+   */
+  instanceHeartbeatMs: number;
   discord?: {
     token: string;
     /** REST base, e.g. an @discordjs/proxy or a test fake; discord.js's default when unset. */
     apiUrl?: string;
     /** Register commands to this guild only (instant) instead of globally. */
     guildId?: string;
+    /**
+     * Sharding (SHARD_COUNT, SHARD_IDS): the total shard count and the shards
+     * this process serves (all of them when SHARD_IDS is unset). The adapter
+     * passes them to discord.js as `shardCount` and `shards`.
+     */
+    shardCount?: number;
+    shardIds?: number[];
   };
   slack?: {
     botToken: string;
@@ -206,6 +296,19 @@ export interface Config {
     signingSecret?: string;
     port: number;
     apiUrl?: string;
+  };
+  ops: {
+    /** /metrics and /healthz listen here when set. */
+    metricsPort?: number;
+    metricsHost: string;
+    /** How long running answers may finish after SIGTERM/SIGINT before they are interrupted. */
+    shutdownGraceMs: number;
+  };
+  budgetAlert: {
+    /** Share of the server's usd-per-month budget that triggers the monthly alert. */
+    share: number;
+    /** Where to post it, per platform: platform -> channel id. */
+    channels: Record<string, string>;
   };
   /** Every secret value, for log scrubbing. */
   secrets: string[];
@@ -233,6 +336,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
         path: ['SLACK_SIGNING_SECRET'],
         message: 'is required for Slack in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)',
       });
+    }
+    if (e.SHARD_IDS.length > 0 && e.SHARD_COUNT === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['SHARD_IDS'], message: 'needs SHARD_COUNT (the total number of shards across all processes)' });
+    }
+    if (e.SHARD_COUNT !== undefined && e.SHARD_IDS.some((id) => id >= e.SHARD_COUNT!)) {
+      ctx.addIssue({ code: 'custom', path: ['SHARD_IDS'], message: `must each be below SHARD_COUNT (${e.SHARD_COUNT}); shards are numbered from 0` });
     }
   }).safeParse(env);
   if (!result.success) {
@@ -281,7 +390,20 @@ function toConfig(e: Parsed): Config {
       maxConcurrent: e.QUOTA_MAX_CONCURRENT,
       reservationTtlMs: e.QUOTA_RESERVATION_TTL_MS,
     },
-    discord: e.DISCORD_TOKEN ? { token: e.DISCORD_TOKEN, apiUrl: e.DISCORD_API_URL, guildId: e.DISCORD_GUILD_ID } : undefined,
+    instanceHeartbeatMs: e.INSTANCE_HEARTBEAT_MS,
+    discord: e.DISCORD_TOKEN
+      ? {
+          token: e.DISCORD_TOKEN,
+          apiUrl: e.DISCORD_API_URL,
+          guildId: e.DISCORD_GUILD_ID,
+          ...(e.SHARD_COUNT === undefined
+            ? {}
+            : {
+                shardCount: e.SHARD_COUNT,
+                shardIds: e.SHARD_IDS.length > 0 ? [...new Set(e.SHARD_IDS)].sort((a, b) => a - b) : [...Array(e.SHARD_COUNT).keys()],
+              }),
+        }
+      : undefined,
     slack: e.SLACK_BOT_TOKEN
       ? {
           botToken: e.SLACK_BOT_TOKEN,
@@ -291,8 +413,24 @@ function toConfig(e: Parsed): Config {
           apiUrl: e.SLACK_API_URL,
         }
       : undefined,
+    ops: { metricsPort: e.METRICS_PORT, metricsHost: e.METRICS_HOST, shutdownGraceMs: e.SHUTDOWN_GRACE_MS },
+    budgetAlert: {
+      share: e.BUDGET_ALERT_SHARE,
+      channels: Object.fromEntries(e.BUDGET_ALERT_CHANNEL.map((entry) => [entry.slice(0, entry.indexOf(':')), entry.slice(entry.indexOf(':') + 1)])),
+    },
     secrets,
   };
+}
+
+/**
+ * For scripts that only open the store (npm run usage:report): validates
+ * DATABASE_URL alone, so they run without OPENROUTER_API_KEY.
+ */
+export function loadStoreConfig(envFile = '.env'): { databaseUrl?: string } {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  const result = schema.pick({ DATABASE_URL: true }).safeParse(process.env);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => `DATABASE_URL ${issue.message}`));
+  return { databaseUrl: result.data.DATABASE_URL };
 }
 
 /** Reads `.env` (when present) into process.env without overriding what is set, then parses. */

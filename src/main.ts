@@ -5,8 +5,13 @@
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import type { Core } from './core/core.ts';
+import { startLiveness } from './core/recovery.ts';
 import type { ChatAdapter } from './core/types.ts';
 import { createLogger } from './log.ts';
+import { watchBudget } from './ops/budget-alert.ts';
+import { startOpsServer, type OpsServer } from './ops/health-server.ts';
+import { createMetrics } from './ops/metrics.ts';
+import { createShutdown, installSignalHandlers } from './ops/shutdown.ts';
 import { createDiscordAdapter } from './platforms/discord/adapter.ts';
 import { createSlackAdapter } from './platforms/slack/adapter.ts';
 
@@ -51,30 +56,48 @@ async function main(): Promise<number> {
   const logger = createLogger({ level: config.log.level, pretty: config.log.pretty, secrets: config.secrets });
   const app = await createApp(config, { logger });
   const adapters = createAdapters(config, app.core);
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    app.core.pipeline.stop({}, 'a restart');
-    await app.core.pipeline.drain();
-    await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
+  // Heartbeats from now on; sweeps what dead processes left once the adapters are up.
+  const liveness = startLiveness(app.core, adapters);
+  const metrics = createMetrics(app.core.events, { processMetrics: true });
+  const budget = watchBudget(app.core, adapters);
+  let ops: OpsServer | undefined;
+  const closeRest = async () => {
+    await liveness.stop();
+    await budget.idle();
+    budget.close();
+    metrics.close();
+    await ops?.close();
     await app.close();
-    process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const shutdown = createShutdown({
+    core: app.core,
+    adapters,
+    graceMs: config.ops.shutdownGraceMs,
+    logger,
+    close: closeRest,
+  });
+  installSignalHandlers(shutdown, logger);
   try {
+    if (config.ops.metricsPort !== undefined) {
+      ops = await startOpsServer({
+        port: config.ops.metricsPort,
+        host: config.ops.metricsHost,
+        health: { adapters, store: app.core.store, draining: () => app.core.draining },
+        metrics,
+        logger,
+      });
+    }
     for (const adapter of adapters) {
       await adapter.start();
       logger.info({ platform: adapter.platform }, 'platform connected');
     }
   } catch (error) {
-    logger.fatal({ err: error }, 'a chat platform could not start');
+    logger.fatal({ err: error }, 'a chat platform (or the metrics listener) could not start');
     await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
-    await app.close();
+    await closeRest();
     return 1;
   }
+  void liveness.startSweeping();
   logger.info({ platforms: adapters.map((a) => a.platform) }, 'Switchboard is running');
   return new Promise<number>(() => undefined);
 }

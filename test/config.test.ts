@@ -151,3 +151,46 @@ describe('documentation of the configuration', () => {
     }
   });
 });
+
+describe('operations and sharding variables', () => {
+  it('has defaults and reads each one', () => {
+    const defaults = parseConfig(base);
+    expect(defaults.ops).toEqual({ metricsPort: undefined, metricsHost: '0.0.0.0', shutdownGraceMs: 10_000 });
+    expect(defaults.budgetAlert).toEqual({ share: 0.8, channels: {} });
+    const config = parseConfig({
+      ...base,
+      METRICS_PORT: '9464',
+      METRICS_HOST: '127.0.0.1',
+      SHUTDOWN_GRACE_MS: '0',
+      BUDGET_ALERT_SHARE: '90%',
+      BUDGET_ALERT_CHANNEL: 'slack:C0123ABC, discord:456',
+      DISCORD_TOKEN: 'discord-token-abcdef',
+      SHARD_COUNT: '4',
+      SHARD_IDS: '3,1',
+    });
+    expect(config.ops).toEqual({ metricsPort: 9464, metricsHost: '127.0.0.1', shutdownGraceMs: 0 });
+    expect(config.budgetAlert).toEqual({ share: 0.9, channels: { slack: 'C0123ABC', discord: '456' } });
+    expect(config.discord).toMatchObject({ shardCount: 4, shardIds: [1, 3] });
+    expect(parseConfig({ ...base, DISCORD_TOKEN: 'discord-token-abcdef', SHARD_COUNT: '3' }).discord).toMatchObject({ shardCount: 3, shardIds: [0, 1, 2] });
+    expect(parseConfig({ ...base, DISCORD_TOKEN: 'discord-token-abcdef' }).discord?.shardCount).toBeUndefined();
+  });
+
+  it('names bad values', () => {
+    const text = problems({
+      ...base,
+      METRICS_PORT: '70000',
+      SHUTDOWN_GRACE_MS: '-1',
+      BUDGET_ALERT_SHARE: '1.5',
+      BUDGET_ALERT_CHANNEL: 'C0123',
+      SHARD_IDS: '0,x',
+    }).join('\n');
+    expect(text).toContain('METRICS_PORT must be a port number from 1 to 65535');
+    expect(text).toContain('SHUTDOWN_GRACE_MS must be a whole number of 0 or more');
+    expect(text).toContain('BUDGET_ALERT_SHARE must be a share of the budget above 0 and at most 1');
+    expect(text).toContain('BUDGET_ALERT_CHANNEL entries must look like slack:C0123ABC');
+    expect(text).toContain('SHARD_IDS must be comma-separated shard numbers');
+    expect(problems({ ...base, SHARD_IDS: '0' }).join()).toContain('SHARD_IDS needs SHARD_COUNT');
+    expect(problems({ ...base, SHARD_COUNT: '2', SHARD_IDS: '2' }).join()).toContain('SHARD_IDS must each be below SHARD_COUNT (2)');
+    expect(problems({ ...base, BUDGET_ALERT_CHANNEL: 'slack:C1,slack:C2' }).join()).toContain('BUDGET_ALERT_CHANNEL may name one channel per platform');
+  });
+});

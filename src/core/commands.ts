@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
 import type { HistoryMessage } from './conversation.ts';
-import { genericErrorMessage, newErrorId, UserFacingError } from './errors.ts';
+import { genericErrorMessage, newErrorId, restartingError, UserFacingError } from './errors.ts';
 import type { Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
 import type { Core } from './core.ts';
@@ -154,11 +154,13 @@ export function findCommand(
   return sub ? { command, sub, subName } : undefined;
 }
 
-function zodProblems(error: z.ZodError): string {
+function zodProblems(error: z.ZodError, given: Record<string, unknown>): string {
   return error.issues
     .map((issue) => {
       const field = issue.path.length > 0 ? `\`${issue.path.join('.')}\`` : 'options';
-      if (issue.code === 'invalid_type' && issue.input === undefined) return `${field} is required`;
+      // zod 4 leaves `issue.input` out unless asked, so look at what was given.
+      const missing = issue.path.length === 1 && given[String(issue.path[0])] === undefined;
+      if (issue.code === 'invalid_type' && missing) return `${field} is required`;
       if (issue.code === 'unrecognized_keys') return `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `\`${k}\``).join(', ')}`;
       return `${field}: ${issue.message}`;
     })
@@ -205,6 +207,7 @@ export async function runCommand(
         subName ? `\`/${command.name}\` has no \`${subName}\`; use one of: ${names}.` : `\`/${command.name}\` needs one of: ${names}.`,
       );
     }
+    if (core.draining) throw restartingError();
     const target = sub ?? command;
     if (!target.execute) throw new UserFacingError('bad-input', `\`/${command.name}\` cannot be run on its own.`);
     const isAdmin = await core.isAdmin(invocation);
@@ -215,9 +218,10 @@ export async function runCommand(
       );
     }
     const schema = (target.options ?? z.object({})).strict();
-    const parsed = schema.safeParse(dropUndefined(rawOptions));
+    const given = dropUndefined(rawOptions);
+    const parsed = schema.safeParse(given);
     if (!parsed.success) {
-      throw new UserFacingError('bad-input', `${zodProblems(parsed.error)}. Usage: \`${usageOf(command, subName)}\``);
+      throw new UserFacingError('bad-input', `${zodProblems(parsed.error, given)}. Usage: \`${usageOf(command, subName)}\``);
     }
     await target.execute({ options: parsed.data, invocation, core, isAdmin, logger, reply });
   } catch (error) {

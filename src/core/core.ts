@@ -44,6 +44,11 @@ export interface Core {
   readonly instanceId: string;
   /** Observers (metrics, alerts) subscribe here. */
   readonly events: CoreEvents;
+  /**
+   * Set once when the process starts shutting down: the pipeline and the
+   * command runner refuse new work with a "restarting" message.
+   */
+  draining: boolean;
   isAdmin(who: { platform: string; user: { id: string }; isPlatformAdmin(): Promise<boolean> }): Promise<boolean>;
 }
 
@@ -59,13 +64,16 @@ export function createCore(deps: CoreDeps): Core {
     catalog: deps.llm.catalog,
     registry: deps.registry,
     settings: new SettingsService(deps.store, defaultSettings(deps.config)),
-    quota: new QuotaService(deps.store, deps.config.quota, instanceId, () => new Date(clock.now())),
+    quota: new QuotaService(deps.store, deps.config.quota, instanceId, () => new Date(clock.now()), (error, attempt, delayMs) =>
+      deps.logger.warn({ err: error, attempt, delayMs }, 'recording usage failed; retrying'),
+    ),
     pipeline: undefined as unknown as AnswerPipeline,
     budget: new RateBudget(clock),
     clock,
     commands: deps.commands,
     instanceId,
     events: new CoreEvents((error, event) => deps.logger.warn({ err: error, event }, 'a core event listener failed')),
+    draining: false,
     async isAdmin(who) {
       if (adminIds.has(`${who.platform}:${who.user.id}`)) return true;
       try {

@@ -8,7 +8,8 @@ export type UserFacingCode =
   | 'unknown-command'
   | 'busy'
   | 'not-found'
-  | 'not-allowed';
+  | 'not-allowed'
+  | 'restarting';
 
 /**
  * An expected outcome (quota reached, unknown model, not an admin): shown only
@@ -23,6 +24,13 @@ export class UserFacingError extends Error {
     super(message, options);
     this.name = 'UserFacingError';
   }
+}
+
+/** What anyone who asks is told while the process shuts down (see Core.draining). */
+export const RESTARTING_MESSAGE = 'The bot is restarting and is not taking new requests right now; try again in a minute.';
+
+export function restartingError(): UserFacingError {
+  return new UserFacingError('restarting', RESTARTING_MESSAGE);
 }
 
 /** A short id to find an unexpected error in the log. */

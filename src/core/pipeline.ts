@@ -10,8 +10,9 @@ import type { LedgerEntry, Outcome } from '../store/types.ts';
 import type { CommandUser } from './commands.ts';
 import { buildConversation, cleanPrompt, type HistoryMessage } from './conversation.ts';
 import type { Core } from './core.ts';
-import { UserFacingError } from './errors.ts';
+import { restartingError, UserFacingError } from './errors.ts';
 import { formatUsd } from './quota.ts';
+import { trackAnswer } from './recovery.ts';
 import { createRenderer } from './renderer.ts';
 import { plainSettings, type Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
@@ -48,7 +49,12 @@ interface Running {
   userId: string;
   controller: AbortController;
   stoppedBy?: string;
+  /** Ended by interrupt() (shutdown): settles as 'interrupted'. */
+  interrupted?: boolean;
 }
+
+/** The last line of an answer cut short by a shutdown. */
+export const INTERRUPTED_LINE = '(interrupted: the bot is restarting)';
 
 /** Model ids OpenRouter routes itself; they are not in the catalog as plain models. */
 const ROUTER_MODEL = /^openrouter\//;
@@ -56,6 +62,9 @@ const VARIANT_SUFFIX = /:(nitro|floor|online|thinking|extended|beta)$/;
 
 export class AnswerPipeline {
   readonly #running = new Map<string, Running>();
+  /** Calls to ask() not yet returned, from the gate to the settled ledger row. */
+  #active = 0;
+  #interrupting = false;
   #idleWaiters: Array<() => void> = [];
 
   constructor(private readonly core: Core) {}
@@ -64,9 +73,9 @@ export class AnswerPipeline {
     return this.#running.size;
   }
 
-  /** Resolves when no answer is running (after a stop, for shutdown). */
+  /** Resolves when no ask() is in progress, its usage settled (after a stop, for shutdown). */
   async drain(): Promise<void> {
-    while (this.#running.size > 0) {
+    while (this.#active > 0) {
       await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     }
   }
@@ -84,6 +93,20 @@ export class AnswerPipeline {
       count++;
     }
     return count;
+  }
+
+  /**
+   * Shutdown: ends every running answer, and any that starts streaming from
+   * now on, with INTERRUPTED_LINE; they settle as 'interrupted'. Returns how many
+   * were running.
+   */
+  interrupt(): number {
+    this.#interrupting = true;
+    for (const run of this.#running.values()) {
+      run.interrupted = true;
+      run.controller.abort(new Error('interrupted'));
+    }
+    return this.#running.size;
   }
 
   /** The user who started a running request (for Stop-button checks). */
@@ -109,6 +132,21 @@ export class AnswerPipeline {
   }
 
   async ask(request: AskRequest): Promise<AskResult> {
+    if (this.core.draining) throw restartingError();
+    this.#active++;
+    try {
+      return await this.#ask(request);
+    } finally {
+      this.#active--;
+      if (this.#active === 0) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    }
+  }
+
+  async #ask(request: AskRequest): Promise<AskResult> {
     const { core } = this;
     const requestId = request.requestId ?? randomUUID();
     const { place, user } = request;
@@ -171,12 +209,18 @@ export class AnswerPipeline {
       }
       throw error;
     }
+    // Crash safety: another process marks this answer interrupted if this one dies before settling.
+    const tracker = await trackAnswer(core, { requestId, platform: place.platform, workspaceId: place.workspaceId, channelId: place.channelId, userId: user.id, model }, logger);
 
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onOuterAbort, { once: true });
     const run: Running = { requestId, place, userId: user.id, controller };
     this.#running.set(requestId, run);
+    if (this.#interrupting) {
+      run.interrupted = true;
+      controller.abort(new Error('interrupted'));
+    }
     core.events.emit('answer-started', {
       requestId,
       platform: place.platform,
@@ -187,11 +231,12 @@ export class AnswerPipeline {
     });
 
     const renderer = createRenderer({
-      surface: request.surface,
+      surface: tracker.surface(request.surface),
       budget: core.budget,
       clock: core.clock,
       actions: [{ id: 'stop', label: 'Stop' }],
       onGone: () => controller.abort(new Error('message gone')),
+      onRateLimited: (retryAfterMs) => core.events.emit('platform-rate-limited', { platform: place.platform, retryAfterMs }),
       logger,
     });
 
@@ -261,7 +306,8 @@ export class AnswerPipeline {
       request.signal?.removeEventListener('abort', onOuterAbort);
     }
 
-    const outcome: Outcome = result ? 'ok' : failure?.error.kind === 'aborted' ? 'cancelled' : 'error';
+    const aborted = failure?.error.kind === 'aborted';
+    const outcome: Outcome = result ? 'ok' : aborted ? (run.interrupted ? 'interrupted' : 'cancelled') : 'error';
     const trimmedNote =
       conversation.trimmed > 0
         ? ` · dropped ${conversation.trimmed} earlier message${conversation.trimmed === 1 ? '' : 's'} to fit`
@@ -277,6 +323,9 @@ export class AnswerPipeline {
       if (result) {
         if (text.trim() === '') renderer.append('_(the model returned an empty answer)_');
         await renderer.finish(footer);
+      } else if (outcome === 'interrupted') {
+        // The footer first, so the interrupted line is the last thing people read.
+        await renderer.fail(footer, INTERRUPTED_LINE);
       } else {
         const line =
           failure?.error.kind === 'aborted'
@@ -307,11 +356,6 @@ export class AnswerPipeline {
       await core.quota.settle(requestId, entry);
     } finally {
       this.#running.delete(requestId);
-      if (this.#running.size === 0) {
-        const waiters = this.#idleWaiters;
-        this.#idleWaiters = [];
-        for (const wake of waiters) wake();
-      }
     }
     core.events.emit('answer-finished', {
       requestId,

@@ -49,6 +49,8 @@ export class QuotaService {
     private readonly defaults: Config['quota'],
     private readonly owner: string,
     private readonly now: () => Date = () => new Date(),
+    /** Told before each retry of a failed settle (logging). */
+    private readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void,
   ) {}
 
   envDefault(limit: QuotaLimitName): number | null {
@@ -105,10 +107,30 @@ export class QuotaService {
     if (!result.ok) throw new UserFacingError('quota', describeRefusal(result, now));
   }
 
+  /**
+   * Writes the ledger row and frees the reservation. A database that is away
+   * for a few seconds (a restart, a lost connection) must not lose the row or
+   * hold the reservation until it expires, so failures are retried with
+   * backoff; store.settle is idempotent on the request id, so a retry after a
+   * commit whose reply was lost writes nothing twice.
+   */
   async settle(reservationId: string | null, entry: LedgerEntry): Promise<void> {
-    await this.store.settle(reservationId, entry);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.settle(reservationId, entry);
+        return;
+      } catch (error) {
+        const delay = SETTLE_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined) throw error;
+        this.onRetry?.(error, attempt + 1, delay);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 }
+
+/** About 10 s in all: long enough for a database restart or failover. */
+const SETTLE_RETRY_DELAYS_MS = [100, 250, 500, 1000, 2000, 3000, 3000];
 
 function pick(
   limit: QuotaLimitName,

@@ -35,6 +35,8 @@ export interface RendererOptions {
   maxAttempts?: number;
   /** Called once when a message is gone: the caller aborts the request. */
   onGone?: () => void;
+  /** Told about every 429 the platform answers (metrics); the renderer waits it out itself. */
+  onRateLimited?: (retryAfterMs: number) => void;
   logger?: RendererLogger;
   /** Shown after the text while it streams ('' for none). */
   cursor?: string;
@@ -69,8 +71,8 @@ export interface Renderer {
 }
 
 const SEPARATOR = '\n\n';
-const DEFAULT_PLACEHOLDER = '…thinking';
-const DEFAULT_CURSOR = '▍';
+export const DEFAULT_PLACEHOLDER = '…thinking';
+export const DEFAULT_CURSOR = '▍';
 const EMPTY_ANSWER = '(no answer)';
 const STATUS_MAX = 200;
 const MAX_RATE_LIMIT_RETRIES = 20;
@@ -117,6 +119,7 @@ class StreamingRenderer implements Renderer {
   readonly #actions: MessageAction[];
   readonly #maxAttempts: number;
   readonly #onGone: (() => void) | undefined;
+  readonly #onRateLimited: ((retryAfterMs: number) => void) | undefined;
   readonly #log: RendererLogger;
   readonly #cursor: string;
   readonly #minEditIntervalMs: number;
@@ -159,6 +162,7 @@ class StreamingRenderer implements Renderer {
     this.#actions = options.actions ?? [];
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 5);
     this.#onGone = options.onGone;
+    this.#onRateLimited = options.onRateLimited;
     this.#log = options.logger ?? silentLogger;
     this.#cursor = options.cursor ?? DEFAULT_CURSOR;
     const { count, windowMs } = this.#surface.rateLimit;
@@ -431,6 +435,7 @@ class StreamingRenderer implements Renderer {
         if (error instanceof PlatformRateLimitError) {
           // The budget now holds the whole channel for retry-after; the next run waits for it.
           rateLimits += 1;
+          this.#onRateLimited?.(error.retryAfterMs);
           this.#log.debug({ retryAfterMs: error.retryAfterMs }, 'rate limited; waiting');
           if (rateLimits <= MAX_RATE_LIMIT_RETRIES) continue;
         } else {
@@ -530,7 +535,9 @@ class StreamingRenderer implements Renderer {
         await fn();
         return;
       } catch (error) {
-        if (!(error instanceof PlatformRateLimitError) || rateLimits >= MAX_RATE_LIMIT_RETRIES) throw error;
+        if (!(error instanceof PlatformRateLimitError)) throw error;
+        this.#onRateLimited?.(error.retryAfterMs);
+        if (rateLimits >= MAX_RATE_LIMIT_RETRIES) throw error;
         await this.#clock.sleep(error.retryAfterMs);
       }
     }

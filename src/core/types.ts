@@ -43,6 +43,12 @@ export interface PostOptions {
 
 export interface PostedMessage {
   id: string;
+  /**
+   * A serialisable reference the adapter can later use to edit this message
+   * from another process (ChatAdapter.markInterrupted), e.g. JSON
+   * {channelId, messageId}. Optional: without it a crash leaves the message as is.
+   */
+  ref?: string;
 }
 
 /** A platform asked us to slow down. */
@@ -93,6 +99,8 @@ export interface NativeStream {
   append(text: string): Promise<void>;
   /** Finishes the message; `footer` is shown below the text. */
   stop(footer: string): Promise<void>;
+  /** Like PostedMessage.ref, for the message being streamed; undefined until it exists. */
+  ref?(): string | undefined;
 }
 
 /** A chat platform served by the bot (Discord, Slack). */
@@ -103,4 +111,16 @@ export interface ChatAdapter {
   stop(): Promise<void>;
   /** Connected to the platform right now (health checks). */
   connected(): boolean;
+  /**
+   * Posts a plain notice (e.g. a budget alert) to a channel, with mentions
+   * turned off. Optional: platforms without it cannot receive such notices.
+   */
+  postToChannel?(channelId: string, text: string): Promise<void>;
+  /**
+   * Ends a message a dead process left half-written (crash recovery): its text
+   * without streaming decorations, then `note`, buttons removed, no mentions.
+   * `ref` is a PostedMessage.ref this adapter made. Does nothing when the note
+   * is already there, so a repeated call is harmless.
+   */
+  markInterrupted?(ref: string, note: string): Promise<void>;
 }

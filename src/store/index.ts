@@ -11,7 +11,7 @@ export { QUOTA_LIMITS } from './types.ts';
 
 export interface CreateStoreOptions {
   logger: Logger;
-  /** PostgreSQL only: keep every table in this schema (created by migrate()); tests use one each. */
+  /** PostgreSQL only: keep every table in this schema (created by migrate()); tests use one each. DATABASE_URL's `?schema=` does the same. */
   schema?: string;
 }
 
@@ -27,5 +27,8 @@ export async function createStore(databaseUrl: string | undefined, opts: CreateS
     if (opts.schema !== undefined) throw new Error('the schema option is for PostgreSQL; SQLite has none');
     return createKyselyStore(createSqliteBackend(location.path, logger), logger);
   }
-  return createKyselyStore(createPostgresBackend(location.url, logger, opts.schema), logger);
+  if (opts.schema !== undefined && location.schema !== undefined && opts.schema !== location.schema) {
+    throw new Error('DATABASE_URL names one PostgreSQL schema and the schema option another');
+  }
+  return createKyselyStore(createPostgresBackend(location.url, logger, opts.schema ?? location.schema), logger);
 }

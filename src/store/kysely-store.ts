@@ -4,7 +4,9 @@ import { applyMigrations } from './migrations.ts';
 import { fromLedgerRow, toLedgerRow } from './ledger-rows.ts';
 import { checkServerLimit, checkUserLimits, utcWindows } from './quota.ts';
 import { addToTotals, addUsage, readUsage } from './usage.ts';
+import { sql } from 'kysely';
 import {
+  type LedgerGroupKey,
   QUOTA_LIMITS,
   type QuotaLimitName,
   type QuotaLimitValues,
@@ -149,6 +151,8 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       // totals either both before or both after this transaction.
       await transaction(quotaLockKey(entry.platform, entry.workspaceId), async (trx) => {
         if (reservationId !== null) await trx.deleteFrom('reservations').where('id', '=', reservationId).execute();
+        // With the ledger row, so a crash cannot leave a settled answer to be marked interrupted.
+        await trx.deleteFrom('active_answers').where('request_id', '=', entry.requestId).execute();
         const inserted = await trx
           .insertInto('usage_ledger')
           .values(toLedgerRow(entry))
@@ -206,6 +210,46 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       return rows.map(fromLedgerRow);
     },
 
+    async ledgerTotals(query) {
+      const keys = [...new Set(query.groupBy)];
+      if (keys.length === 0) throw new TypeError('ledgerTotals needs at least one groupBy key');
+      const rows = await run((db) => {
+        let qb = db
+          .selectFrom('usage_ledger')
+          .where('outcome', '!=', 'refused')
+          .$if(query.platform !== undefined, (q) => q.where('platform', '=', query.platform ?? ''))
+          .$if(query.workspaceId !== undefined, (q) => q.where('workspace_id', '=', query.workspaceId ?? ''))
+          .$if(query.from !== undefined, (q) => q.where('at', '>=', query.from?.getTime() ?? 0))
+          .$if(query.to !== undefined, (q) => q.where('at', '<', query.to?.getTime() ?? 0))
+          .select((eb) => [
+            eb.fn.countAll().as('requests'),
+            eb.fn.coalesce(eb.fn.sum('tokens_in'), eb.lit(0)).as('tokens_in'),
+            eb.fn.coalesce(eb.fn.sum('tokens_out'), eb.lit(0)).as('tokens_out'),
+            eb.fn.coalesce(eb.fn.sum('cost_usd'), eb.lit(0)).as('cost_usd'),
+          ]);
+        for (const key of keys) {
+          const expression = GROUP_EXPRESSIONS[key];
+          qb = qb.select(expression.as(`g_${key}`)).groupBy(expression);
+        }
+        return qb
+          .orderBy(sql`sum(cost_usd)`, 'desc')
+          .orderBy(sql`count(*)`, 'desc')
+          .$call((q) => keys.reduce((acc, key) => acc.orderBy(GROUP_EXPRESSIONS[key], 'asc'), q))
+          .$if(query.limit !== undefined, (q) => q.limit(query.limit ?? 0))
+          .execute();
+      });
+      return rows.map((row) => {
+        const record = row as Record<string, unknown>;
+        return {
+          group: Object.fromEntries(keys.map((key) => [key, String(record[`g_${key}`])])),
+          requests: Number(record.requests),
+          tokensIn: Number(record.tokens_in),
+          tokensOut: Number(record.tokens_out),
+          costUsd: Number(record.cost_usd),
+        };
+      });
+    },
+
     async setConversationReset(key, at) {
       await run((db) =>
         db
@@ -257,8 +301,90 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       );
       return row !== undefined;
     },
+
+    async heartbeat(instanceId, now) {
+      await run((db) =>
+        db
+          .insertInto('instances')
+          .values({ id: instanceId, heartbeat_at: now.getTime() })
+          .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ heartbeat_at: eb.ref('excluded.heartbeat_at') })))
+          .execute(),
+      );
+    },
+
+    async trackAnswer(answer) {
+      await run((db) =>
+        db
+          .insertInto('active_answers')
+          .values({
+            request_id: answer.requestId,
+            platform: answer.platform,
+            workspace_id: answer.workspaceId,
+            channel_id: answer.channelId,
+            user_id: answer.userId,
+            model: answer.model,
+            owner: answer.owner,
+            started_at: answer.startedAt.getTime(),
+            message_ref: answer.messageRef,
+          })
+          .onConflict((oc) => oc.column('request_id').doNothing())
+          .execute(),
+      );
+    },
+
+    async setAnswerMessageRef(requestId, ref) {
+      await run((db) => db.updateTable('active_answers').set({ message_ref: ref }).where('request_id', '=', requestId).execute());
+    },
+
+    async takeOrphanedAnswers(now, staleMs, selfId) {
+      const staleBefore = now.getTime() - staleMs;
+      return transaction(ORPHANS_LOCK_KEY, async (trx) => {
+        const stale = await trx
+          .selectFrom('instances')
+          .select('id')
+          .where('heartbeat_at', '<', staleBefore)
+          .where('id', '!=', selfId)
+          .execute();
+        const owners = stale.map((row) => row.id);
+        if (owners.length === 0) return [];
+        // Taken over rather than deleted: they stay tracked until settled (see the Store docs).
+        const rows = await trx
+          .updateTable('active_answers')
+          .set({ owner: selfId })
+          .where('owner', 'in', owners)
+          .returningAll()
+          .execute();
+        await trx.deleteFrom('reservations').where('owner', 'in', owners).execute();
+        await trx.deleteFrom('instances').where('id', 'in', owners).execute();
+        return rows
+          .map((row) => ({
+            requestId: row.request_id,
+            platform: row.platform,
+            workspaceId: row.workspace_id,
+            channelId: row.channel_id,
+            userId: row.user_id,
+            model: row.model,
+            owner: row.owner,
+            startedAt: new Date(Number(row.started_at)),
+            messageRef: row.message_ref,
+          }))
+          .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || a.requestId.localeCompare(b.requestId));
+      });
+    },
   };
 }
+
+/** Serialises sweepers, so two processes starting at once never take the same answers. */
+const ORPHANS_LOCK_KEY = 'switchboard:orphans';
+
+/** Column (or expression) behind each ledgerTotals group key. */
+const GROUP_EXPRESSIONS: Record<LedgerGroupKey, ReturnType<typeof sql<string>>> = {
+  platform: sql<string>`platform`,
+  workspaceId: sql<string>`workspace_id`,
+  userId: sql<string>`user_id`,
+  channelId: sql<string>`channel_id`,
+  model: sql<string>`coalesce(model_answered, model_requested)`,
+};
 
 /** One lock per workspace: the server budget spans all its users. */
 function quotaLockKey(platform: string, workspaceId: string): string {

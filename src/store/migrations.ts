@@ -156,6 +156,33 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    version: 2,
+    name: 'crash-recovery',
+    async up(db) {
+      await db.schema
+        .createTable('instances')
+        .ifNotExists()
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('active_answers')
+        .ifNotExists()
+        .addColumn('request_id', 'text', (c) => c.primaryKey())
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('message_ref', 'text')
+        .execute();
+      await db.schema.createIndex('active_answers_owner').ifNotExists().on('active_answers').column('owner').execute();
+    },
+  },
 ];
 
 /**

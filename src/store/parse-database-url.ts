@@ -1,13 +1,21 @@
 /** Where the store lives, decided from DATABASE_URL. */
 export type DatabaseLocation =
   | { kind: 'sqlite'; /** A file path, or ':memory:'. */ path: string }
-  | { kind: 'postgres'; url: string };
+  | {
+      kind: 'postgres';
+      /** The connection URL without Switchboard's own `schema` parameter. */
+      url: string;
+      /** `?schema=NAME`: keep every table in this PostgreSQL schema (created on migrate). */
+      schema?: string;
+    };
 
 export const DEFAULT_SQLITE_PATH = './data/switchboard.db';
 
 const ACCEPTED =
   `unset (SQLite at ${DEFAULT_SQLITE_PATH}), sqlite:PATH, sqlite::memory:, ` +
-  'or postgres://USER:PASSWORD@HOST:PORT/DATABASE (postgresql:// also works)';
+  'or postgres://USER:PASSWORD@HOST:PORT/DATABASE[?schema=NAME] (postgresql:// also works)';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * Pure: no files are touched and no connection is made. The error never echoes
@@ -35,7 +43,13 @@ export function parseDatabaseUrl(url: string | undefined): DatabaseLocation {
     if (parsed.hostname === '' && !parsed.searchParams.has('host')) {
       throw new Error(`DATABASE_URL has no host. Accepted: ${ACCEPTED}.`);
     }
-    return { kind: 'postgres', url: value };
+    const schema = parsed.searchParams.get('schema');
+    if (schema === null) return { kind: 'postgres', url: value };
+    if (!SCHEMA_NAME.test(schema)) {
+      throw new Error('DATABASE_URL ?schema= must be a PostgreSQL schema name of lower case letters, digits and _ (starting with a letter or _).');
+    }
+    parsed.searchParams.delete('schema');
+    return { kind: 'postgres', url: parsed.toString(), schema };
   }
 
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1];

@@ -34,6 +34,12 @@ export function createPostgresBackend(url: string, logger: Logger, schema?: stri
   // An idle client losing its connection emits 'error' on the pool; unhandled,
   // that would crash the process. The next query gets a fresh connection.
   pool.on('error', (error) => logger.error({ err: error }, 'postgres idle connection error'));
+  // pg-pool listens for errors only while a client is idle. A checked-out client
+  // whose connection dies (pg_terminate_backend, a restart) emits 'error' too,
+  // and with no listener that crashes the process; its query fails on its own.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger.warn({ err: error }, 'postgres connection lost while in use'));
+  });
 
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const migrationLockKey = `switchboard:migrate:${schema ?? 'default'}`;

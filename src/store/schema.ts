@@ -63,4 +63,21 @@ export interface Database {
   conversation_resets: { key: string; at: number };
   meta: { key: string; value: string };
   claimed_events: { event_id: string; expires_at: number };
+  /** One row per running process, refreshed every INSTANCE_HEARTBEAT_MS (crash detection). */
+  instances: { id: string; heartbeat_at: number };
+  /** Answers reserved and not yet settled, so a process can mark those a dead one left half-written. */
+  active_answers: {
+    request_id: string;
+    platform: string;
+    workspace_id: string;
+    channel_id: string;
+    user_id: string;
+    /** The model requested (the ledger row written for an interrupted answer needs it). */
+    model: string;
+    /** The instance running it; a sweeper takes rows over by setting itself here. */
+    owner: string;
+    started_at: number;
+    /** Adapter-specific reference to the message the answer is shown in (see PostedMessage.ref). */
+    message_ref: string | null;
+  };
 }

@@ -110,6 +110,46 @@ export interface LedgerQuery {
   limit?: number;
 }
 
+/** What ledgerTotals can group by; `model` is the model that answered, or the one requested when none did. */
+export const LEDGER_GROUP_KEYS = ['platform', 'workspaceId', 'userId', 'channelId', 'model'] as const;
+export type LedgerGroupKey = (typeof LEDGER_GROUP_KEYS)[number];
+
+export interface LedgerTotalsQuery {
+  from?: Date;
+  /** Exclusive. */
+  to?: Date;
+  platform?: string;
+  workspaceId?: string;
+  groupBy: readonly LedgerGroupKey[];
+  /** Keep the first n groups (by cost, then requests). */
+  limit?: number;
+}
+
+export interface LedgerTotalsRow {
+  /** One value per groupBy key. */
+  group: Partial<Record<LedgerGroupKey, string>>;
+  requests: number;
+  tokensIn: number;
+  tokensOut: number;
+  costUsd: number;
+}
+
+/** An answer reserved and not yet settled (crash recovery). */
+export interface ActiveAnswer {
+  requestId: string;
+  platform: string;
+  workspaceId: string;
+  channelId: string;
+  userId: string;
+  /** The model requested. */
+  model: string;
+  /** The instance (Core.instanceId) running it. */
+  owner: string;
+  startedAt: Date;
+  /** Where the answer is shown, as the adapter serialised it (PostedMessage.ref); null until posted. */
+  messageRef: string | null;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Runs migrations; idempotent and safe when two processes start at once. */
@@ -140,8 +180,9 @@ export interface Store {
    */
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   /**
-   * Deletes the reservation (if still there) and writes exactly one ledger row,
-   * in one transaction. Idempotent on requestId: a second call writes nothing.
+   * Deletes the reservation (if still there) and the tracked answer, and writes
+   * exactly one ledger row, in one transaction. Idempotent on requestId: a
+   * second call writes nothing.
    */
   settle(reservationId: string | null, entry: LedgerEntry): Promise<void>;
   /** Deletes reservations past their expiry; returns how many. */
@@ -152,6 +193,12 @@ export interface Store {
   /** Day and month usage for a user (or the whole workspace when userId is omitted). */
   usage(platform: string, workspaceId: string, userId: string | undefined, now: Date): Promise<UsageSnapshot>;
   ledger(query: LedgerQuery): Promise<LedgerEntry[]>;
+  /**
+   * Ledger rows summed per group (refused rows left out, as in the quota
+   * totals), most expensive first: /usage top and npm run usage:report. One
+   * GROUP BY query, so a month of ledger is never loaded into memory.
+   */
+  ledgerTotals(query: LedgerTotalsQuery): Promise<LedgerTotalsRow[]>;
 
   /** /new: history before this time is ignored for the conversation key. */
   setConversationReset(key: string, at: Date): Promise<void>;
@@ -162,4 +209,21 @@ export interface Store {
 
   /** First caller for an event id gets true; later callers (any process) false. */
   claimEvent(eventId: string, now: Date, ttlMs: number): Promise<boolean>;
+
+  /** Records that this instance is alive (upsert). */
+  heartbeat(instanceId: string, now: Date): Promise<void>;
+  /** Records an answer that has a reservation and may be shown; settle() deletes it. */
+  trackAnswer(answer: ActiveAnswer): Promise<void>;
+  /** Stores where the answer is shown (no-op when it is no longer tracked). */
+  setAnswerMessageRef(requestId: string, ref: string): Promise<void>;
+  /**
+   * In one transaction: finds the instances whose heartbeat is older than
+   * `staleMs` (never `selfId`; an owner that never sent a heartbeat is left to
+   * the reservation TTL), hands their tracked answers over to `selfId` and
+   * returns them, deletes their reservations (freeing the quota at once) and
+   * their heartbeat rows. The caller settles each answer, which deletes it; if
+   * the caller dies first, its own heartbeat goes stale and the next sweep
+   * takes them again, so no answer is lost or settled twice.
+   */
+  takeOrphanedAnswers(now: Date, staleMs: number, selfId: string): Promise<ActiveAnswer[]>;
 }

@@ -114,6 +114,7 @@ export class FakeDiscord {
   readonly commandPuts: Array<{ guildId?: string; body: RegisteredCommand[] }> = [];
 
   readonly #channels = new Map<string, FakeChannel>();
+  readonly #extraUsers = new Map<string, FakeUser>();
   readonly #messages = new Map<string, FakeMessage>();
   readonly #interactions = new Map<string, FakeInteraction>();
   readonly #commands = new Map<string, RegisteredCommand[]>();
@@ -221,6 +222,21 @@ export class FakeDiscord {
   }
 
   // ---- the world -------------------------------------------------------
+
+  /** Another guild member (benchmarks spread load over many); call before the bot connects to have it in GUILD_CREATE. */
+  addUser(name: string): FakeUser {
+    const user: FakeUser = { id: this.snowflakes.next(), username: name, global_name: name };
+    this.#extraUsers.set(user.id, user);
+    this.members.set(user.id, []);
+    return user;
+  }
+
+  /** Another text channel in the guild; call before the bot connects (discord.js drops events for uncached channels). */
+  addChannel(name: string): FakeChannel {
+    const channel: FakeChannel = { id: this.snowflakes.next(), type: 0, name, guild_id: this.guildId };
+    this.#channels.set(channel.id, channel);
+    return channel;
+  }
 
   channel(id: string): FakeChannel | undefined {
     return this.#channels.get(id);
@@ -371,7 +387,7 @@ export class FakeDiscord {
 
   #userById(id: string): FakeUser | undefined {
     if (id === this.bot.id) return this.bot;
-    return Object.values(this.users).find((u) => u.id === id);
+    return Object.values(this.users).find((u) => u.id === id) ?? this.#extraUsers.get(id);
   }
 
   #permissionsOf(userId: string): bigint {

@@ -123,7 +123,11 @@ export interface FakeSlack {
   readonly acks: Array<{ envelopeId: string; payload: unknown }>;
   readonly streams: StreamRules;
   addUser(user: FakeUser): void;
+  /** Called after every Web API call with what the fake answered (benchmarks time deliveries with it). */
+  onCall(listener: (call: ApiCall, response: Record<string, unknown>) => void): () => void;
   callsOf(method: string): ApiCall[];
+  /** The next `times` calls of `method` fail with this Slack error (e.g. msg_too_long); not counted as violations. */
+  failNext(method: string, error: string, times?: number): void;
   /** The next call of `method` gets 429 with Retry-After (seconds); calls before it passes are violations. */
   rateLimitNext(method: string, retryAfterSeconds: number): void;
   /** Messages in a channel (top level) or in one thread (parent first), oldest first, deleted ones left out. */
@@ -192,6 +196,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const acks: Array<{ envelopeId: string; payload: unknown }> = [];
   const streams: StreamRules = { mode: 'ok', unsupportedError: 'unknown_method' };
   const provoked = new Map<string, number>();
+  const injectedFailures = new Map<string, { error: string; times: number }>();
+  const callListeners: Array<(call: ApiCall, response: Record<string, unknown>) => void> = [];
   const blockedUntil = new Map<string, number>();
   let seq = 0;
   let eventSeq = 0;
@@ -275,6 +281,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const expected = method === 'apps.connections.open' ? appToken : botToken;
     if (token !== expected) return fail(token ? 'invalid_auth' : 'not_authed');
 
+    const injected = injectedFailures.get(method);
+    if (injected && injected.times > 0) {
+      injected.times -= 1;
+      if (injected.times === 0) injectedFailures.delete(method);
+      return fail(injected.error);
+    }
     const forced = provoked.get(method);
     if (forced !== undefined) {
       provoked.delete(method);
@@ -506,8 +518,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const auth = req.headers.authorization;
     const token = auth?.startsWith('Bearer ') ? auth.slice(7) : typeof args.token === 'string' ? args.token : undefined;
     const answer = handleApi(method, args, token);
-    calls.push({ method, args, at: now(), result: { ok: answer.body.ok === true, error: answer.body.error as string | undefined, status: answer.status ?? 200 } });
+    const call: ApiCall = { method, args, at: now(), result: { ok: answer.body.ok === true, error: answer.body.error as string | undefined, status: answer.status ?? 200 } };
+    calls.push(call);
     send(answer.status ?? 200, answer.body, answer.headers);
+    for (const listener of [...callListeners]) listener(call, answer.body);
   }
 
   // --- Socket Mode -------------------------------------------------------------
@@ -578,8 +592,18 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     addUser(user) {
       users.set(user.id, user);
     },
+    onCall(listener) {
+      callListeners.push(listener);
+      return () => {
+        const i = callListeners.indexOf(listener);
+        if (i >= 0) callListeners.splice(i, 1);
+      };
+    },
     callsOf(method) {
       return calls.filter((c) => c.method === method);
+    },
+    failNext(method, error, times = 1) {
+      injectedFailures.set(method, { error, times });
     },
     rateLimitNext(method, retryAfterSeconds) {
       provoked.set(method, retryAfterSeconds);

@@ -31,6 +31,20 @@ describe('parseDatabaseUrl', () => {
     });
   });
 
+  it('takes ?schema=NAME out of a PostgreSQL URL (several processes on one schema)', () => {
+    expect(parseDatabaseUrl('postgres://postgres@127.0.0.1:5432/test?schema=bot_a')).toEqual({
+      kind: 'postgres',
+      url: 'postgres://postgres@127.0.0.1:5432/test',
+      schema: 'bot_a',
+    });
+    expect(parseDatabaseUrl('postgres://u@h/db?sslmode=require&schema=s1')).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u@h/db?sslmode=require',
+      schema: 's1',
+    });
+    expect(() => parseDatabaseUrl('postgres://u@h/db?schema=Bad-Name')).toThrow(/schema= must be a PostgreSQL schema name/);
+  });
+
   it.each([
     ['mysql://root@localhost/db', /DATABASE_URL is a "mysql:" URL/],
     ['./data/bot.db', /DATABASE_URL is a value with no URL scheme/],

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type {
+  ActiveAnswer,
   EffectiveLimits,
   LedgerEntry,
   ReserveRequest,
@@ -544,6 +545,44 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(ids(await store.ledger({ from: t('2024-05-15T09:00:00Z'), limit: 2 }))).toEqual(['b', 'c']);
         expect(await store.ledger({ platform: 'console' })).toEqual([]);
       });
+
+      it('sums the ledger per group, most expensive first, without refused rows', async () => {
+        const t = (iso: string) => new Date(iso);
+        const rows = [
+          entry({ at: t('2024-05-15T10:00:00Z'), costUsd: 0.5, tokensIn: 10, tokensOut: 5, channelId: 'chan-1' }),
+          entry({ at: t('2024-05-15T11:00:00Z'), costUsd: 0.25, tokensIn: 20, tokensOut: 10, channelId: 'chan-2', modelAnswered: null, modelRequested: 'x/fallback' }),
+          entry({ at: t('2024-05-15T12:00:00Z'), userId: 'bob', costUsd: 1.5, tokensIn: 1, tokensOut: 2, modelAnswered: 'big/model' }),
+          entry({ at: t('2024-05-15T12:30:00Z'), userId: 'bob', outcome: 'refused', errorKind: 'quota', costUsd: 0, tokensIn: 0, tokensOut: 0 }),
+          entry({ at: t('2024-05-15T13:00:00Z'), userId: 'carol', costUsd: 0, outcome: 'interrupted' }),
+          entry({ at: t('2024-04-30T23:59:59Z'), userId: 'dave', costUsd: 9 }),
+          entry({ at: t('2024-05-15T10:00:00Z'), workspaceId: 'guild-2', userId: 'erin', costUsd: 7 }),
+        ];
+        for (const row of rows) await store.settle(null, row);
+        const may = { platform: 'discord', workspaceId: 'guild-1', from: t('2024-05-01T00:00:00Z'), to: t('2024-06-01T00:00:00Z') };
+
+        const users = await store.ledgerTotals({ ...may, groupBy: ['userId'] });
+        expect(users).toEqual([
+          { group: { userId: 'bob' }, requests: 1, tokensIn: 1, tokensOut: 2, costUsd: 1.5 },
+          { group: { userId: 'alice' }, requests: 2, tokensIn: 30, tokensOut: 15, costUsd: 0.75 },
+          { group: { userId: 'carol' }, requests: 1, tokensIn: 100, tokensOut: 50, costUsd: 0 },
+        ]);
+        expect((await store.ledgerTotals({ ...may, groupBy: ['userId'], limit: 1 })).map((r) => r.group.userId)).toEqual(['bob']);
+        const models = await store.ledgerTotals({ ...may, groupBy: ['model'] });
+        expect(models.map((r) => [r.group.model, r.requests])).toEqual([
+          ['big/model', 1],
+          ['openai/gpt-4o-mini-2024-07-18', 2],
+          ['x/fallback', 1],
+        ]);
+        const channels = await store.ledgerTotals({ ...may, groupBy: ['channelId'] });
+        expect(channels.map((r) => [r.group.channelId, r.costUsd])).toEqual([
+          ['chan-1', 2],
+          ['chan-2', 0.25],
+        ]);
+        const all = await store.ledgerTotals({ groupBy: ['workspaceId', 'userId', 'model'] });
+        expect(all[0]).toEqual({ group: { workspaceId: 'guild-1', userId: 'dave', model: 'openai/gpt-4o-mini-2024-07-18' }, requests: 1, tokensIn: 100, tokensOut: 50, costUsd: 9 });
+        expect(all).toHaveLength(6);
+        expect(await store.ledgerTotals({ ...may, platform: 'slack', groupBy: ['userId'] })).toEqual([]);
+      });
     });
 
     describe('events, conversation resets and meta', () => {
@@ -594,6 +633,107 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
       it('reports its kind and answers ping', async () => {
         expect(['sqlite', 'postgres']).toContain(store.kind);
         await store.ping();
+      });
+    });
+
+    describe('crash recovery: heartbeats and active answers', () => {
+      const STALE = 30_000;
+      const later = (ms: number) => new Date(NOW.getTime() + ms);
+      const active = (requestId: string, owner: string, over: Partial<ActiveAnswer> = {}): ActiveAnswer => ({
+        requestId,
+        platform: alice.platform,
+        workspaceId: alice.workspaceId,
+        channelId: 'chan-1',
+        userId: alice.userId,
+        model: 'openai/gpt-4o-mini',
+        owner,
+        startedAt: NOW,
+        messageRef: null,
+        ...over,
+      });
+      /** A reserved, tracked answer of `owner`, as the pipeline leaves it while streaming. */
+      async function running(requestId: string, owner: string, user = alice): Promise<void> {
+        expect((await store.reserve(request({ id: requestId, owner, user }))).ok).toBe(true);
+        await store.trackAnswer(active(requestId, owner, { userId: user.userId }));
+      }
+
+      it('hands a dead owner\'s answers to the sweeper once, with their refs, and frees its reservations', async () => {
+        await store.heartbeat('dead', NOW);
+        await store.heartbeat('alive', NOW);
+        await running('r-1', 'dead');
+        await running('r-2', 'dead', bob);
+        await running('r-3', 'alive');
+        await store.setAnswerMessageRef('r-1', '{"m":1}');
+        await store.setAnswerMessageRef('r-1', '{"m":2}');
+        await store.heartbeat('alive', later(STALE));
+
+        // Not stale yet: nothing to take.
+        expect(await store.takeOrphanedAnswers(later(STALE - 1), STALE, 'sweeper')).toEqual([]);
+        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        expect(taken).toEqual([
+          active('r-1', 'sweeper', { messageRef: '{"m":2}' }),
+          active('r-2', 'sweeper', { userId: 'bob' }),
+        ]);
+        // Reservations of the dead owner are gone at once; the live one's stays.
+        const usage = await store.usage('discord', 'guild-1', undefined, later(STALE + 1));
+        expect(usage.reserved.requests).toBe(1);
+        // Taken once: a second sweep (or another sweeper) finds nothing.
+        expect(await store.takeOrphanedAnswers(later(STALE + 2), STALE, 'other-sweeper')).toEqual([]);
+      });
+
+      it('never takes its own answers or those of an owner with no heartbeat', async () => {
+        await store.heartbeat('me', NOW);
+        await running('mine', 'me');
+        await running('unknown', 'never-beat');
+        expect(await store.takeOrphanedAnswers(later(10 * STALE), STALE, 'me')).toEqual([]);
+        expect((await store.usage('discord', 'guild-1', undefined, later(1))).reserved.requests).toBe(2);
+      });
+
+      it('settle removes the tracked answer in the same transaction', async () => {
+        await store.heartbeat('dead', NOW);
+        await running('finished', 'dead');
+        await running('half', 'dead');
+        await store.settle('finished', entry({ requestId: 'finished' }));
+        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        expect(taken.map((a) => a.requestId)).toEqual(['half']);
+        await store.settle('half', entry({ requestId: 'half', outcome: 'interrupted', errorKind: 'process-died', tokensIn: 0, tokensOut: 0, costUsd: 0 }));
+        expect((await store.ledger({})).map((row) => [row.requestId, row.outcome])).toEqual([
+          ['finished', 'ok'],
+          ['half', 'interrupted'],
+        ]);
+      });
+
+      it('gives answers a sweeper took and did not settle to the next sweeper once it dies', async () => {
+        await store.heartbeat('dead', NOW);
+        await running('r-1', 'dead');
+        await store.heartbeat('sweeper-1', later(STALE));
+        expect(await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper-1')).toHaveLength(1);
+        // sweeper-1 dies before settling; its heartbeat goes stale in turn.
+        const taken = await store.takeOrphanedAnswers(later(3 * STALE), STALE, 'sweeper-2');
+        expect(taken.map((a) => [a.requestId, a.owner])).toEqual([['r-1', 'sweeper-2']]);
+      });
+
+      it('ignores a ref for an answer that is no longer tracked, and a repeated track', async () => {
+        await store.setAnswerMessageRef('nope', '{}');
+        await store.heartbeat('dead', NOW);
+        await store.trackAnswer(active('r-1', 'dead'));
+        await store.trackAnswer(active('r-1', 'dead', { channelId: 'other' }));
+        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        expect(taken.map((a) => a.channelId)).toEqual(['chan-1']);
+      });
+
+      itShared('lets one of two sweepers on one database take each answer', async () => {
+        const other = await second();
+        await store.heartbeat('dead', NOW);
+        for (let i = 0; i < 20; i++) await running(`r-${i}`, 'dead');
+        const [a, b] = await Promise.all([
+          store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper-a'),
+          other.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper-b'),
+        ]);
+        const ids = [...a, ...b].map((x) => x.requestId).sort();
+        expect(ids).toHaveLength(20);
+        expect(new Set(ids).size).toBe(20);
+        expect((await other.usage('discord', 'guild-1', undefined, later(STALE + 1))).reserved.requests).toBe(0);
       });
     });
   });

@@ -11,6 +11,7 @@ import type { Logger } from '../../log.ts';
 import { CommandJsonError } from './command-json.ts';
 import { BoundedMap, LiveAnswers, PLATFORM, type DiscordContext } from './context.ts';
 import { handleInteraction } from './interactions.ts';
+import { markInterrupted } from './mark-interrupted.ts';
 import { handleMessage } from './messages.ts';
 import { explainRegistrationError, registerCommands, type RegisterResult } from './register-commands.ts';
 
@@ -146,5 +147,6 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, core: Core, o
     connected() {
       return client.isReady() && client.ws.status === Status.Ready;
     },
+    markInterrupted: (ref, note) => markInterrupted({ rest: client.rest, budget: core.budget, logger }, ref, note),
   };
 }

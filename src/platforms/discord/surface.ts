@@ -36,6 +36,11 @@ const TOKEN_MARGIN_MS = 60_000;
 /** Never ping anyone: model output may contain @everyone, roles or user mentions. */
 export const NO_MENTIONS: { parse: [] } = { parse: [] };
 
+/** PostedMessage.ref on Discord: the bot token can edit the message through the channel route. */
+export function messageRef(channelId: string, messageId: string): string {
+  return JSON.stringify({ channelId, messageId });
+}
+
 export function budgetKeyFor(channelId: string): string {
   return `discord:${channelId}`;
 }
@@ -246,7 +251,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     this.postedIds.push(id);
     this.#replyTo = id;
     this.#onPosted?.(id);
-    return { id };
+    return { id, ref: messageRef(this.#channelId, id) };
   }
 
   #body(text: string, options: PostOptions | undefined, messageId?: string): Record<string, unknown> {

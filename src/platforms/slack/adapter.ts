@@ -18,6 +18,7 @@ import { parseCommandLine } from '../../core/parse-command-line.ts';
 import { systemClock, type ChatAdapter, type Clock } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
 import { SlackDirectory } from './directory.ts';
+import { markInterrupted } from './mark-interrupted.ts';
 import { markdownToMrkdwn, mentionedUserIds, slackTextToPlain } from './mrkdwn.ts';
 import { ACTION_PREFIX, CONTROL_BLOCK_ID, createSlackSurface, slackErrorCode, splitMrkdwn } from './surface.ts';
 
@@ -414,6 +415,11 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
     },
     connected() {
       return socketMode ? socketConnected : server?.listening === true;
+    },
+    markInterrupted: (ref, note) => markInterrupted({ client, logger }, ref, note),
+    async postToChannel(channelId, text) {
+      // link_names off and parse none: nothing in the text can ping anyone.
+      await client.chat.postMessage({ channel: channelId, text: markdownToMrkdwn(text), link_names: false, parse: 'none', unfurl_links: false, unfurl_media: false });
     },
     address() {
       const address = server?.address();

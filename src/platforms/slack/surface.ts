@@ -86,6 +86,22 @@ export function splitMrkdwn(text: string, limit: number): string[] {
   return pieces;
 }
 
+/**
+ * PostedMessage.ref on Slack: the message, its thread, whether it may still be
+ * a native stream, and the "Thinking…"/Stop message shown beside a stream.
+ */
+export interface SlackMessageRef {
+  channel: string;
+  ts?: string;
+  thread?: string;
+  control?: string;
+  streaming?: boolean;
+}
+
+export function slackMessageRef(ref: SlackMessageRef): string {
+  return JSON.stringify(ref);
+}
+
 export interface SlackSurfaceOptions {
   client: webApi.WebClient;
   logger: Logger;
@@ -152,7 +168,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): MessageSurface
         }
         await update(target.ts, text, postOptions?.actions, first);
         firstMessageId ??= target.ts;
-        return { id: target.ts };
+        return { id: target.ts, ref: slackMessageRef({ channel, ts: target.ts, thread: threadTs }) };
       }
       let ts: string | undefined;
       try {
@@ -168,7 +184,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): MessageSurface
       }
       if (!ts) throw new Error('chat.postMessage returned no ts');
       firstMessageId ??= ts;
-      return { id: ts };
+      return { id: ts, ref: slackMessageRef({ channel, ts, thread: threadTs }) };
     },
     async edit(messageId, text, editOptions) {
       await update(messageId, text, editOptions?.actions, messageId === firstMessageId);
@@ -235,6 +251,7 @@ function createNativeStream(options: NativeStreamOptions): NativeStream {
   let messageLength = 0;
   let failure: unknown;
   let nextCallAt = 0;
+  let blockedUntil = 0;
 
   // Shown at once: the "thinking" placeholder and the Stop button, removed when the answer ends.
   let controlTs: string | undefined;
@@ -278,16 +295,18 @@ function createNativeStream(options: NativeStreamOptions): NativeStream {
   };
 
   /** One Web API call, paced, with 429s waited out. */
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const call = async <T>(fn: () => Promise<T>, paced = true): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
-      const wait = nextCallAt - clock.now();
+      // An unpaced call (the one chat.stopStream) skips the spacing but never a 429's retry-after.
+      const wait = Math.max(blockedUntil, paced ? nextCallAt : 0) - clock.now();
       if (wait > 0) await clock.sleep(wait);
       try {
         return await fn();
       } catch (error) {
         const mapped = toSurfaceError(error);
         if (!(mapped instanceof PlatformRateLimitError) || attempt >= STREAM_RATE_LIMIT_RETRIES) throw error;
-        nextCallAt = clock.now() + mapped.retryAfterMs;
+        blockedUntil = clock.now() + mapped.retryAfterMs;
+        nextCallAt = blockedUntil;
       } finally {
         nextCallAt = Math.max(nextCallAt, clock.now() + STREAM_INTERVAL_MS);
       }
@@ -348,19 +367,30 @@ function createNativeStream(options: NativeStreamOptions): NativeStream {
       await flush(false);
     },
     async stop(footer) {
-      await flush(true);
+      // The last text rides on chat.stopStream when it fits the open message:
+      // the answer ends one call (and one pacing interval) sooner.
+      if (failure !== undefined) throw toSurfaceError(failure);
+      const rest = neutralizeMentions(raw.slice(sentRaw));
+      const inline = ts !== undefined && rest.length <= STREAM_CHUNK_LIMIT && messageLength + rest.length <= STREAM_MESSAGE_LIMIT;
+      if (inline) sentRaw = raw.length;
+      else await flush(true);
       const footerBlocks = footer.trim()
         ? [{ type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: escapeMrkdwn(neutralizeMentions(footer)), verbatim: true }] }]
         : undefined;
       try {
         if (!ts) await startMessage('…');
         const open = ts!;
-        await call(() => client.chat.stopStream({ channel, ts: open, ...(footerBlocks ? { blocks: footerBlocks } : {}) }));
+        const last = inline && rest !== '' ? { markdown_text: rest } : {};
+        await call(() => client.chat.stopStream({ channel, ts: open, ...last, ...(footerBlocks ? { blocks: footerBlocks } : {}) }), false);
       } catch (error) {
         await fail(error);
       }
       options.onFinished();
       await removeControl();
+    },
+    ref() {
+      if (!ts && !controlTs) return undefined;
+      return slackMessageRef({ channel, ts, thread: threadTs, control: controlTs, streaming: ts !== undefined });
     },
   };
 }

@@ -1,0 +1,205 @@
+/**
+ * Crash recovery in one process: a real core whose answers hang is "killed" by
+ * stopping its heartbeat and abandoning it unsettled; a second core on the same
+ * SQLite file takes its answers over.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AskResult } from '../../src/core/pipeline.ts';
+import { INTERRUPTED_NOTE, startLiveness, sweepOrphans, withInterruptedNote, type Liveness } from '../../src/core/recovery.ts';
+import type { ChatAdapter, MessageSurface, NativeStream } from '../../src/core/types.ts';
+import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
+import { startTestApp, TEST_API_KEY, type TestApp } from '../helpers/test-app.ts';
+
+async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** One channel's messages; every post gets a ref naming the message (a native stream's once it has text). */
+function createSurface(name: string, options: { native?: boolean } = {}) {
+  const messages = new Map<string, string>();
+  let next = 0;
+  const surface: MessageSurface = {
+    maxMessageLength: 2000,
+    rateLimit: { count: 100, windowMs: 1000 },
+    budgetKey: name,
+    async post(text) {
+      const id = `${name}-${++next}`;
+      messages.set(id, text);
+      return { id, ref: JSON.stringify({ surface: name, id }) };
+    },
+    async edit(id, text) {
+      messages.set(id, text);
+    },
+  };
+  if (options.native) {
+    surface.stream = (): NativeStream => {
+      const id = `${name}-stream`;
+      return {
+        async append(text) {
+          messages.set(id, (messages.get(id) ?? '') + text);
+        },
+        async stop(footer) {
+          messages.set(id, `${messages.get(id) ?? ''}\n${footer}`);
+        },
+        ref: () => (messages.has(id) ? JSON.stringify({ surface: name, id, stream: true }) : undefined),
+      };
+    };
+  }
+  return { surface, messages, text: () => [...messages.values()].join('\n') };
+}
+
+const place = (channelId: string) => ({ platform: 'test', workspaceId: 'w1', channelId });
+
+describe('crash recovery in one process', () => {
+  let dir: string;
+  let openrouter: FakeOpenRouter;
+  const apps: TestApp[] = [];
+  const livenesses: Liveness[] = [];
+
+  afterEach(async () => {
+    await Promise.all(livenesses.splice(0).map((l) => l.stop()));
+    for (const app of apps.splice(0)) await app.close();
+    await openrouter.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function start(instanceId: string): Promise<TestApp> {
+    const app = await startTestApp({
+      openrouter,
+      instanceId,
+      env: { DATABASE_URL: `sqlite:${join(dir, 'switchboard.db')}`, INSTANCE_HEARTBEAT_MS: '20', QUOTA_MAX_CONCURRENT: '3' },
+    });
+    apps.push(app);
+    return app;
+  }
+
+  it('settles a dead process\'s answers as interrupted once, frees its quota and marks its messages', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-recovery-'));
+    openrouter = await startFakeOpenRouter({ apiKey: TEST_API_KEY });
+    openrouter.setDefault((body) => {
+      const prompt = body.messages.at(-1)?.content ?? '';
+      return prompt.startsWith('hang') ? { text: ['partial ', `answer to ${prompt}`], hang: 'after-text' } : { text: [`done: ${prompt}`] };
+    });
+
+    // Process A: heartbeats, answers bob in full and leaves three of alice's answers hanging.
+    const a = await start('proc-a');
+    const livenessA = startLiveness(a.core, []);
+    livenessA.startSweeping().catch(() => undefined);
+    const ask = (app: TestApp, userId: string, prompt: string, surface: MessageSurface, channelId: string): Promise<AskResult> =>
+      app.core.pipeline.ask({
+        place: place(channelId),
+        user: { id: userId, name: userId },
+        prompt,
+        conversationKey: `test:${channelId}:${prompt}`,
+        history: [],
+        surface,
+        isAdmin: false,
+      });
+    const finished = createSurface('finished');
+    expect((await ask(a, 'bob', 'quick one', finished.surface, 'c0')).outcome).toBe('ok');
+    const hanging = [createSurface('h1'), createSurface('h2'), createSurface('h3', { native: true })];
+    const abandoned = hanging.map((s, i) => ask(a, 'alice', `hang ${i}`, s.surface, `c${i + 1}`));
+    for (const pending of abandoned) pending.catch(() => undefined);
+    await waitFor(() => hanging.every((s) => s.text().includes('partial answer')), 'the hanging answers to show text');
+    // The refs reach the store asynchronously.
+    await waitFor(async () => {
+      const taken = await a.core.store.ledger({});
+      return taken.length === 1;
+    }, 'bob\'s ledger row');
+
+    // "Kill" A: no more heartbeats, nothing settled. Its reservations would hold alice's quota for the 15-minute TTL.
+    await livenessA.stop();
+    const b = await start('proc-b');
+    expect((await b.core.store.usage('test', 'w1', 'alice', new Date())).reserved.requests).toBe(3);
+
+    const marks: Array<{ ref: string; note: string }> = [];
+    const adapter: ChatAdapter = {
+      platform: 'test',
+      start: async () => undefined,
+      stop: async () => undefined,
+      connected: () => true,
+      async markInterrupted(ref, note) {
+        marks.push({ ref, note });
+      },
+    };
+    const livenessB = startLiveness(b.core, [adapter]);
+    livenesses.push(livenessB);
+    await livenessB.startSweeping();
+    // A is stale after 3 missed heartbeats (60 ms); B's heartbeat sweeps pick it up.
+    await waitFor(async () => (await b.core.store.ledger({})).length === 4, 'the interrupted rows');
+
+    const ledger = await b.core.store.ledger({});
+    expect(new Set(ledger.map((row) => row.requestId)).size).toBe(4);
+    expect(ledger.filter((row) => row.outcome === 'ok').map((row) => row.userId)).toEqual(['bob']);
+    const interrupted = ledger.filter((row) => row.outcome === 'interrupted');
+    expect(interrupted).toHaveLength(3);
+    for (const row of interrupted) {
+      expect(row).toMatchObject({ userId: 'alice', modelRequested: 'openai/gpt-4o-mini', errorKind: 'process-died', tokensIn: 0, tokensOut: 0, costUsd: 0 });
+    }
+    expect((await b.core.store.usage('test', 'w1', 'alice', new Date())).reserved.requests).toBe(0);
+
+    // Each half-written message was handed to the adapter once, by the ref of the message it streams into.
+    expect(marks.map((m) => m.note)).toEqual([INTERRUPTED_NOTE, INTERRUPTED_NOTE, INTERRUPTED_NOTE]);
+    expect(marks.map((m) => JSON.parse(m.ref) as unknown)).toEqual(
+      expect.arrayContaining([
+        { surface: 'h1', id: 'h1-1' },
+        { surface: 'h2', id: 'h2-1' },
+        { surface: 'h3', id: 'h3-stream', stream: true },
+      ]),
+    );
+    expect(await sweepOrphans(b.core, [adapter])).toBe(0);
+    expect(marks).toHaveLength(3);
+
+    // Alice's quota (3 at once) is free again.
+    const again = createSurface('again');
+    expect((await ask(b, 'alice', 'quick again', again.surface, 'c9')).outcome).toBe('ok');
+    expect(again.text()).toContain('done: quick again');
+  });
+
+  it('a bookkeeping failure does not fail the answer', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-recovery-'));
+    openrouter = await startFakeOpenRouter({ apiKey: TEST_API_KEY });
+    const app = await start('proc-x');
+    app.core.store.trackAnswer = () => Promise.reject(new Error('disk full'));
+    app.openrouter.enqueue({ text: ['fine anyway'] });
+    const surface = createSurface('s');
+    const result = await app.core.pipeline.ask({
+      place: place('c1'),
+      user: { id: 'u1', name: 'u1' },
+      prompt: 'hi',
+      conversationKey: 'k',
+      history: [],
+      surface: surface.surface,
+      isAdmin: false,
+    });
+    expect(result.outcome).toBe('ok');
+    expect(surface.text()).toContain('fine anyway');
+    expect(app.logs.some((line) => line.msg === 'could not record the answer for crash recovery')).toBe(true);
+  });
+});
+
+describe('withInterruptedNote', () => {
+  const note = INTERRUPTED_NOTE;
+  it('drops the streaming cursor and tool status and adds the note', () => {
+    expect(withInterruptedNote('The answer is ▍', note, 2000)).toBe(`The answer is\n\n${note}`);
+    expect(withInterruptedNote('```js\nx\n▍', note, 2000)).toBe(`\`\`\`js\nx\n\n${note}`);
+    expect(withInterruptedNote('Working ▍\n\n🔧 using calculator…', note, 2000)).toBe(`Working\n\n${note}`);
+  });
+  it('replaces a placeholder with the note alone', () => {
+    expect(withInterruptedNote('…thinking', note, 2000)).toBe(note);
+    expect(withInterruptedNote('', note, 2000)).toBe(note);
+  });
+  it('fits the limit and is idempotent', () => {
+    const long = withInterruptedNote('x'.repeat(3000), note, 2000)!;
+    expect(long).toHaveLength(2000);
+    expect(long.endsWith(`…\n\n${note}`)).toBe(true);
+    expect(withInterruptedNote(long, note, 2000)).toBeUndefined();
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * Two real bot processes (`src/main.ts` through tsx, as npm start runs it) on
+ * one PostgreSQL schema, Slack in HTTP mode against the fake Slack and the
+ * fake OpenRouter, all on 127.0.0.1. They share settings, quotas, the ledger
+ * and Slack event deduplication; SIGTERM shuts one down gracefully.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESTARTING_MESSAGE } from '../../src/core/errors.ts';
+import { INTERRUPTED_LINE } from '../../src/core/pipeline.ts';
+import { createStore } from '../../src/store/index.ts';
+import type { Store } from '../../src/store/types.ts';
+import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
+import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const TSX = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
+const KEY = 'sk-or-v1-multi-process-abcdef123456';
+const PG_URL = process.env.TEST_DATABASE_URL;
+const CHANNEL = 'C0GENERAL';
+const ADMIN = 'U0ADMIN';
+
+interface BotProcess {
+  name: string;
+  child: ChildProcess;
+  slackUrl: string;
+  metricsUrl: string;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+/** Polls (real time) until check returns a truthy value. */
+async function waitFor<T>(check: () => T | undefined | false | null | Promise<T | undefined | false | null>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+if (!PG_URL) {
+  describe.skip('two bot processes on PostgreSQL (set TEST_DATABASE_URL to run)', () => {
+    it('needs TEST_DATABASE_URL', () => undefined);
+  });
+} else {
+  describe('two bot processes on one PostgreSQL', () => {
+    const schema = `sb_multi_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const databaseUrl = (() => {
+      const url = new URL(PG_URL);
+      url.searchParams.set('schema', schema);
+      return url.toString();
+    })();
+    let openrouter: FakeOpenRouter;
+    let slack: FakeSlack;
+    let store: Store;
+    let a: BotProcess;
+    let b: BotProcess;
+
+    async function startBot(name: string): Promise<BotProcess> {
+      const [slackPort, metricsPort] = await Promise.all([freePort(), freePort()]);
+      const child = spawn(process.execPath, [TSX, join(ROOT, 'src/main.ts')], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          OPENROUTER_API_KEY: KEY,
+          OPENROUTER_BASE_URL: openrouter.url,
+          DATABASE_URL: databaseUrl,
+          DEFAULT_MODEL: 'openai/gpt-4o-mini',
+          DEFAULT_TOOLS: '',
+          SLACK_BOT_TOKEN: slack.botToken,
+          SLACK_SIGNING_SECRET: slack.signingSecret,
+          SLACK_API_URL: slack.apiUrl,
+          SLACK_PORT: String(slackPort),
+          METRICS_PORT: String(metricsPort),
+          METRICS_HOST: '127.0.0.1',
+          ADMIN_USER_IDS: `slack:${ADMIN}`,
+          QUOTA_DEFAULT_REQUESTS_PER_DAY: '3',
+          QUOTA_MAX_CONCURRENT: '20',
+          SHUTDOWN_GRACE_MS: '800',
+          LOG_LEVEL: 'info',
+          LOG_PRETTY: 'false',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      return {
+        name,
+        child,
+        slackUrl: `http://127.0.0.1:${slackPort}/slack/events`,
+        metricsUrl: `http://127.0.0.1:${metricsPort}`,
+        output: () => output,
+        exited,
+      };
+    }
+
+    async function ready(bot: BotProcess): Promise<void> {
+      await waitFor(
+        async () => {
+          if (bot.child.exitCode !== null) throw new Error(`${bot.name} exited:\n${bot.output()}`);
+          try {
+            return (await fetch(`${bot.metricsUrl}/healthz`)).status === 200;
+          } catch {
+            return false;
+          }
+        },
+        `${bot.name} to be healthy`,
+        20_000,
+      );
+    }
+
+    /** Delivers a signed slash command to one process (the load balancer's pick). */
+    function slash(bot: BotProcess, user: string, command: string, text: string) {
+      slack.receiverUrl = bot.slackUrl;
+      return slack.slashCommand({ command, text, user, channel: CHANNEL });
+    }
+
+    const promptsSent = (marker: string) =>
+      openrouter.chatRequests().filter((r) => r.body?.messages.some((m) => m.role === 'user' && String(m.content ?? '').includes(marker)));
+
+    beforeAll(async () => {
+      openrouter = await startFakeOpenRouter({ apiKey: KEY });
+      slack = await startFakeSlack();
+      for (const [id, name] of [
+        ['U0ALICE', 'alice'],
+        ['U0BOB', 'bob'],
+        ['U0CAROL', 'carol'],
+        ['U0DAN', 'dan'],
+        ['U0ERIN', 'erin'],
+      ] as const) {
+        slack.addUser({ id, name, realName: name });
+      }
+      slack.addUser({ id: ADMIN, name: 'wanda', realName: 'Wanda Admin', isAdmin: true });
+      openrouter.setDefault((body) => {
+        const prompt = body.messages.filter((m) => m.role === 'user').map((m) => String(m.content ?? '')).join(' ');
+        if (prompt.includes('long-answer')) return { text: Array.from({ length: 400 }, (_, i) => `word${i} `), chunkDelayMs: 20 };
+        if (prompt.includes('quota-q')) return { text: ['counted ', 'answer'], chunkDelayMs: 30 };
+        return { text: ['Hello ', 'from ', 'the ', 'fake'] };
+      });
+      [a, b] = await Promise.all([startBot('A'), startBot('B')]);
+      await Promise.all([ready(a), ready(b)]);
+      store = await createStore(PG_URL, { logger: pino({ level: 'silent' }), schema });
+    }, 40_000);
+
+    afterAll(async () => {
+      for (const bot of [a, b]) if (bot && bot.child.exitCode === null) bot.child.kill('SIGKILL');
+      await store?.close();
+      await slack?.close();
+      await openrouter?.close();
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      try {
+        await client.query(`drop schema if exists "${schema}" cascade`);
+      } finally {
+        await client.end();
+      }
+    });
+
+    it('uses a model set through one process in the other', async () => {
+      const delivery = await slash(a, ADMIN, '/model', 'set anthropic/claude-3.5-sonnet server');
+      expect(delivery.status).toBe(200);
+      await waitFor(() => slack.responses.find((r) => String(r.body.text).includes('anthropic/claude-3.5-sonnet')), 'the /model set reply');
+
+      await slash(b, 'U0ALICE', '/ask', 'which-model are you');
+      const [request] = await waitFor(() => (promptsSent('which-model').length > 0 ? promptsSent('which-model') : undefined), 'the /ask through B');
+      expect(request!.body?.model).toBe('anthropic/claude-3.5-sonnet');
+    });
+
+    it('holds a per-user quota across both under concurrent requests', async () => {
+      const deliveries = Array.from({ length: 10 }, (_, i) => slash(i % 2 === 0 ? a : b, 'U0BOB', '/ask', `quota-q${i}`));
+      expect((await Promise.all(deliveries)).map((d) => d.status)).toEqual(Array(10).fill(200));
+      const rows = await waitFor(async () => {
+        const ledger = await store.ledger({ userId: 'U0BOB' });
+        return ledger.length === 10 ? ledger : undefined;
+      }, 'ten ledger rows for bob');
+      expect(rows.filter((r) => r.outcome === 'ok')).toHaveLength(3);
+      expect(rows.filter((r) => r.outcome === 'refused')).toHaveLength(7);
+      expect(promptsSent('quota-q')).toHaveLength(3);
+      await waitFor(() => slack.ephemerals.filter((e) => e.text.includes('daily request limit')).length === 7, 'seven refusals');
+      // Both processes took part.
+      expect(a.output()).toContain('"user":"U0BOB"');
+      expect(b.output()).toContain('"user":"U0BOB"');
+    });
+
+    it('answers a Slack event delivered to both processes once', async () => {
+      slack.receiverUrl = a.slackUrl;
+      const first = slack.mention({ user: 'U0CAROL', channel: CHANNEL, text: '<@U0BOT> dedup-check please', eventId: 'EvTWICE0001' });
+      slack.receiverUrl = b.slackUrl;
+      const second = slack.redeliver({ status: 0, body: '', eventId: 'EvTWICE0001' }, 0);
+      expect((await Promise.all([first, second])).map((d) => d.status)).toEqual([200, 200]);
+      const ts = (await first).ts!;
+      await waitFor(async () => (await store.ledger({ userId: 'U0CAROL' })).length === 1, 'the answer to be settled');
+      await sleep(400);
+      expect(promptsSent('dedup-check')).toHaveLength(1);
+      expect(slack.botMessages(CHANNEL, ts)).toHaveLength(1);
+      expect(await store.ledger({ userId: 'U0CAROL' })).toHaveLength(1);
+    });
+
+    it('shuts down on SIGTERM: refuses new requests, interrupts the long answer, settles it and exits 0', async () => {
+      await slash(a, 'U0DAN', '/ask', 'a long-answer please');
+      await waitFor(() => promptsSent('long-answer').length === 1, 'the long answer to start');
+      await sleep(200);
+      a.child.kill('SIGTERM');
+      await waitFor(() => a.output().includes('shutting down'), 'A to start shutting down');
+      await slash(a, 'U0ERIN', '/ask', 'too-late question');
+      await waitFor(() => slack.ephemerals.find((e) => e.text.includes(RESTARTING_MESSAGE.slice(0, 30))), 'the restarting message');
+
+      expect(await a.exited).toBe(0);
+      const [row] = await store.ledger({ userId: 'U0DAN' });
+      expect(row?.outcome).toBe('interrupted');
+      expect(promptsSent('too-late')).toHaveLength(0);
+      const answer = slack.botMessages(CHANNEL).find((m) => slack.visibleText(m).includes('word0 '));
+      expect(answer).toBeDefined();
+      expect(slack.visibleText(answer!).trimEnd().endsWith(INTERRUPTED_LINE)).toBe(true);
+
+      // B is unaffected, and stops at once when idle.
+      expect((await fetch(`${b.metricsUrl}/healthz`)).status).toBe(200);
+      const metrics = await (await fetch(`${b.metricsUrl}/metrics`)).text();
+      expect(metrics).toMatch(/switchboard_quota_refusals_total\{platform="slack"\} [1-9]/);
+      b.child.kill('SIGTERM');
+      expect(await b.exited).toBe(0);
+    });
+  });
+}
