@@ -3,7 +3,7 @@
  * mentions, replies, threads and DMs, all handed to the shared core.
  */
 import { once } from 'node:events';
-import { Client, Events, GatewayIntentBits, Partials, Status, type RateLimitData } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Partials, RESTEvents, Routes, Status, type RateLimitData } from 'discord.js';
 import type { Config } from '../../config.ts';
 import type { Core } from '../../core/core.ts';
 import type { ChatAdapter, Clock } from '../../core/types.ts';
@@ -14,6 +14,7 @@ import { handleInteraction } from './interactions.ts';
 import { markInterrupted } from './mark-interrupted.ts';
 import { handleMessage } from './messages.ts';
 import { explainRegistrationError, registerCommands, type RegisterResult } from './register-commands.ts';
+import { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } from './surface.ts';
 
 export type DiscordAdapterConfig = NonNullable<Config['discord']>;
 
@@ -53,6 +54,11 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, core: Core, o
     partials: [Partials.Channel, Partials.Message],
     allowedMentions: { parse: [] },
     rest: { ...(config.apiUrl ? { api: config.apiUrl } : {}), rejectOnRateLimit },
+    // SHARD_COUNT/SHARD_IDS: this process serves only its own shards.
+    ...(config.shardCount !== undefined ? { shards: config.shardIds, shardCount: config.shardCount } : {}),
+  });
+  client.rest.on(RESTEvents.RateLimited, (info) => {
+    core.events.emit('platform-rate-limited', { platform: PLATFORM, route: info.route, retryAfterMs: info.retryAfter });
   });
 
   const running = new Set<Promise<void>>();
@@ -148,5 +154,12 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, core: Core, o
       return client.isReady() && client.ws.status === Status.Ready;
     },
     markInterrupted: (ref, note) => markInterrupted({ rest: client.rest, budget: core.budget, logger }, ref, note),
+    async postToChannel(channelId, text) {
+      await core.budget.run(budgetKeyFor(channelId), CHANNEL_RATE_LIMIT, async () => {
+        await client.rest.post(Routes.channelMessages(channelId), {
+          body: { content: text.slice(0, MAX_MESSAGE_LENGTH), allowed_mentions: NO_MENTIONS },
+        });
+      });
+    },
   };
 }
