@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config.ts';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, parseConfig } from '../src/config.ts';
 
 const base = { OPENROUTER_API_KEY: 'sk-or-v1-test-key-123456' };
 
@@ -114,9 +117,7 @@ describe('config', () => {
 });
 
 describe('documentation of the configuration', () => {
-  it('.env.example and the README list every variable the schema reads', async () => {
-    const { readFileSync } = await import('node:fs');
-    const { CONFIG_VARIABLES } = await import('../src/config.ts');
+  it('.env.example and the README list every variable the schema reads', () => {
     const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const listed = [...example.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
@@ -129,11 +130,7 @@ describe('documentation of the configuration', () => {
     });
   });
 
-  it('loads a .env file without overriding the real environment', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { loadConfig } = await import('../src/config.ts');
+  it('loads a .env file without overriding the real environment', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-env-'));
     const file = join(dir, '.env');
     writeFileSync(file, 'OPENROUTER_API_KEY=from-dotenv-123456\nDEFAULT_MODEL=dotenv/model\nSB_TEST_MARKER=1\n');

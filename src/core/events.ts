@@ -38,8 +38,8 @@ export class CoreEvents {
   on<K extends keyof CoreEventMap>(event: K, listener: Listener<K>): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as Listener<never>);
-    return () => set.delete(listener as Listener<never>);
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   emit<K extends keyof CoreEventMap>(event: K, payload: CoreEventMap[K]): void {
