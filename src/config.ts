@@ -433,6 +433,20 @@ export function loadStoreConfig(envFile = '.env'): { databaseUrl?: string } {
   return { databaseUrl: result.data.DATABASE_URL };
 }
 
+/**
+ * For entry points: the config, or undefined after writing the readable
+ * ConfigError message (never a stack trace) to standard error.
+ */
+export function loadConfigOrExplain(load: () => Config = loadConfig): Config | undefined {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return undefined;
+  }
+}
+
 /** Reads `.env` (when present) into process.env without overriding what is set, then parses. */
 export function loadConfig(envFile = '.env'): Config {
   if (existsSync(envFile)) process.loadEnvFile(envFile);

@@ -3,7 +3,7 @@
  * (Discord, Slack) on one shared core.
  */
 import { createApp } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { loadConfigOrExplain, type Config } from './config.ts';
 import type { Core } from './core/core.ts';
 import { startLiveness } from './core/recovery.ts';
 import type { ChatAdapter } from './core/types.ts';
@@ -39,16 +39,8 @@ function createAdapters(config: Config, core: Core): ChatAdapter[] {
 }
 
 async function main(): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 1;
-    }
-    throw error;
-  }
+  const config = loadConfigOrExplain();
+  if (!config) return 1;
   if (configuredPlatforms(config).length === 0) {
     process.stderr.write(`${missingPlatformMessage()}\n`);
     return 2;

@@ -4,21 +4,13 @@
  */
 import { userInfo } from 'node:os';
 import { createApp } from '../../app.ts';
-import { ConfigError, loadConfig } from '../../config.ts';
+import { loadConfigOrExplain } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { startConsoleChat } from './console-chat.ts';
 
 async function main(): Promise<number> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 1;
-    }
-    throw error;
-  }
+  const config = loadConfigOrExplain();
+  if (!config) return 1;
   const logger = createLogger({
     level: config.log.levelExplicit ? config.log.level : 'warn',
     pretty: config.log.pretty,

@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { REST } from 'discord.js';
 import { commands } from '../../../commands/index.ts';
-import { ConfigError, loadConfig, type Config } from '../../config.ts';
+import { loadConfigOrExplain, type Config } from '../../config.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import { createStore } from '../../store/index.ts';
 import { CommandJsonError } from './command-json.ts';
@@ -52,16 +52,8 @@ export async function deployCommands(config: Config, options: DeployOptions): Pr
 }
 
 async function main(): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 1;
-    }
-    throw error;
-  }
+  const config = loadConfigOrExplain();
+  if (!config) return 1;
   const logger = createLogger({ level: config.log.levelExplicit ? config.log.level : 'warn', pretty: config.log.pretty, secrets: config.secrets });
   return deployCommands(config, { logger, write: (line) => process.stdout.write(`${line}\n`) });
 }
