@@ -210,7 +210,7 @@ export class AnswerPipeline {
       throw error;
     }
     // Crash safety: another process marks this answer interrupted if this one dies before settling.
-    const tracker = await trackAnswer(core, { requestId, platform: place.platform, workspaceId: place.workspaceId, channelId: place.channelId, userId: user.id, model }, logger);
+    const tracker = await trackAnswer(core, { ...userKey, requestId, channelId: place.channelId, model }, logger);
 
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(request.signal?.reason);

@@ -11,6 +11,7 @@ const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 export class ToolRegistry {
   readonly #tools = new Map<string, Tool>();
   readonly #hooks: Hooks[] = [];
+  readonly #specs = new WeakMap<Tool, ToolSpec>();
 
   constructor(readonly defaultTimeoutMs = 10_000) {}
 
@@ -49,7 +50,14 @@ export class ToolRegistry {
     const specs: ToolSpec[] = [];
     for (const name of names) {
       const tool = this.#tools.get(name);
-      if (tool) specs.push(toToolSpec(tool));
+      if (!tool) continue;
+      // Converting a zod schema to JSON Schema is costly and a tool never changes once registered.
+      let spec = this.#specs.get(tool);
+      if (!spec) {
+        spec = toToolSpec(tool);
+        this.#specs.set(tool, spec);
+      }
+      specs.push(spec);
     }
     return specs;
   }

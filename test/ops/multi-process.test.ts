@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,11 +15,11 @@ import { RESTARTING_MESSAGE } from '../../src/core/errors.ts';
 import { INTERRUPTED_LINE } from '../../src/core/pipeline.ts';
 import { createStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
+import { entryArgs } from '../helpers/entry-point.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const TSX = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
 const KEY = 'sk-or-v1-multi-process-abcdef123456';
 const PG_URL = process.env.TEST_DATABASE_URL;
 const CHANNEL = 'C0GENERAL';
@@ -75,7 +75,7 @@ if (!PG_URL) {
 
     async function startBot(name: string): Promise<BotProcess> {
       const [slackPort, metricsPort] = await Promise.all([freePort(), freePort()]);
-      const child = spawn(process.execPath, [TSX, join(ROOT, 'src/main.ts')], {
+      const child = spawn(process.execPath, entryArgs('src/main.ts'), {
         cwd: ROOT,
         env: {
           PATH: process.env.PATH ?? '',

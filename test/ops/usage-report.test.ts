@@ -6,14 +6,14 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.ts';
 import type { LedgerEntry } from '../../src/store/types.ts';
+import { entryArgs } from '../helpers/entry-point.ts';
 import { formatReport, parseReportArgs, runUsageReport, type ReportRow } from '../../src/ops/usage-report.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 
 describe('parseReportArgs', () => {
   it('reads --from, --to (inclusive) and --format', () => {
@@ -137,7 +137,7 @@ describe('the script', () => {
   it('runs as npm run usage:report does, and exits 2 with the usage line on a bad date', async () => {
     const run = (argv: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
-        const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'src/ops/usage-report.ts'), ...argv], {
+        const child = spawn(process.execPath, entryArgs('src/ops/usage-report.ts', ...argv), {
           cwd: dir,
           env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: url },
         });

@@ -5,13 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { entryArgs } from '../helpers/entry-point.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const KEY = 'sk-or-v1-one-process-0123456789';
 
 async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
@@ -38,7 +38,7 @@ describe('npm start with Discord and Slack in one process', () => {
     discord = await startFakeDiscord();
     slack = await startFakeSlack();
     slack.addUser({ id: 'U0ALICE', name: 'alice', realName: 'Alice Archer', displayName: 'Alice' });
-    bot = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'src/main.ts')], {
+    bot = spawn(process.execPath, entryArgs('src/main.ts'), {
       cwd: dir,
       env: {
         PATH: process.env.PATH ?? '',

@@ -5,12 +5,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { entryArgs } from '../../helpers/entry-point.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../../fakes/openrouter.ts';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const TSX = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
 const KEY = 'sk-or-v1-process-test-abcdef123456';
 
 interface Run {
@@ -21,7 +20,7 @@ interface Run {
 
 function run(script: string, env: Record<string, string>, input = ''): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [TSX, join(ROOT, script)], {
+    const child = spawn(process.execPath, entryArgs(script), {
       cwd: workDir,
       // A clean environment: only what the test gives plus PATH/HOME.
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
