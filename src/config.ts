@@ -16,39 +16,39 @@ const optionalString = z
   .transform((v) => (v === '' ? undefined : v))
   .optional();
 
-const positiveInt = (fallback: number) =>
-  z
+/**
+ * A number from the environment. Empty (or unset, or a listed word such as
+ * "none") gives the fallback; anything else must pass `valid` or is reported
+ * as "must be <expected>".
+ */
+function numberVar<F extends number | null | undefined>(
+  fallback: F,
+  expected: string,
+  valid: (n: number) => boolean,
+  emptyWords: readonly string[] = [],
+) {
+  return z
     .string()
     .trim()
     .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '') return fallback;
+    .transform((v, ctx): number | F => {
+      if (v === undefined || v === '' || emptyWords.includes(v.toLowerCase())) return fallback;
       const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number above 0 (got ${shown(v)})` });
+      if (!Number.isFinite(n) || !valid(n)) {
+        ctx.addIssue({ code: 'custom', message: `must be ${expected} (got ${shown(v)})` });
         return z.NEVER;
       }
       return n;
     });
+}
+
+const positiveInt = (fallback: number) => numberVar(fallback, 'a whole number above 0', (n) => Number.isInteger(n) && n > 0);
 
 /** A quota default: a number >= 0, or empty/"none" for no limit. */
 const quotaValue = (kind: 'count' | 'usd') =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '' || v.toLowerCase() === 'none') return null;
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0 || (kind === 'count' && !Number.isInteger(n))) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be ${kind === 'count' ? 'a whole number' : 'an amount in USD'} of 0 or more, or "none" (got ${shown(v)})`,
-        });
-        return z.NEVER;
-      }
-      return n;
-    });
+  kind === 'count'
+    ? numberVar(null, 'a whole number of 0 or more, or "none"', (n) => Number.isInteger(n) && n >= 0, ['none'])
+    : numberVar(null, 'an amount in USD of 0 or more, or "none"', (n) => n >= 0, ['none']);
 
 const list = z
   .string()
@@ -78,34 +78,9 @@ const url = (fallback?: string) =>
       }
     });
 
-const wholeNumber = (fallback: number) =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '') return fallback;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number of 0 or more (got ${shown(v)})` });
-        return z.NEVER;
-      }
-      return n;
-    });
+const wholeNumber = (fallback: number) => numberVar(fallback, 'a whole number of 0 or more', (n) => Number.isInteger(n) && n >= 0);
 
-const port = z
-  .string()
-  .trim()
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined || v === '') return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) {
-      ctx.addIssue({ code: 'custom', message: `must be a port number from 1 to 65535, or empty to turn it off (got ${shown(v)})` });
-      return z.NEVER;
-    }
-    return n;
-  });
+const port = numberVar(undefined, 'a port number from 1 to 65535, or empty to turn it off', (n) => Number.isInteger(n) && n >= 1 && n <= 65535);
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -122,19 +97,7 @@ const schema = z.object({
     .refine((v) => !/\s/.test(v), 'must be a model id without spaces, e.g. openai/gpt-4o-mini'),
   DEFAULT_FALLBACK_MODELS: list,
   DEFAULT_MAX_TOKENS: positiveInt(1024),
-  DEFAULT_TEMPERATURE: z
-    .string()
-    .trim()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '') return undefined;
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0 || n > 2) {
-        ctx.addIssue({ code: 'custom', message: `must be a number from 0 to 2 (got ${shown(v)})` });
-        return z.NEVER;
-      }
-      return n;
-    }),
+  DEFAULT_TEMPERATURE: numberVar(undefined, 'a number from 0 to 2', (n) => n >= 0 && n <= 2),
   DEFAULT_SYSTEM_PROMPT: optionalString,
   DEFAULT_TOOLS: z
     .string()
@@ -186,19 +149,7 @@ const schema = z.object({
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_PORT: positiveInt(3000),
   SLACK_API_URL: url(),
-  SHARD_COUNT: z
-    .string()
-    .trim()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '') return undefined;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be the total number of Discord shards, a whole number above 0 (got ${shown(v)})` });
-        return z.NEVER;
-      }
-      return n;
-    }),
+  SHARD_COUNT: numberVar(undefined, 'the total number of Discord shards, a whole number above 0', (n) => Number.isInteger(n) && n > 0),
   SHARD_IDS: list.transform((ids, ctx) => {
     const numbers = ids.map(Number);
     if (numbers.some((n) => !Number.isInteger(n) || n < 0)) {
