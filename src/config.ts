@@ -147,7 +147,7 @@ const schema = z.object({
   SLACK_BOT_TOKEN: optionalString,
   SLACK_APP_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xapp-'), 'must be an app-level token starting with xapp-'),
   SLACK_SIGNING_SECRET: optionalString,
-  SLACK_PORT: positiveInt(3000),
+  SLACK_PORT: numberVar(3000, 'a port number from 1 to 65535', (n) => Number.isInteger(n) && n >= 1 && n <= 65535),
   SLACK_API_URL: url(),
   SHARD_COUNT: numberVar(undefined, 'the total number of Discord shards, a whole number above 0', (n) => Number.isInteger(n) && n > 0),
   SHARD_IDS: list.transform((ids, ctx) => {
