@@ -1,0 +1,138 @@
+/**
+ * Quota reservations per second with 50 concurrent users, on SQLite and on
+ * PostgreSQL, and the latency of one quota check (QuotaService.reserve: the
+ * limits lookup plus the atomic check-and-insert) on SQLite.
+ */
+import { join } from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import type { Config } from '../src/config.ts';
+import { QuotaService } from '../src/core/quota.ts';
+import { createStore } from '../src/store/index.ts';
+import type { LedgerEntry, Store } from '../src/store/types.ts';
+import { percentile } from './stats.ts';
+
+export interface QuotaBackendResult {
+  backend: 'sqlite' | 'postgres';
+  skipped?: string;
+  reservationsPerSecond: number;
+  loadP50: number;
+  loadP99: number;
+  checkP50: number;
+  checkP99: number;
+}
+
+export interface QuotaResult {
+  users: number;
+  backends: QuotaBackendResult[];
+}
+
+const USERS = 50;
+const WORKSPACE = 'bench-workspace';
+/** Limits high enough never to refuse, so every check runs every comparison. */
+const LIMITS: Config['quota'] = {
+  requestsPerDay: 1e9,
+  tokensPerDay: 1e12,
+  usdPerDay: 1e6,
+  usdPerMonth: 1e6,
+  serverUsdPerMonth: 1e7,
+  maxConcurrent: 10,
+  reservationTtlMs: 900_000,
+};
+
+function entry(requestId: string, userId: string): LedgerEntry {
+  return {
+    requestId,
+    at: new Date(),
+    platform: 'bench',
+    workspaceId: WORKSPACE,
+    channelId: 'c1',
+    userId,
+    modelRequested: 'openai/gpt-4o-mini',
+    modelAnswered: 'openai/gpt-4o-mini',
+    tokensIn: 120,
+    tokensOut: 300,
+    costUsd: 0.0002,
+    generationId: null,
+    outcome: 'ok',
+    errorKind: null,
+  };
+}
+
+async function measure(store: Store, backend: 'sqlite' | 'postgres', durationMs: number, checks: number): Promise<QuotaBackendResult> {
+  await store.migrate();
+  const quota = new QuotaService(store, LIMITS, `bench-${backend}`);
+  let seq = 0;
+  const reserveOnce = async (userId: string): Promise<number> => {
+    const requestId = `${backend}-${++seq}`;
+    const started = performance.now();
+    await quota.reserve({
+      requestId,
+      user: { platform: 'bench', workspaceId: WORKSPACE, userId },
+      channelId: 'c1',
+      model: 'openai/gpt-4o-mini',
+      modelInfo: undefined,
+      promptTokens: 120,
+      maxTokens: 1024,
+    });
+    const took = performance.now() - started;
+    await quota.settle(requestId, entry(requestId, userId));
+    return took;
+  };
+
+  // Warm-up, then 50 users reserving and settling as fast as they can.
+  for (let i = 0; i < 50; i++) await reserveOnce('warm');
+  const load: number[] = [];
+  const deadline = performance.now() + durationMs;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: USERS }, async (_, u) => {
+      while (performance.now() < deadline) load.push(await reserveOnce(`user${u}`));
+    }),
+  );
+  const elapsed = performance.now() - started;
+
+  // One check at a time: the latency a single request adds.
+  const single: number[] = [];
+  for (let i = 0; i < checks; i++) single.push(await reserveOnce(`user${i % USERS}`));
+
+  return {
+    backend,
+    reservationsPerSecond: (load.length / elapsed) * 1000,
+    loadP50: percentile(load, 50),
+    loadP99: percentile(load, 99),
+    checkP50: percentile(single, 50),
+    checkP99: percentile(single, 99),
+  };
+}
+
+export async function benchQuota(options: { dir: string; durationMs: number; checks: number }): Promise<QuotaResult> {
+  const logger = pino({ level: 'warn' });
+  const backends: QuotaBackendResult[] = [];
+
+  const sqlite = await createStore(`sqlite:${join(options.dir, 'quota.db')}`, { logger });
+  try {
+    backends.push(await measure(sqlite, 'sqlite', options.durationMs, options.checks));
+  } finally {
+    await sqlite.close();
+  }
+
+  const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `bench_quota_${process.pid}`;
+  const admin = new pg.Client({ connectionString: url });
+  try {
+    await admin.connect();
+  } catch (error) {
+    backends.push({ backend: 'postgres', skipped: `no PostgreSQL at ${url} (${(error as Error).message})`, reservationsPerSecond: 0, loadP50: 0, loadP99: 0, checkP50: 0, checkP99: 0 });
+    return { users: USERS, backends };
+  }
+  const postgres = await createStore(url, { logger, schema });
+  try {
+    backends.push(await measure(postgres, 'postgres', options.durationMs, options.checks));
+  } finally {
+    await postgres.close();
+    await admin.query(`drop schema if exists ${schema} cascade`);
+    await admin.end();
+  }
+  return { users: USERS, backends };
+}
