@@ -96,6 +96,10 @@ export async function trackAnswer(core: Core, answer: TrackedAnswer, logger: Log
         },
         edit: (messageId, text, options) => inner.edit(messageId, text, options),
       };
+      if (inner.delete) {
+        const remove = inner.delete.bind(inner);
+        surface.delete = (messageId) => remove(messageId);
+      }
       if (inner.stream) {
         const open = inner.stream.bind(inner);
         surface.stream = () => trackedStream(open(), record);

@@ -92,6 +92,8 @@ interface Slot {
   shownAnswer: boolean;
   /** The final piece once the text moved on to a later message; null for the active one. */
   frozen: string | null;
+  /** The platform kept refusing edits to this message, so its text went to a new one. */
+  reposted: boolean;
 }
 
 interface Wanted {
@@ -446,11 +448,31 @@ class StreamingRenderer implements Renderer {
             await this.#clock.sleep(delay);
             continue;
           }
+          if (slot.id !== null && !slot.reposted) {
+            // An edit the platform keeps refusing (e.g. Slack's msg_too_long) must not leave the
+            // answer stuck on "thinking": its text goes to a fresh message instead, once.
+            this.#log.warn({ err: error, messageId: slot.id }, 'message cannot be updated; posting the answer as a new message');
+            await this.#deleteQuietly(slot.id);
+            Object.assign(slot, { id: null, shown: null, shownActions: false, shownAnswer: false, reposted: true });
+            failures = 0;
+            continue;
+          }
         }
         this.#log.error({ err: error }, 'message update failed for good; giving up on this answer');
         this.#stop(error);
         return;
       }
+    }
+  }
+
+  /** Best effort: a stuck message that stays would still say "thinking" with a Stop button. */
+  async #deleteQuietly(messageId: string): Promise<void> {
+    const remove = this.#surface.delete?.bind(this.#surface);
+    if (!remove) return;
+    try {
+      await this.#budget.run(this.#surface.budgetKey, this.#surface.rateLimit, () => remove(messageId));
+    } catch (error) {
+      this.#log.warn({ err: error, messageId }, 'could not delete the stuck message');
     }
   }
 
@@ -579,7 +601,7 @@ class StreamingRenderer implements Renderer {
 }
 
 function newSlot(): Slot {
-  return { id: null, shown: null, shownActions: false, shownAnswer: false, frozen: null };
+  return { id: null, shown: null, shownActions: false, shownAnswer: false, frozen: null, reposted: false };
 }
 
 function truncate(text: string, max: number): string {

@@ -87,6 +87,8 @@ export interface MessageSurface {
   /** Throw PlatformRateLimitError on a 429, MessageGoneError when the target is gone. */
   post(text: string, options?: PostOptions): Promise<PostedMessage>;
   edit(messageId: string, text: string, options?: PostOptions): Promise<void>;
+  /** Optional: removes a message the renderer gave up on (one that refuses every edit). */
+  delete?(messageId: string): Promise<void>;
   /**
    * Optional native streaming (the terminal, Slack's chat.appendStream): the
    * renderer appends deltas instead of editing. Falls back to post/edit when

@@ -228,14 +228,28 @@ describe('renderer: post/edit path', () => {
     expect(fake.violations).toEqual([]);
   });
 
-  it('gives up after maxAttempts and reports the answer undelivered', async () => {
+  it('posts the answer as a new message when a message refuses every edit', async () => {
     const { clock, fake, renderer } = setup({ failEdits: () => true });
     const r = renderer({ maxAttempts: 3 });
     await clock.runUntil(r.start());
+    r.append('shown after all');
+    const result = await clock.runUntil(r.finish('f'));
+    expect(result.delivered).toBe(true);
+    expect(fake.calls.filter((c) => c.kind === 'edit' && c.outcome === 'failed')).toHaveLength(3);
+    expect(fake.texts()).toEqual(['…thinking', 'shown after all\n\nf']);
+    expect(fake.violations).toEqual([]);
+  });
+
+  it('gives up after maxAttempts when the new message cannot be posted either, and reports the answer undelivered', async () => {
+    const { clock, fake, renderer } = setup({ failEdits: () => true });
+    const r = renderer({ maxAttempts: 3 });
+    await clock.runUntil(r.start());
+    fake.failNextPosts(10);
     r.append('never shown');
     const result = await clock.runUntil(r.finish('f'));
     expect(result.delivered).toBe(false);
     expect(fake.calls.filter((c) => c.kind === 'edit')).toHaveLength(3);
+    expect(fake.calls.filter((c) => c.kind === 'post' && c.outcome === 'failed')).toHaveLength(3);
     expect(fake.texts()).toEqual(['…thinking']);
   });
 

@@ -109,6 +109,19 @@ describe('faults on Slack (real Bolt against the fake Slack)', () => {
     await expectCleanEnd(messages, before, 'ok', null);
   });
 
+  it("Slack's msg_too_long on every chat.update: the answer is posted as a new message and the stuck one removed", async () => {
+    const before = await ledgerSize();
+    h.app.openrouter.enqueue({ text: ['Long ', 'enough ', 'answer'], chunkDelayMs: 40 });
+    h.fake.failNext('chat.update', 'msg_too_long', 1000);
+    const messages = await slashAsk('always too long');
+    h.fake.failNext('chat.update', 'msg_too_long', 0);
+    expect(h.fake.calls.filter((c) => c.method === 'chat.update' && c.result.error === 'msg_too_long').length).toBeGreaterThanOrEqual(5);
+    expect(h.fake.calls.some((c) => c.method === 'chat.delete' && c.result.ok)).toBe(true);
+    expect(messages.filter((m) => !m.deleted)).toHaveLength(1);
+    expect(visible(messages)).toMatch(/Long enough answer\n+.*gpt-4o-mini/);
+    await expectCleanEnd(messages, before, 'ok', null);
+  });
+
   it('a Slack stream that expires mid-answer: the rest arrives by chat.update on the same message', async () => {
     const before = await ledgerSize();
     h.fake.streams.expireAfterAppends = 1;

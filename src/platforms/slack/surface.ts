@@ -189,6 +189,14 @@ export function createSlackSurface(options: SlackSurfaceOptions): MessageSurface
     async edit(messageId, text, editOptions) {
       await update(messageId, text, editOptions?.actions, messageId === firstMessageId);
     },
+    async delete(messageId) {
+      try {
+        await client.chat.delete({ channel, ts: messageId });
+      } catch (error) {
+        throw toSurfaceError(error);
+      }
+      if (firstMessageId === messageId) firstMessageId = undefined;
+    },
   };
 
   if (threadTs && options.nativeStream) {
