@@ -48,6 +48,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       appUrl: config.openrouter.appUrl,
       appTitle: config.openrouter.appTitle,
       timeoutMs: config.openrouter.timeoutMs,
+      maxRetries: config.openrouter.maxRetries,
       logger: logger.child({ component: 'openrouter' }),
       catalog,
       registry,

@@ -111,6 +111,7 @@ const schema = z.object({
             .filter(Boolean),
     ),
   REQUEST_TIMEOUT_MS: positiveInt(120_000),
+  OPENROUTER_MAX_RETRIES: wholeNumber(2),
   TOOL_TIMEOUT_MS: positiveInt(10_000),
   TOOL_MAX_ROUNDS: positiveInt(5),
   CATALOG_TTL_MS: positiveInt(600_000),
@@ -194,6 +195,8 @@ export interface Config {
     appUrl?: string;
     appTitle: string;
     timeoutMs: number;
+    /** Retries of a failed request before anything streamed (429, 5xx, connection errors). */
+    maxRetries: number;
     catalogTtlMs: number;
   };
   defaults: {
@@ -316,6 +319,7 @@ function toConfig(e: Parsed): Config {
       appUrl: e.OPENROUTER_APP_URL,
       appTitle: e.OPENROUTER_APP_TITLE,
       timeoutMs: e.REQUEST_TIMEOUT_MS,
+      maxRetries: e.OPENROUTER_MAX_RETRIES,
       catalogTtlMs: e.CATALOG_TTL_MS,
     },
     defaults: {

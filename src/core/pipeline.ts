@@ -259,8 +259,9 @@ export class AnswerPipeline {
     let result: CompletionResult | undefined;
     let failure: { error: LlmError; modelAnswered?: string; generationId?: string } | undefined;
     const started = core.clock.now();
+    /** Set when not even the placeholder could be posted: the caller hears of it once settled. */
+    let unshown: Error | undefined;
     try {
-      await renderer.start();
       const stream = core.llm.chat(chatRequest, {
         tools: settings.tools,
         maxRounds: core.config.tools.maxRounds,
@@ -274,7 +275,25 @@ export class AnswerPipeline {
           now: () => new Date(core.clock.now()),
         },
       });
-      for await (const event of stream) {
+      // The upstream request starts while the placeholder is being posted: the first
+      // token is not held back by the platform's round trip.
+      const events = stream[Symbol.asyncIterator]();
+      const first = events.next();
+      let startError: Error | undefined;
+      try {
+        await renderer.start();
+      } catch (error) {
+        startError = error instanceof Error ? error : new Error(`the answer could not be shown: ${String(error)}`);
+        controller.abort(startError);
+      }
+      for (let step = await first; step.done !== true; step = await events.next()) {
+        const event = step.value;
+        if (startError !== undefined) {
+          // Nothing can be shown: only collect what the aborted request used.
+          if (event.type === 'error') usage = event.usage;
+          if (event.type === 'done') usage = event.result.usage;
+          continue;
+        }
         switch (event.type) {
           case 'text':
             text += event.text;
@@ -297,6 +316,10 @@ export class AnswerPipeline {
             usage = event.usage;
             break;
         }
+      }
+      if (startError !== undefined) {
+        unshown = startError;
+        throw startError;
       }
     } catch (error) {
       // The stream never throws; the renderer's start can (platform down).
@@ -389,6 +412,7 @@ export class AnswerPipeline {
       'answer %s',
       outcome,
     );
+    if (unshown) throw unshown;
     return { requestId, outcome, text, result, error: failure?.error };
   }
 }

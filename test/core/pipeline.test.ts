@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/core/types.ts';
+import { createFakeSurface } from '../fakes/fake-surface.ts';
 import { modelEntry } from '../fakes/openrouter.ts';
 import { createHarness } from '../helpers/invocation.ts';
 import { startTestApp, TEST_API_KEY, type TestApp } from '../helpers/test-app.ts';
@@ -140,6 +142,22 @@ describe('answer pipeline', () => {
     const rows = await app.core.store.ledger({});
     expect(rows).toHaveLength(1);
     expect(rows[0]?.outcome).toBe('cancelled');
+  });
+
+  it('when the answer cannot be shown at all, aborts the upstream request and settles it', async () => {
+    app = await startTestApp();
+    app.openrouter.enqueue({ text: ['never', ' seen'], firstTokenDelayMs: 200, hang: 'after-text' });
+    const h = createHarness(app.core);
+    const broken = createFakeSurface({ maxMessageLength: 2000, rateLimit: { count: 50, windowMs: 1000 }, clock: systemClock });
+    broken.failNextPosts(100);
+    await h.run(ada, 'ask', undefined, { prompt: 'hi' }, { answerSurface: async () => broken.surface });
+    expect(h.lastReply()).toMatch(/Something went wrong on our side \(error id [0-9a-f]{8}\)/);
+    await app.openrouter.chatRequests()[0]!.finished;
+    expect(app.openrouter.chatRequests()[0]!.aborted).toBe(true);
+    const rows = await app.core.store.ledger({});
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.outcome).toBe('error');
+    expect((await app.core.store.usage('test', 'w1', 'u1', new Date())).reserved.requests).toBe(0);
   });
 
   it('caps answers running at once per user', async () => {
