@@ -369,12 +369,50 @@ function createNativeStream(options: NativeStreamOptions): NativeStream {
     }
   };
 
+  // Stream calls run one at a time. An append that would have to wait for the
+  // pacing interval returns at once and leaves its text buffered: a timer sends
+  // it when the interval passes, unless the next append or stop takes it first.
+  let chain: Promise<void> = Promise.resolve();
+  const exclusive = (fn: () => Promise<void>): Promise<void> => {
+    const run = chain.then(fn);
+    chain = run.catch(() => undefined);
+    return run;
+  };
+  let pending: AbortController | undefined;
+  const cancelPending = () => {
+    pending?.abort();
+    pending = undefined;
+  };
+  const scheduleFlush = () => {
+    if (pending || failure !== undefined) return;
+    const controller = new AbortController();
+    pending = controller;
+    const wait = Math.max(blockedUntil, nextCallAt) - clock.now();
+    clock
+      .sleep(Math.max(0, wait), controller.signal)
+      .then(async () => {
+        // stop() or a newer append took over between the timer firing and this turn.
+        if (controller.signal.aborted) return;
+        if (pending === controller) pending = undefined;
+        await exclusive(() => flush(false));
+      })
+      .catch(() => undefined); // aborted, or failed: `failure` is set and the next call throws it
+  };
+
   return {
     async append(text) {
       raw += text;
-      await flush(false);
+      if (failure !== undefined) throw toSurfaceError(failure);
+      if (ts !== undefined && Math.max(blockedUntil, nextCallAt) > clock.now()) {
+        scheduleFlush();
+        return;
+      }
+      cancelPending();
+      await exclusive(() => flush(false));
     },
     async stop(footer) {
+      cancelPending();
+      await chain;
       // The last text rides on chat.stopStream when it fits the open message:
       // the answer ends one call (and one pacing interval) sooner.
       if (failure !== undefined) throw toSurfaceError(failure);

@@ -13,6 +13,19 @@ const answersIn = (harness: Harness, threadTs: string): FakeMessage[] =>
   harness.fake.botMessages(CHANNEL, threadTs).filter((m) => !m.blocks?.some((b) => b.block_id === 'switchboard_control'));
 
 describe('Slack mentions, threads and DMs (HTTP mode, real Bolt)', () => {
+  it('sends text that arrived during a pacing interval once the interval passes, even when the model then pauses', async () => {
+    h = await startHarness();
+    h.app.openrouter.enqueue({ text: ['First ', 'second ', 'third.'], chunkDelayMs: 5, hang: 'after-text' });
+    const mention = await h.fake.mention({ user: ALICE, channel: CHANNEL, text: '<@U0BOT> think slowly' });
+    const harness = h;
+    // The model is silent after "third.": no append or stop will carry it, the paced flush must.
+    await waitFor(() => answersIn(harness, mention.ts!).find((m) => m.streaming && m.text.includes('First second third.')), 5000, 'the buffered text');
+    expect(h.fake.calls.filter((c) => c.method === 'chat.appendStream').length).toBeGreaterThanOrEqual(1);
+    h.app.core.pipeline.stop({ platform: 'slack' }, 'test');
+    await h.adapter.idle();
+    expect(h.fake.violations).toEqual([]);
+  });
+
   it('answers a mention in a thread under it, streamed with chat.startStream/appendStream/stopStream', async () => {
     h = await startHarness();
     h.app.openrouter.enqueue({ text: ['Streams ', 'arrive ', 'in ', 'pieces.'], chunkDelayMs: 40 });
