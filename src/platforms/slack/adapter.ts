@@ -270,7 +270,8 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
         logger.warn({ err: error }, 'could not deliver an ephemeral reply');
       });
     };
-    let statusShown = false;
+    // The status call runs alongside the answer: the upstream request does not wait for Slack.
+    let status: Promise<boolean> = Promise.resolve(false);
     try {
       const [prompt, history, name] = await Promise.all([
         toPlain(event.text ?? ''),
@@ -279,7 +280,7 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
       ]);
       const asker = { id: user, name };
       const isAdmin = await core.isAdmin({ platform: PLATFORM, user: asker, isPlatformAdmin: () => directory.isAdmin(user) });
-      statusShown = await setStatus(channel, threadTs, 'is thinking…');
+      status = setStatus(channel, threadTs, 'is thinking…');
       await core.pipeline.ask({
         requestId,
         place,
@@ -300,7 +301,7 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
         await ephemeral(genericErrorMessage(errorId));
       }
     } finally {
-      if (statusShown) await setStatus(channel, threadTs, '');
+      if (await status) await setStatus(channel, threadTs, '');
     }
   };
 
