@@ -5,7 +5,7 @@
  * the dead process's reservations stop holding anyone's quota, and the answers
  * it left half-written end with the interrupted note.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryArgs } from '../helpers/entry-point.ts';
+import { spawnBot } from '../helpers/entry-point.ts';
+import { postgresTestUrl } from '../helpers/postgres.ts';
 import { INTERRUPTED_NOTE } from '../../src/core/recovery.ts';
 import { createStore } from '../../src/store/index.ts';
 import type { LedgerEntry, Store } from '../../src/store/types.ts';
@@ -86,7 +87,7 @@ function postgresDatabase(base: string): Database {
 }
 
 const backends: Array<[string, (dir: string) => Database]> = [['SQLite', sqliteDatabase]];
-const pgUrl = process.env.TEST_DATABASE_URL;
+const pgUrl = postgresTestUrl('the crash test');
 if (pgUrl) backends.push(['PostgreSQL', () => postgresDatabase(pgUrl)]);
 
 describe.each(backends)('SIGKILL with 50 answers streaming (%s)', (_name, makeDatabase) => {
@@ -98,16 +99,11 @@ describe.each(backends)('SIGKILL with 50 answers streaming (%s)', (_name, makeDa
   let slack: FakeSlack;
   let discordChannels: FakeChannel[];
   let bot: ChildProcess | undefined;
-  let output = '';
+  let output = () => '';
 
   const startBot = async (): Promise<ChildProcess> => {
-    output = '';
-    // tsx as a loader in this one process: its CLI would run the bot in a child that a SIGKILL to the CLI leaves running.
-    const child = spawn(process.execPath, entryArgs('src/main.ts'), {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
+    const started = spawnBot(
+      {
         OPENROUTER_API_KEY: KEY,
         OPENROUTER_BASE_URL: openrouter.url,
         DEFAULT_MODEL: 'openai/gpt-4o-mini',
@@ -120,14 +116,12 @@ describe.each(backends)('SIGKILL with 50 answers streaming (%s)', (_name, makeDa
         SLACK_BOT_TOKEN: slack.botToken,
         SLACK_APP_TOKEN: slack.appToken,
         SLACK_API_URL: slack.apiUrl,
-        LOG_LEVEL: 'info',
-        LOG_PRETTY: 'false',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor(() => output.includes('Switchboard is running'), 'the bot to start', 30_000);
+      dir,
+    );
+    output = started.output;
+    const child = started.child;
+    await waitFor(() => output().includes('Switchboard is running'), 'the bot to start', 30_000);
     await slack.waitForSocket(10_000);
     return child;
   };
@@ -254,6 +248,6 @@ describe.each(backends)('SIGKILL with 50 answers streaming (%s)', (_name, makeDa
 
     expect(discord.violations).toEqual([]);
     expect(slack.violations).toEqual([]);
-    expect(output).toContain('a process died with answers running');
+    expect(output()).toContain('a process died with answers running');
   }, 60_000);
 });

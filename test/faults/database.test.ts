@@ -18,6 +18,7 @@ import { startHarness as startDiscord } from '../platforms/discord/harness.ts';
 import { ALICE, CHANNEL, startHarness as startSlack } from '../platforms/slack/harness.ts';
 import { startTestApp, type TestApp } from '../helpers/test-app.ts';
 import { IN_PROGRESS } from './cases.ts';
+import { postgresTestUrl } from '../helpers/postgres.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchboard-db-faults-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -129,7 +130,7 @@ describe('the SQLite file locked by another connection for 1.5 s', () => {
   });
 });
 
-const pgUrl = process.env.TEST_DATABASE_URL;
+const pgUrl = postgresTestUrl('the terminated-connections fault test');
 
 describe.skipIf(!pgUrl)('PostgreSQL connections terminated (pg_terminate_backend) while a settle waits', () => {
   it('core: the settle is retried on a new connection; one ledger row, no reservation left', async () => {

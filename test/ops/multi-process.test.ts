@@ -4,10 +4,9 @@
  * fake OpenRouter, all on 127.0.0.1. They share settings, quotas, the ledger
  * and Slack event deduplication; SIGTERM shuts one down gracefully.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,13 +14,13 @@ import { RESTARTING_MESSAGE } from '../../src/core/errors.ts';
 import { INTERRUPTED_LINE } from '../../src/core/pipeline.ts';
 import { createStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
-import { entryArgs } from '../helpers/entry-point.ts';
+import { spawnBot, type BotProcess as Spawned } from '../helpers/entry-point.ts';
+import { postgresTestUrl } from '../helpers/postgres.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const KEY = 'sk-or-v1-multi-process-abcdef123456';
-const PG_URL = process.env.TEST_DATABASE_URL;
+const PG_URL = postgresTestUrl('the two-process test');
 const CHANNEL = 'C0GENERAL';
 const ADMIN = 'U0ADMIN';
 
@@ -30,7 +29,7 @@ interface BotProcess {
   child: ChildProcess;
   slackUrl: string;
   metricsUrl: string;
-  output(): string;
+  output: () => string;
   exited: Promise<number | null>;
 }
 
@@ -75,42 +74,30 @@ if (!PG_URL) {
 
     async function startBot(name: string): Promise<BotProcess> {
       const [slackPort, metricsPort] = await Promise.all([freePort(), freePort()]);
-      const child = spawn(process.execPath, entryArgs('src/main.ts'), {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          OPENROUTER_API_KEY: KEY,
-          OPENROUTER_BASE_URL: openrouter.url,
-          DATABASE_URL: databaseUrl,
-          DEFAULT_MODEL: 'openai/gpt-4o-mini',
-          DEFAULT_TOOLS: '',
-          SLACK_BOT_TOKEN: slack.botToken,
-          SLACK_SIGNING_SECRET: slack.signingSecret,
-          SLACK_API_URL: slack.apiUrl,
-          SLACK_PORT: String(slackPort),
-          METRICS_PORT: String(metricsPort),
-          METRICS_HOST: '127.0.0.1',
-          ADMIN_USER_IDS: `slack:${ADMIN}`,
-          QUOTA_DEFAULT_REQUESTS_PER_DAY: '3',
-          QUOTA_MAX_CONCURRENT: '20',
-          SHUTDOWN_GRACE_MS: '800',
-          LOG_LEVEL: 'info',
-          LOG_PRETTY: 'false',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const spawned: Spawned = spawnBot({
+        OPENROUTER_API_KEY: KEY,
+        OPENROUTER_BASE_URL: openrouter.url,
+        DATABASE_URL: databaseUrl,
+        DEFAULT_MODEL: 'openai/gpt-4o-mini',
+        DEFAULT_TOOLS: '',
+        SLACK_BOT_TOKEN: slack.botToken,
+        SLACK_SIGNING_SECRET: slack.signingSecret,
+        SLACK_API_URL: slack.apiUrl,
+        SLACK_PORT: String(slackPort),
+        METRICS_PORT: String(metricsPort),
+        METRICS_HOST: '127.0.0.1',
+        ADMIN_USER_IDS: `slack:${ADMIN}`,
+        QUOTA_DEFAULT_REQUESTS_PER_DAY: '3',
+        QUOTA_MAX_CONCURRENT: '20',
+        SHUTDOWN_GRACE_MS: '800',
       });
-      let output = '';
-      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
       return {
         name,
-        child,
+        child: spawned.child,
         slackUrl: `http://127.0.0.1:${slackPort}/slack/events`,
         metricsUrl: `http://127.0.0.1:${metricsPort}`,
-        output: () => output,
-        exited,
+        output: spawned.output,
+        exited: spawned.exited,
       };
     }
 

@@ -2,12 +2,11 @@
  * `npm start` as an operator runs it: the real entry point in its own process,
  * with Discord and Slack configured at once, against the fakes on 127.0.0.1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryArgs } from '../helpers/entry-point.ts';
+import { spawnBot, type BotProcess } from '../helpers/entry-point.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
@@ -29,8 +28,7 @@ describe('npm start with Discord and Slack in one process', () => {
   let openrouter: FakeOpenRouter;
   let discord: FakeDiscord;
   let slack: FakeSlack;
-  let bot: ChildProcess;
-  let output = '';
+  let bot: BotProcess;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchboard-one-'));
@@ -38,11 +36,8 @@ describe('npm start with Discord and Slack in one process', () => {
     discord = await startFakeDiscord();
     slack = await startFakeSlack();
     slack.addUser({ id: 'U0ALICE', name: 'alice', realName: 'Alice Archer', displayName: 'Alice' });
-    bot = spawn(process.execPath, entryArgs('src/main.ts'), {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
+    bot = spawnBot(
+      {
         OPENROUTER_API_KEY: KEY,
         OPENROUTER_BASE_URL: openrouter.url,
         DEFAULT_MODEL: 'openai/gpt-4o-mini',
@@ -52,21 +47,16 @@ describe('npm start with Discord and Slack in one process', () => {
         SLACK_BOT_TOKEN: slack.botToken,
         SLACK_APP_TOKEN: slack.appToken,
         SLACK_API_URL: slack.apiUrl,
-        LOG_LEVEL: 'info',
-        LOG_PRETTY: 'false',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    bot.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    bot.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor(() => output.includes('Switchboard is running'), 'the bot to start', 30_000);
+      dir,
+    );
+    await waitFor(() => bot.output().includes('Switchboard is running'), 'the bot to start', 30_000);
   }, 40_000);
 
   afterAll(async () => {
-    if (bot.exitCode === null) {
-      const exited = new Promise((r) => bot.once('exit', r));
-      bot.kill('SIGTERM');
-      await exited;
+    if (bot.child.exitCode === null) {
+      bot.child.kill('SIGTERM');
+      await bot.exited;
     }
     await discord.close();
     await slack.close();
@@ -75,8 +65,8 @@ describe('npm start with Discord and Slack in one process', () => {
   });
 
   it('creates its SQLite database, registers Discord commands and connects both platforms', () => {
-    expect(output).toMatch(/"platform":"discord".*platform connected/);
-    expect(output).toMatch(/"platform":"slack".*platform connected/);
+    expect(bot.output()).toMatch(/"platform":"discord".*platform connected/);
+    expect(bot.output()).toMatch(/"platform":"slack".*platform connected/);
     expect(discord.commands(discord.guildId).map((c) => c.name).sort()).toEqual(
       ['ask', 'model', 'models', 'new', 'prompt', 'quota', 'stop', 'tools', 'usage'],
     );
@@ -97,14 +87,13 @@ describe('npm start with Discord and Slack in one process', () => {
     expect(openrouter.chatRequests()).toHaveLength(2);
     expect(discord.violations).toEqual([]);
     expect(slack.violations).toEqual([]);
-    expect(output).not.toContain(KEY);
-    expect(output).not.toContain(discord.token);
-    expect(output).not.toContain(slack.botToken);
+    expect(bot.output()).not.toContain(KEY);
+    expect(bot.output()).not.toContain(discord.token);
+    expect(bot.output()).not.toContain(slack.botToken);
   });
 
   it('shuts down cleanly on SIGTERM', async () => {
-    const exited = new Promise<number | null>((r) => bot.once('exit', (code) => r(code)));
-    bot.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    bot.child.kill('SIGTERM');
+    expect(await bot.exited).toBe(0);
   });
 });

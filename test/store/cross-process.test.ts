@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { postgresTestUrl } from '../helpers/postgres.ts';
 import { postgresDatabase, sqliteFileDatabase, type MakeTestDatabase } from './harness.ts';
 
 const workerPath = fileURLToPath(new URL('./reserve-worker.ts', import.meta.url));
-const pgUrl = process.env.TEST_DATABASE_URL;
+const pgUrl = postgresTestUrl('the cross-process store test');
 
 interface Worker {
   child: ChildProcess;
