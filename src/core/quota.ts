@@ -10,6 +10,7 @@ import type {
   LedgerEntry,
   LimitName,
   QuotaLimitName,
+  QuotaLimitSet,
   QuotaLimitValues,
   ReserveResult,
   Store,
@@ -59,26 +60,33 @@ export class QuotaService {
 
   /** The limits that apply to one user, each with where it came from. */
   async limitsFor(user: UserKey): Promise<LimitView[]> {
-    const [own, serverDefault] = await Promise.all([
-      this.store.getQuotaLimits(user.platform, user.workspaceId, { kind: 'user', userId: user.userId }),
-      this.store.getQuotaLimits(user.platform, user.workspaceId, { kind: 'default' }),
-    ]);
-    return QUOTA_LIMITS.map((limit) => pick(limit, own, serverDefault, this.envDefault(limit)));
+    return this.#views(await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId));
   }
 
   async serverBudget(platform: string, workspaceId: string): Promise<{ value: number | null; source: LimitSource }> {
-    const server = await this.store.getQuotaLimits(platform, workspaceId, { kind: 'server' });
+    return this.#serverBudget(await this.store.getQuotaLimits(platform, workspaceId, { kind: 'server' }));
+  }
+
+  /** One read for the user's limits and the server budget: this runs before every answer. */
+  async effectiveLimits(user: UserKey): Promise<EffectiveLimits> {
+    const set = await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId);
+    const limits: EffectiveLimits = {
+      maxConcurrent: this.defaults.maxConcurrent,
+      serverUsdPerMonth: this.#serverBudget(set.server).value,
+    };
+    for (const view of this.#views(set)) limits[LIMIT_TO_FIELD[view.limit]] = view.value;
+    return limits;
+  }
+
+  #views(set: QuotaLimitSet): LimitView[] {
+    return QUOTA_LIMITS.map((limit) => pick(limit, set.user, set.default, this.envDefault(limit)));
+  }
+
+  #serverBudget(server: QuotaLimitValues): { value: number | null; source: LimitSource } {
     const value = server['usd-per-month'];
     return value !== undefined
       ? { value, source: 'server default' }
       : { value: this.defaults.serverUsdPerMonth, source: 'environment default' };
-  }
-
-  async effectiveLimits(user: UserKey): Promise<EffectiveLimits> {
-    const [views, server] = await Promise.all([this.limitsFor(user), this.serverBudget(user.platform, user.workspaceId)]);
-    const limits: EffectiveLimits = { maxConcurrent: this.defaults.maxConcurrent, serverUsdPerMonth: server.value };
-    for (const view of views) limits[LIMIT_TO_FIELD[view.limit]] = view.value;
-    return limits;
   }
 
   /** Worst case: every prompt token plus the whole output budget, at the model's prices. */

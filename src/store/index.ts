@@ -25,7 +25,7 @@ export async function createStore(databaseUrl: string | undefined, opts: CreateS
   const logger = opts.logger.child({ component: 'store' });
   if (location.kind === 'sqlite') {
     if (opts.schema !== undefined) throw new Error('the schema option is for PostgreSQL; SQLite has none');
-    return createKyselyStore(createSqliteBackend(location.path, logger), logger);
+    return createKyselyStore(await createSqliteBackend(location.path, logger), logger);
   }
   if (opts.schema !== undefined && location.schema !== undefined && opts.schema !== location.schema) {
     throw new Error('DATABASE_URL names one PostgreSQL schema and the schema option another');

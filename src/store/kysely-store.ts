@@ -9,6 +9,7 @@ import {
   type LedgerGroupKey,
   QUOTA_LIMITS,
   type QuotaLimitName,
+  type QuotaLimitSet,
   type QuotaLimitValues,
   type QuotaSubject,
   type SettingsScope,
@@ -76,10 +77,31 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
           .execute(),
       );
       const values: QuotaLimitValues = {};
-      for (const row of rows) {
-        if (isQuotaLimitName(row.limit_name)) values[row.limit_name] = row.value === null ? null : Number(row.value);
-      }
+      for (const row of rows) putLimit(values, row);
       return values;
+    },
+
+    async getQuotaLimitSet(platform, workspaceId, userId) {
+      const rows = await run((db) =>
+        db
+          .selectFrom('quota_limits')
+          .select(['subject_kind', 'limit_name', 'value'])
+          .where('platform', '=', platform)
+          .where('workspace_id', '=', workspaceId)
+          .where((eb) =>
+            eb.or([
+              eb('subject_kind', 'in', ['default', 'server']),
+              eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)]),
+            ]),
+          )
+          .execute(),
+      );
+      const set: QuotaLimitSet = { user: {}, default: {}, server: {} };
+      for (const row of rows) {
+        const kind = row.subject_kind;
+        if (kind === 'user' || kind === 'default' || kind === 'server') putLimit(set[kind], row);
+      }
+      return set;
     },
 
     async setQuotaLimit(platform, workspaceId, subject, limit, value) {
@@ -414,6 +436,10 @@ function ofSubject<T extends SubjectFilterable<T>>(
     .where('workspace_id', '=', workspaceId)
     .where('subject_kind', '=', subject.kind)
     .where('user_id', '=', subject.kind === 'user' ? subject.userId : '');
+}
+
+function putLimit(values: QuotaLimitValues, row: { limit_name: string; value: number | string | null }): void {
+  if (isQuotaLimitName(row.limit_name)) values[row.limit_name] = row.value === null ? null : Number(row.value);
 }
 
 function isQuotaLimitName(name: string): name is QuotaLimitName {

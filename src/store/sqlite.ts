@@ -1,14 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql, type SqliteDatabase as SqliteDialectDatabase } from 'kysely';
 import type { Logger } from 'pino';
 import type { Backend } from './backend.ts';
 import type { Database } from './schema.ts';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.ts';
 
 /** How long a writer waits for another connection's write lock before giving up. */
 const BUSY_DEADLINE_MS = 10_000;
 const BUSY_MAX_DELAY_MS = 20;
+/** How often the worker thread checkpoints the WAL (see sqlite-checkpointer.ts). */
+const CHECKPOINT_INTERVAL_MS = 500;
 
 /**
  * better-sqlite3 is synchronous, so SQLite's own busy_timeout would block the
@@ -38,7 +41,7 @@ function isBusy(error: unknown): boolean {
   return typeof error.code === 'string' && error.code.startsWith('SQLITE_BUSY');
 }
 
-export function createSqliteBackend(path: string, logger: Logger): Backend {
+export async function createSqliteBackend(path: string, logger: Logger): Promise<Backend> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const connection = new SqliteDatabase(path);
   // Opening and switching to WAL happen synchronously before any transaction of
@@ -49,7 +52,26 @@ export function createSqliteBackend(path: string, logger: Logger): Backend {
   connection.pragma('synchronous = NORMAL');
   connection.pragma('busy_timeout = 0');
 
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  // A file database checkpoints from a worker thread, never inside our commits.
+  let checkpointer: Checkpointer | undefined;
+  if (path !== ':memory:') {
+    try {
+      checkpointer = await startCheckpointer({
+        path,
+        intervalMs: CHECKPOINT_INTERVAL_MS,
+        onFailure: (error) => {
+          logger.warn({ err: error }, 'sqlite checkpoint worker stopped; checkpointing inside commits again');
+          checkpointer = undefined;
+          if (connection.open) connection.pragma('wal_autocheckpoint = 1000');
+        },
+      });
+      connection.pragma('wal_autocheckpoint = 0');
+    } catch (error) {
+      logger.warn({ err: error }, 'sqlite checkpoint worker could not start; checkpointing inside commits');
+    }
+  }
+
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
 
   // kysely's transaction() issues a plain (deferred) BEGIN; a deferred
   // transaction that reads and then writes can fail to upgrade its lock.
@@ -77,6 +99,38 @@ export function createSqliteBackend(path: string, logger: Logger): Backend {
     run: (fn) => retryWhenBusy(() => fn(db), logger),
     transaction: (_lockKey, fn) => transaction(fn),
     migrate: (fn) => transaction(fn),
-    close: () => db.destroy(),
+    async close() {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
+  };
+}
+
+/** Statements kept compiled, most recently used last; the store's queries are a few dozen shapes. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * kysely's SQLite driver prepares every query anew. Compiling the SQL is most
+ * of a small query's cost, and each thrown-away statement is a native handle
+ * the garbage collector has to finalise (it made the young-generation pauses
+ * several times longer). Statements are reusable once run, and better-sqlite3
+ * runs them synchronously, so one cached statement per SQL text is safe; the
+ * store never streams rows, which would hold a statement open.
+ */
+function withStatementCache(connection: SqliteDatabase.Database): SqliteDialectDatabase {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => connection.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement === undefined) {
+        statement = connection.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      } else {
+        cache.delete(text);
+      }
+      cache.set(text, statement);
+      return statement;
+    },
   };
 }

@@ -19,6 +19,11 @@ export type QuotaSubject = { kind: 'user'; userId: string } | { kind: 'default' 
 
 /** null = explicitly unlimited; a missing key = not set at this level. */
 export type QuotaLimitValues = Partial<Record<QuotaLimitName, number | null>>;
+export interface QuotaLimitSet {
+  user: QuotaLimitValues;
+  default: QuotaLimitValues;
+  server: QuotaLimitValues;
+}
 
 export interface UserKey {
   platform: string;
@@ -164,6 +169,8 @@ export interface Store {
   clearSettings(scope: SettingsScope, keys?: string[]): Promise<void>;
 
   getQuotaLimits(platform: string, workspaceId: string, subject: QuotaSubject): Promise<QuotaLimitValues>;
+  /** One user's own limits, the workspace's defaults and its server budget, in one read (the quota check's). */
+  getQuotaLimitSet(platform: string, workspaceId: string, userId: string): Promise<QuotaLimitSet>;
   /** value undefined removes the override (falls back to the next level); null = unlimited. */
   setQuotaLimit(
     platform: string,

@@ -190,6 +190,18 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         });
         expect(await store.getQuotaLimits('discord', 'guild-1', { kind: 'server' })).toEqual({ 'usd-per-month': 12.5 });
         expect(await store.getQuotaLimits('slack', 'guild-1', user)).toEqual({});
+        // The quota check's single read: this user's own rows, not bob's, not guild-2's.
+        expect(await store.getQuotaLimitSet('discord', 'guild-1', 'alice')).toEqual({
+          user: { 'requests-per-day': 5, 'usd-per-month': null },
+          default: { 'requests-per-day': 20 },
+          server: { 'usd-per-month': 12.5 },
+        });
+        expect(await store.getQuotaLimitSet('discord', 'guild-1', 'carol')).toEqual({
+          user: {},
+          default: { 'requests-per-day': 20 },
+          server: { 'usd-per-month': 12.5 },
+        });
+        expect(await store.getQuotaLimitSet('slack', 'guild-1', 'alice')).toEqual({ user: {}, default: {}, server: {} });
 
         await store.setQuotaLimit('discord', 'guild-1', user, 'requests-per-day', 7);
         await store.setQuotaLimit('discord', 'guild-1', user, 'usd-per-month', undefined);
