@@ -30,7 +30,8 @@ export interface AskRequest {
   conversationKey: string;
   history: readonly HistoryMessage[];
   surface: MessageSurface;
-  isAdmin: boolean;
+  /** Asked only when the answer depends on it (a per-request model), so a lookup can be skipped. */
+  isAdmin: boolean | (() => Promise<boolean>);
   signal?: AbortSignal;
 }
 
@@ -164,7 +165,7 @@ export class AnswerPipeline {
     const settings = plainSettings(await core.settings.resolve(place));
     let model = settings.model;
     if (request.model !== undefined && request.model !== model) {
-      if (!settings.allowUserModel && !request.isAdmin) {
+      if (!settings.allowUserModel && !(typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin)) {
         throw new UserFacingError('not-allowed', 'This channel does not let users pick their own model; ask an admin, or leave `model` out.');
       }
       model = request.model.trim();

@@ -65,13 +65,13 @@ export class SettingsService {
   ) {}
 
   async resolve(place: Place): Promise<ResolvedSettings> {
-    const layers: Array<[SettingSource, Record<string, unknown>]> = [
-      ['channel', await this.store.getSettings(scopeFor(place, 'channel'))],
-    ];
+    const wanted: Array<[SettingSource, SettingsScope]> = [['channel', scopeFor(place, 'channel')]];
     if (place.parentChannelId && place.parentChannelId !== place.channelId) {
-      layers.push(['parent channel', await this.store.getSettings(scopeFor(place, 'channel', place.parentChannelId))]);
+      wanted.push(['parent channel', scopeFor(place, 'channel', place.parentChannelId)]);
     }
-    layers.push(['server', await this.store.getSettings(scopeFor(place, 'server'))]);
+    wanted.push(['server', scopeFor(place, 'server')]);
+    const values = await this.store.getSettingsOf(wanted.map(([, scope]) => scope));
+    const layers = wanted.map(([source], i): [SettingSource, Record<string, unknown>] => [source, values[i] ?? {}]);
 
     const resolved: Partial<Record<SettingKey, { value: unknown; source: SettingSource }>> = {};
     for (const key of SETTING_KEYS) {

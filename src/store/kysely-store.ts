@@ -20,7 +20,7 @@ import {
 export function createKyselyStore(backend: Backend, logger: Logger): Store {
   const { run, transaction } = backend;
 
-  return {
+  const store: Store = {
     kind: backend.kind,
 
     async migrate() {
@@ -35,10 +35,33 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
     },
 
     async getSettings(scope) {
+      const [values] = await store.getSettingsOf([scope]);
+      return values!;
+    },
+
+    async getSettingsOf(scopes) {
+      if (scopes.length === 0) return [];
       const rows = await run((db) =>
-        scoped(db.selectFrom('settings'), scope).select(['key', 'value']).orderBy('key').execute(),
+        db
+          .selectFrom('settings')
+          .select(['platform', 'scope_kind', 'scope_id', 'key', 'value'])
+          .where((eb) =>
+            eb.or(
+              scopes.map((scope) =>
+                eb.and([eb('platform', '=', scope.platform), eb('scope_kind', '=', scope.kind), eb('scope_id', '=', scope.id)]),
+              ),
+            ),
+          )
+          .orderBy('key')
+          .execute(),
       );
-      return Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
+      return scopes.map((scope) =>
+        Object.fromEntries(
+          rows
+            .filter((r) => r.platform === scope.platform && r.scope_kind === scope.kind && r.scope_id === scope.id)
+            .map((r) => [r.key, JSON.parse(r.value) as unknown]),
+        ),
+      );
     },
 
     async setSetting(scope, key, value) {
@@ -304,14 +327,20 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       );
     },
 
-    async claimEvent(eventId, now, ttlMs) {
+    claimEvent(eventId, now, ttlMs) {
+      return store.claimEvents([eventId], now, ttlMs);
+    },
+
+    async claimEvents(eventIds, now, ttlMs) {
+      const ids = [...new Set(eventIds)];
+      if (ids.length === 0) return true;
       const at = now.getTime();
       // One statement: insert, or take over a claim that has expired. RETURNING
-      // yields a row only when this caller inserted or took over.
-      const row = await run((db) =>
+      // yields a row only for the ids this caller inserted or took over.
+      const rows = await run((db) =>
         db
           .insertInto('claimed_events')
-          .values({ event_id: eventId, expires_at: at + ttlMs })
+          .values(ids.map((id) => ({ event_id: id, expires_at: at + ttlMs })))
           .onConflict((oc) =>
             oc
               .column('event_id')
@@ -319,9 +348,9 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
               .where('claimed_events.expires_at', '<=', at),
           )
           .returning('event_id')
-          .executeTakeFirst(),
+          .execute(),
       );
-      return row !== undefined;
+      return rows.length === ids.length;
     },
 
     async heartbeat(instanceId, now) {
@@ -394,6 +423,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       });
     },
   };
+  return store;
 }
 
 /** Serialises sweepers, so two processes starting at once never take the same answers. */

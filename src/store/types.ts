@@ -164,6 +164,8 @@ export interface Store {
   ping(): Promise<void>;
 
   getSettings(scope: SettingsScope): Promise<Record<string, unknown>>;
+  /** Several scopes in one read, in the order given (the settings resolution runs before every answer). */
+  getSettingsOf(scopes: readonly SettingsScope[]): Promise<Array<Record<string, unknown>>>;
   /** value undefined removes the key. Values are JSON. */
   setSetting(scope: SettingsScope, key: string, value: unknown): Promise<void>;
   clearSettings(scope: SettingsScope, keys?: string[]): Promise<void>;
@@ -216,6 +218,12 @@ export interface Store {
 
   /** First caller for an event id gets true; later callers (any process) false. */
   claimEvent(eventId: string, now: Date, ttlMs: number): Promise<boolean>;
+  /**
+   * Several ids in one statement: true only when this caller got every one of
+   * them. Ids it did get stay claimed either way (a duplicate of any of them is
+   * a duplicate of the whole).
+   */
+  claimEvents(eventIds: readonly string[], now: Date, ttlMs: number): Promise<boolean>;
 
   /** Records that this instance is alive (upsert). */
   heartbeat(instanceId: string, now: Date): Promise<void>;

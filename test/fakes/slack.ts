@@ -130,6 +130,8 @@ export interface FakeSlack {
   failNext(method: string, error: string, times?: number): void;
   /** The next call of `method` gets 429 with Retry-After (seconds); calls before it passes are violations. */
   rateLimitNext(method: string, retryAfterSeconds: number): void;
+  /** The next call of `method` gets no answer until release() (a slow Slack); `arrived` resolves when it comes in. */
+  holdNext(method: string): { arrived: Promise<void>; release(): void };
   /** Messages in a channel (top level) or in one thread (parent first), oldest first, deleted ones left out. */
   messages(channel: string, threadTs?: string): FakeMessage[];
   /** Bot messages in a channel or thread. */
@@ -197,6 +199,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const streams: StreamRules = { mode: 'ok', unsupportedError: 'unknown_method' };
   const provoked = new Map<string, number>();
   const injectedFailures = new Map<string, { error: string; times: number }>();
+  const holds = new Map<string, { arrive: () => void; released: Promise<void> }>();
   const callListeners: Array<(call: ApiCall, response: Record<string, unknown>) => void> = [];
   const blockedUntil = new Map<string, number>();
   let seq = 0;
@@ -517,6 +520,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     }
     const auth = req.headers.authorization;
     const token = auth?.startsWith('Bearer ') ? auth.slice(7) : typeof args.token === 'string' ? args.token : undefined;
+    const hold = holds.get(method);
+    if (hold) {
+      holds.delete(method);
+      hold.arrive();
+      await hold.released;
+    }
     const answer = handleApi(method, args, token);
     const call: ApiCall = { method, args, at: now(), result: { ok: answer.body.ok === true, error: answer.body.error as string | undefined, status: answer.status ?? 200 } };
     calls.push(call);
@@ -607,6 +616,14 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     },
     rateLimitNext(method, retryAfterSeconds) {
       provoked.set(method, retryAfterSeconds);
+    },
+    holdNext(method) {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((resolve) => (arrive = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      holds.set(method, { arrive, released });
+      return { arrived, release };
     },
     messages(channel, threadTs) {
       const all = list(channel).filter((m) => !m.deleted);

@@ -143,6 +143,14 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         });
         expect(await store.getSettings(workspace)).toEqual({ model: 'anthropic/claude' });
         expect(await store.getSettings(slack)).toEqual({ model: 'google/gemini' });
+        // Several scopes in one read, each answer in the order asked, none bleeding into another.
+        const other: SettingsScope = { platform: 'discord', kind: 'channel', id: 'chan-2' };
+        expect(await store.getSettingsOf([workspace, other, slack])).toEqual([
+          { model: 'anthropic/claude' },
+          {},
+          { model: 'google/gemini' },
+        ]);
+        expect(await store.getSettingsOf([])).toEqual([]);
       });
 
       it('overwrites, removes with undefined, and clears some or all keys', async () => {
@@ -608,6 +616,17 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         // Purged with the reservations; then claimable again.
         await store.expireReservations(new Date(NOW.getTime() + 10 * 60_000));
         expect(await store.claimEvent('evt-2', new Date(NOW.getTime() + 10 * 60_000), 60_000)).toBe(true);
+      });
+
+      it('claims several ids in one go: all new is a claim, any one taken is a duplicate', async () => {
+        expect(await store.claimEvents(['a', 'b'], NOW, 60_000)).toBe(true);
+        expect(await store.claimEvents(['b', 'c'], NOW, 60_000)).toBe(false);
+        // c was free and is now held: the duplicate's ids all count as seen.
+        expect(await store.claimEvent('c', NOW, 60_000)).toBe(false);
+        expect(await store.claimEvents(['d', 'd'], NOW, 60_000)).toBe(true);
+        expect(await store.claimEvents([], NOW, 60_000)).toBe(true);
+        // Expired claims are taken over, all at once.
+        expect(await store.claimEvents(['a', 'b'], new Date(NOW.getTime() + 60_000), 60_000)).toBe(true);
       });
 
       it('gives one simultaneous claim to one caller', async () => {

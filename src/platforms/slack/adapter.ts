@@ -259,7 +259,23 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
     }
   };
 
-  const answerMessage = async (event: MessageEventLike, teamId: string) => {
+  /**
+   * What the model is told: the prompt, the thread so far and who asks. The
+   * asker's name only reaches the model in a thread where several people
+   * talk, so outside threads a name not yet known does not hold up the answer
+   * (the lookup goes on and fills the cache).
+   */
+  const readMessage = (event: MessageEventLike) => {
+    const user = event.user!;
+    const name = directory.nameOf(user);
+    return Promise.all([
+      toPlain(event.text ?? ''),
+      event.thread_ts ? loadHistory(event.channel, event.thread_ts, event.ts) : Promise.resolve([]),
+      event.thread_ts ? name : (directory.cachedName(user) ?? user),
+    ]);
+  };
+
+  const answerMessage = async (event: MessageEventLike, teamId: string, reading: ReturnType<typeof readMessage>) => {
     const user = event.user!;
     const channel = event.channel;
     const threadTs = event.thread_ts ?? event.ts;
@@ -273,13 +289,9 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
     // The status call runs alongside the answer: the upstream request does not wait for Slack.
     let status: Promise<boolean> = Promise.resolve(false);
     try {
-      const [prompt, history, name] = await Promise.all([
-        toPlain(event.text ?? ''),
-        event.thread_ts ? loadHistory(channel, event.thread_ts, event.ts) : Promise.resolve([]),
-        directory.nameOf(user),
-      ]);
+      const [prompt, history, name] = await reading;
       const asker = { id: user, name };
-      const isAdmin = await core.isAdmin({ platform: PLATFORM, user: asker, isPlatformAdmin: () => directory.isAdmin(user) });
+      const isAdmin = () => core.isAdmin({ platform: PLATFORM, user: asker, isPlatformAdmin: () => directory.isAdmin(user) });
       status = setStatus(channel, threadTs, 'is thinking…');
       await core.pipeline.ask({
         requestId,
@@ -313,21 +325,22 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
   const claim = async (eventId: string | undefined, teamId: string, event: MessageEventLike) => {
     const now = new Date(clock.now());
     const keys = [...(eventId ? [`slack:event:${eventId}`] : []), `slack:message:${teamId}:${event.channel}:${event.ts}`];
-    for (const key of keys) {
-      if (!(await core.store.claimEvent(key, now, EVENT_CLAIM_TTL_MS))) {
-        logger.debug({ eventId, key }, 'duplicate event ignored');
-        return false;
-      }
-    }
-    return true;
+    if (await core.store.claimEvents(keys, now, EVENT_CLAIM_TTL_MS)) return true;
+    logger.debug({ eventId, keys }, 'duplicate event ignored');
+    return false;
   };
 
   const onMessageEvent = (event: MessageEventLike, body: { event_id?: string; team_id?: string }) => {
     track(event.type, async () => {
       if (!event.user || event.subtype !== undefined || event.bot_id || isOwnMessage(event)) return;
       const teamId = body.team_id ?? event.team ?? bot?.teamId ?? 'unknown';
-      if (!(await claim(body.event_id, teamId, event))) return;
-      await answerMessage(event, teamId);
+      // Reading the message (names, thread history) overlaps the claim; a duplicate's reading is dropped.
+      const reading = readMessage(event);
+      if (!(await claim(body.event_id, teamId, event))) {
+        reading.catch(() => undefined);
+        return;
+      }
+      await answerMessage(event, teamId, reading);
     });
   };
 

@@ -26,6 +26,35 @@ describe('Slack mentions, threads and DMs (HTTP mode, real Bolt)', () => {
     expect(h.fake.violations).toEqual([]);
   });
 
+  it("does not hold a first-time asker's answer for their name outside threads, and names them in a shared thread", async () => {
+    h = await startHarness();
+    const harness = h;
+    // Slack is slow to say who Alice is: the answer starts anyway, since no one else is in the conversation.
+    const lookup = h.fake.holdNext('users.info');
+    h.app.openrouter.enqueue({ text: ['Hello ', 'there.'] });
+    const first = await h.fake.mention({ user: ALICE, channel: CHANNEL, text: '<@U0BOT> hi' });
+    await lookup.arrived;
+    await waitFor(() => answersIn(harness, first.ts!).find((m) => m.text === 'Hello there.' && !m.streaming), 5000, 'the answer while users.info hangs');
+    expect(h.fake.callsOf('users.info')).toHaveLength(0);
+    lookup.release();
+    await h.adapter.idle();
+    expect(h.fake.callsOf('users.info').map((c) => c.args.user)).toEqual([ALICE]);
+
+    // In a thread where Bob has spoken too, the model must know who says what: names are waited for.
+    const bobLookup = h.fake.holdNext('users.info');
+    h.fake.addUserMessage({ user: BOB, channel: CHANNEL, text: 'I think 42.', threadTs: first.ts });
+    h.app.openrouter.enqueue({ text: ['Agreed.'] });
+    await h.fake.mention({ user: ALICE, channel: CHANNEL, text: '<@U0BOT> and you?', threadTs: first.ts });
+    await bobLookup.arrived;
+    expect(h.app.openrouter.chatRequests()).toHaveLength(1);
+    bobLookup.release();
+    await h.adapter.idle();
+    const messages = h.app.openrouter.chatRequests()[1]!.body!.messages;
+    expect(messages.at(-1)).toMatchObject({ role: 'user', content: 'Alice: and you?' });
+    expect(messages).toContainEqual(expect.objectContaining({ role: 'user', content: 'Bob: I think 42.' }));
+    expect(h.fake.violations).toEqual([]);
+  });
+
   it('answers a mention in a thread under it, streamed with chat.startStream/appendStream/stopStream', async () => {
     h = await startHarness();
     h.app.openrouter.enqueue({ text: ['Streams ', 'arrive ', 'in ', 'pieces.'], chunkDelayMs: 40 });
