@@ -2,6 +2,7 @@
  * The platform-neutral core every adapter talks to: settings, quotas, the
  * answer pipeline and the command runner.
  */
+import { TurnGate } from './turn-gate.ts';
 import { hostname } from 'node:os';
 import type { Config } from '../config.ts';
 import type { LlmService, ModelCatalog } from '../llm/types.ts';
@@ -39,6 +40,8 @@ export interface Core {
   readonly quota: QuotaService;
   readonly pipeline: AnswerPipeline;
   readonly budget: RateBudget;
+  /** Spreads bursts of new answers over event-loop turns (see turn-gate.ts). */
+  readonly turns: TurnGate;
   readonly clock: Clock;
   readonly commands: readonly CommandDefinition[];
   readonly instanceId: string;
@@ -69,6 +72,7 @@ export function createCore(deps: CoreDeps): Core {
     ),
     pipeline: undefined as unknown as AnswerPipeline,
     budget: new RateBudget(clock),
+    turns: new TurnGate(),
     clock,
     commands: deps.commands,
     instanceId,

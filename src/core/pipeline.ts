@@ -136,6 +136,7 @@ export class AnswerPipeline {
     if (this.core.draining) throw restartingError();
     this.#active++;
     try {
+      await this.core.turns.turn();
       return await this.#ask(request);
     } finally {
       this.#active--;

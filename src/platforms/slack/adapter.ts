@@ -334,6 +334,8 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
     track(event.type, async () => {
       if (!event.user || event.subtype !== undefined || event.bot_id || isOwnMessage(event)) return;
       const teamId = body.team_id ?? event.team ?? bot?.teamId ?? 'unknown';
+      // Bolt has acked; the claim and the reading wait their turn in a burst too.
+      await core.turns.turn();
       // Reading the message (names, thread history) overlaps the claim; a duplicate's reading is dropped.
       const reading = readMessage(event);
       if (!(await claim(body.event_id, teamId, event))) {
