@@ -78,6 +78,8 @@ export interface Scenario {
   resetAfterText?: boolean;
   /** Never answer (before headers) or stop after the text, until the client goes away or the fake closes. */
   hang?: 'before-headers' | 'after-text';
+  /** The text after the first chunk waits for this: a test step that must happen mid-answer, whatever the machine's speed. */
+  restWaitsFor?: Promise<unknown>;
 }
 
 export interface ChatBody {
@@ -379,6 +381,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       if (!first) await pause(s.chunkDelayMs);
       if (state.closed) return;
       chunk([{ index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, finish_reason: null }]);
+      if (first && s.restWaitsFor) await s.restWaitsFor;
       first = false;
     }
     for (const fragment of toolCallFragments(s.toolCalls ?? [])) {

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { answerText } from '../../src/platforms/discord/history.ts';
 import { buttonIds, type FakeInteraction, type FakeMessage } from '../fakes/discord.ts';
-import { startHarness, type Harness } from '../platforms/discord/harness.ts';
+import { afterFirstTextEdit, startHarness, type Harness } from '../platforms/discord/harness.ts';
 import { FAULT_ENV, faultTools, IN_PROGRESS, UPSTREAM_FAULTS } from './cases.ts';
 
 let h: Harness;
@@ -39,17 +39,6 @@ function answerMessages(interaction: FakeInteraction): FakeMessage[] {
   return [...h.fake.interactionMessages(interaction), ...continued];
 }
 
-/** Runs `fn` once, after the first edit that shows answer text. */
-function afterFirstTextEdit(fn: (path: string) => void): void {
-  let done = false;
-  const off = h.fake.onRequest((request) => {
-    const body = request.body as { content?: string } | undefined;
-    if (done || request.method !== 'PATCH' || request.status !== 200 || !body?.content || body.content.startsWith('…thinking')) return;
-    done = true;
-    off();
-    fn(request.path);
-  });
-}
 
 async function expectCleanEnd(interaction: FakeInteraction, ledgerBefore: number, outcome: string, errorKind: string | null, violations: RegExp[] = []): Promise<void> {
   for (const message of answerMessages(interaction)) {
@@ -89,8 +78,8 @@ describe('faults on Discord (real discord.js against the fake Discord)', () => {
 
   it('a platform 429 on an edit is waited out and the whole answer still arrives', async () => {
     const before = await ledgerSize();
-    h.app.openrouter.enqueue({ text: ['One ', 'two ', 'three ', 'four ', 'five'], chunkDelayMs: 40 });
-    afterFirstTextEdit((path) => h.fake.rateLimitNext(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), 1));
+    const midAnswer = afterFirstTextEdit(h.fake, (path) => h.fake.rateLimitNext(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), 1));
+    h.app.openrouter.enqueue({ text: ['One ', 'two ', 'three ', 'four ', 'five'], chunkDelayMs: 40, restWaitsFor: midAnswer });
     const interaction = await ask('rate limit me');
     expect(h.fake.requests.some((r) => r.status === 429)).toBe(true);
     expect(answerText(answerMessages(interaction).at(-1)!.content)).toBe('One two three four five');
@@ -99,8 +88,8 @@ describe('faults on Discord (real discord.js against the fake Discord)', () => {
 
   it('an expired interaction token: the answer continues as channel messages with the bot token', async () => {
     const before = await ledgerSize();
-    h.app.openrouter.enqueue({ text: ['Before ', 'the token ', 'expired, ', 'and after.'], chunkDelayMs: 40 });
-    afterFirstTextEdit((path) => h.fake.expireToken(h.fake.interactionOfPath(path)!.id));
+    const midAnswer = afterFirstTextEdit(h.fake, (path) => h.fake.expireToken(h.fake.interactionOfPath(path)!.id));
+    h.app.openrouter.enqueue({ text: ['Before ', 'the token ', 'expired, ', 'and after.'], chunkDelayMs: 40, restWaitsFor: midAnswer });
     const interaction = await ask('expire');
     const messages = answerMessages(interaction);
     expect(messages.at(-1)!.content).toMatch(/Before the token expired, and after\.\n\n.*gpt-4o-mini/);
@@ -110,7 +99,7 @@ describe('faults on Discord (real discord.js against the fake Discord)', () => {
   it('the answer message deleted while streaming stops the request upstream and settles it as cancelled', async () => {
     const before = await ledgerSize();
     h.app.openrouter.enqueue({ text: ['The start ', 'of a long answer'], hang: 'after-text' });
-    afterFirstTextEdit((path) => h.fake.deleteMessage(h.fake.interactionOfPath(path)!.originalId!));
+    void afterFirstTextEdit(h.fake, (path) => h.fake.deleteMessage(h.fake.interactionOfPath(path)!.originalId!));
     const interaction = await ask('delete me');
     const upstream = h.app.openrouter.chatRequests().at(-1)!;
     await upstream.finished;

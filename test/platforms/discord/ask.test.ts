@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { answerText, hasFooter } from '../../../src/platforms/discord/history.ts';
 import { buttonIds, type FakeInteraction, type FakeMessage } from '../../fakes/discord.ts';
-import { longText, startHarness, type Harness } from './harness.ts';
+import { afterFirstTextEdit, longText, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
 let general: string;
@@ -39,17 +39,6 @@ function joined(messages: FakeMessage[]): string {
 
 const squash = (text: string) => text.replace(/\s+/g, ' ').trim();
 
-/** Starts `fn` once, after the first edit that shows answer text. */
-function afterFirstTextEdit(fn: (path: string) => void): void {
-  let done = false;
-  const off = h.fake.onRequest((request) => {
-    const body = request.body as { content?: string } | undefined;
-    if (done || request.method !== 'PATCH' || request.status !== 200 || !body?.content || body.content.startsWith('…thinking')) return;
-    done = true;
-    off();
-    fn(request.path);
-  });
-}
 
 describe('/ask', () => {
   it('streams an answer over 2000 characters into several messages, each within the limit, footer on the last', async () => {
@@ -101,8 +90,8 @@ describe('/ask', () => {
 
   it('waits out a 429 on an edit for its retry-after and still delivers the whole answer', async () => {
     const { full, parts } = longText(900, 12);
-    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 4 });
-    afterFirstTextEdit((path) => h.fake.rateLimitNext(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), 3));
+    const midAnswer = afterFirstTextEdit(h.fake, (path) => h.fake.rateLimitNext(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), 3));
+    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 4, restWaitsFor: midAnswer });
     const interaction = await ask('rate limit me');
 
     const messages = h.fake.interactionMessages(interaction);
@@ -117,8 +106,7 @@ describe('/ask', () => {
 
   it('continues with the bot token as channel messages once the interaction token is about to expire', async () => {
     const { full, parts } = longText(3000, 30);
-    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 3 });
-    afterFirstTextEdit(() => h.clock.jump(15 * 60_000));
+    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 3, restWaitsFor: afterFirstTextEdit(h.fake, () => h.clock.jump(15 * 60_000)) });
     const before = h.fake.requests.length;
     const interaction = await ask('take your time');
 
@@ -134,8 +122,7 @@ describe('/ask', () => {
 
   it('switches to the bot token when Discord rejects an expired interaction token (50027)', async () => {
     const { full, parts } = longText(2600, 26);
-    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 3 });
-    afterFirstTextEdit((path) => h.fake.expireToken(h.fake.interactionOfPath(path)!.id));
+    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 3, restWaitsFor: afterFirstTextEdit(h.fake, (path) => h.fake.expireToken(h.fake.interactionOfPath(path)!.id)) });
     const interaction = await ask('expire');
 
     const answer = [...h.fake.interactionMessages(interaction), ...h.fake.botMessages(general).filter((m) => !m.interaction && BigInt(m.id) > BigInt(interaction.id))];
@@ -148,8 +135,7 @@ describe('/ask', () => {
 
   it('posts a new message when Discord refuses more edits of an old message (30046)', async () => {
     const { full, parts } = longText(600, 10);
-    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 4 });
-    afterFirstTextEdit(() =>
+    const midAnswer = afterFirstTextEdit(h.fake, () =>
       h.fake.failNext({
         method: 'PATCH',
         path: /^\/webhooks\//,
@@ -157,6 +143,7 @@ describe('/ask', () => {
         body: { code: 30046, message: 'Maximum number of edits to messages older than 1 hour reached. Try again later.' },
       }),
     );
+    h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 4, restWaitsFor: midAnswer });
     const interaction = await ask('old message');
     const replacement = h.fake.botMessages(general).filter((m) => !m.interaction && BigInt(m.id) > BigInt(interaction.id));
     expect(replacement).toHaveLength(1);
@@ -168,7 +155,7 @@ describe('/ask', () => {
   it('aborts the upstream request and settles usage when the answer message is deleted', async () => {
     // The model keeps going (a hang after the text) until the bot aborts the request.
     h.app.openrouter.enqueue({ text: ['The start of a long answer'], hang: 'after-text' });
-    afterFirstTextEdit((path) => h.fake.deleteMessage(h.fake.interactionOfPath(path)!.originalId!));
+    void afterFirstTextEdit(h.fake, (path) => h.fake.deleteMessage(h.fake.interactionOfPath(path)!.originalId!));
     await ask('delete me');
     const upstream = h.app.openrouter.chatRequests().at(-1)!;
     await upstream.finished;

@@ -136,3 +136,24 @@ export function longText(chars: number, chunks = 30): { full: string; parts: str
   for (let i = 0; i < full.length; i += size) parts.push(full.slice(i, i + size));
   return { full, parts };
 }
+
+/**
+ * Runs `fn` once, after the first edit that shows answer text. Returns the
+ * promise to give the fake model as `restWaitsFor`, so the rest of the answer
+ * comes after `fn` however fast or slow the machine is (without it, a whole
+ * short answer can land in that first edit and the step never happens mid-answer).
+ */
+export function afterFirstTextEdit(fake: FakeDiscord, fn: (path: string) => void): Promise<void> {
+  let done = false;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const off = fake.onRequest((request) => {
+    const body = request.body as { content?: string } | undefined;
+    if (done || request.method !== 'PATCH' || request.status !== 200 || !body?.content || body.content.startsWith('…thinking')) return;
+    done = true;
+    off();
+    fn(request.path);
+    release();
+  });
+  return released;
+}
