@@ -137,6 +137,8 @@ export class AnswerPipeline {
     this.#active++;
     try {
       await this.core.turns.turn();
+      // A shutdown that began while this waited its turn: nothing has started yet.
+      if (this.core.draining) throw restartingError();
       return await this.#ask(request);
     } finally {
       this.#active--;

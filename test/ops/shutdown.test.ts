@@ -115,4 +115,28 @@ describe('graceful shutdown', () => {
     expect(closes).toBe(1);
     expect(codes).toEqual([0]);
   });
+
+  it('refuses an answer that was still waiting for its turn when the shutdown began, before anything is posted or charged', async () => {
+    const t = await startTestApp();
+    try {
+      const surface = createFakeSurface({ maxMessageLength: 2000, rateLimit: { count: 50, windowMs: 1000 }, clock: systemClock });
+      const waiting = t.core.pipeline.ask({
+        place: { platform: 'test', workspaceId: 'w1', channelId: 'c1' },
+        user: { id: 'u4', name: 'Di' },
+        prompt: 'in the queue',
+        conversationKey: 'k2',
+        history: [],
+        surface: surface.surface,
+        isAdmin: false,
+      });
+      // The ask is past the first check and queued for a turn when the drain starts.
+      t.core.draining = true;
+      await expect(waiting).rejects.toMatchObject({ code: 'restarting', message: RESTARTING_MESSAGE });
+      expect(surface.messages()).toEqual([]);
+      expect(t.openrouter.chatRequests()).toEqual([]);
+      expect(await t.core.store.ledger({})).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
 });
