@@ -1,4 +1,4 @@
-import { createHttpFetch } from './http-fetch.ts';
+import { createHttpFetch } from '../http-fetch.ts';
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import type { Logger } from 'pino';

@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger, type RespondFn, type webApi } from '@slack/bolt';
 import type { Config } from '../../config.ts';
+import { createHttpFetch } from '../../http-fetch.ts';
 import { runCommand, type CommandDefinition, type Invocation } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { Core } from '../../core/core.ts';
@@ -81,6 +82,8 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
     // 429s reach the renderer (which waits and keeps the budget) instead of pausing the client's whole queue.
     rejectRateLimitedCalls: true,
     logger: boltLogger,
+    // node:http instead of the global fetch, as for OpenRouter: the Web API client was the other big fetch user.
+    fetch: createHttpFetch(),
   };
 
   const receiver = socketMode

@@ -1,5 +1,6 @@
 /**
- * The openai SDK's transport, on node:http instead of the global fetch.
+ * The HTTP transport of the openai SDK and Slack's Web API client: node:http
+ * instead of the global fetch.
  *
  * Profiling 1000 simultaneous answers showed the WHATWG fetch machinery
  * (Node's bundled undici, web streams, abort signals) at a fifth of the main
@@ -32,10 +33,9 @@ const agents = {
 /** Statuses whose responses carry no body. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
+/** As fetch: the signal's reason when it is an error (AbortSignal.timeout's TimeoutError), else an AbortError. */
 function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error && signal.reason.name === 'AbortError'
-    ? signal.reason
-    : new DOMException('This operation was aborted', 'AbortError');
+  return signal.reason instanceof Error ? signal.reason : new DOMException('This operation was aborted', 'AbortError');
 }
 
 function toHeaderRecord(headers: RequestInit['headers']): Record<string, string> {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHttpFetch } from '../../src/llm/http-fetch.ts';
+import { createHttpFetch } from '../src/http-fetch.ts';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -84,6 +84,10 @@ describe('the node:http transport the openai SDK uses', () => {
     await iterator.next();
     after.abort();
     await expect(iterator.next()).rejects.toMatchObject({ name: 'AbortError' });
+
+    // AbortSignal.timeout (Slack's client uses it) rejects with its TimeoutError, as fetch does.
+    handler = () => undefined;
+    await expect(httpFetch(`${base}/slower`, { method: 'POST', body: 'a=1', signal: AbortSignal.timeout(5) })).rejects.toMatchObject({ name: 'TimeoutError' });
 
     const already = new AbortController();
     already.abort();
