@@ -4,6 +4,8 @@ import { applyMigrations } from './migrations.ts';
 import { fromLedgerRow, toLedgerRow } from './ledger-rows.ts';
 import { checkServerLimit, checkUserLimits, utcWindows } from './quota.ts';
 import { addToTotals, addUsage, readUsage } from './usage.ts';
+import { prepare } from './prepared.ts';
+import type { Database } from './schema.ts';
 import { sql } from 'kysely';
 import {
   type LedgerGroupKey,
@@ -105,20 +107,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
     },
 
     async getQuotaLimitSet(platform, workspaceId, userId) {
-      const rows = await run((db) =>
-        db
-          .selectFrom('quota_limits')
-          .select(['subject_kind', 'limit_name', 'value'])
-          .where('platform', '=', platform)
-          .where('workspace_id', '=', workspaceId)
-          .where((eb) =>
-            eb.or([
-              eb('subject_kind', 'in', ['default', 'server']),
-              eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)]),
-            ]),
-          )
-          .execute(),
-      );
+      const { rows } = await run((db) => quotaLimitSet.run<{ subject_kind: string; limit_name: string; value: number | string | null }>(db, platform, workspaceId, userId));
       const set: QuotaLimitSet = { user: {}, default: {}, server: {} };
       for (const row of rows) {
         const kind = row.subject_kind;
@@ -172,21 +161,19 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
           refusal = checkServerLimit(workspace.month.usd + workspace.live.usd, limits, estimate.usd, windows);
         }
         if (refusal !== undefined) return refusal;
-        await trx
-          .insertInto('reservations')
-          .values({
-            id: request.id,
-            platform: user.platform,
-            workspace_id: user.workspaceId,
-            user_id: user.userId,
-            channel_id: request.channelId,
-            tokens: estimate.tokens,
-            usd: estimate.usd,
-            created_at: now,
-            expires_at: now + request.ttlMs,
-            owner: request.owner ?? null,
-          })
-          .execute();
+        await insertReservation.run(
+          trx,
+          request.id,
+          user.platform,
+          user.workspaceId,
+          user.userId,
+          request.channelId,
+          estimate.tokens,
+          estimate.usd,
+          now,
+          now + request.ttlMs,
+          request.owner ?? null,
+        );
         return { ok: true } as const;
       });
     },
@@ -195,16 +182,13 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       // Same lock as reserve: a reserve sees the reservation and the settled
       // totals either both before or both after this transaction.
       await transaction(quotaLockKey(entry.platform, entry.workspaceId), async (trx) => {
-        if (reservationId !== null) await trx.deleteFrom('reservations').where('id', '=', reservationId).execute();
+        if (reservationId !== null) await deleteReservation.run(trx, reservationId);
         // With the ledger row, so a crash cannot leave a settled answer to be marked interrupted.
-        await trx.deleteFrom('active_answers').where('request_id', '=', entry.requestId).execute();
-        const inserted = await trx
-          .insertInto('usage_ledger')
-          .values(toLedgerRow(entry))
-          .onConflict((oc) => oc.column('request_id').doNothing())
-          .executeTakeFirst();
+        await deleteActiveAnswer.run(trx, entry.requestId);
+        const row = toLedgerRow(entry);
+        const inserted = await insertLedgerRow.run(trx, ...LEDGER_COLUMNS.map((column) => row[column]));
         // A repeated settle inserts nothing and must not count twice.
-        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0 || entry.outcome === 'refused') return;
+        if (Number(inserted.numAffectedRows ?? 0) === 0 || entry.outcome === 'refused') return;
         await addToTotals(trx, entry);
       });
     },
@@ -425,6 +409,64 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
   };
   return store;
 }
+
+// ---- prepared queries of the quota path (every answer reserves and settles) ----
+
+const quotaLimitSet = prepare(3, (db, platform: string, workspaceId: string, userId: string) =>
+  db
+    .selectFrom('quota_limits')
+    .select(['subject_kind', 'limit_name', 'value'])
+    .where('platform', '=', platform)
+    .where('workspace_id', '=', workspaceId)
+    .where((eb) => eb.or([eb('subject_kind', 'in', ['default', 'server']), eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)])])),
+);
+
+const insertReservation = prepare(
+  10,
+  (db, id: string, platform: string, workspaceId: string, userId: string, channelId: string, tokens: number, usd: number, createdAt: number, expiresAt: number, owner: string | null) =>
+    db.insertInto('reservations').values({
+      id,
+      platform,
+      workspace_id: workspaceId,
+      user_id: userId,
+      channel_id: channelId,
+      tokens,
+      usd,
+      created_at: createdAt,
+      expires_at: expiresAt,
+      owner,
+    }),
+);
+
+const deleteReservation = prepare(1, (db, id: string) => db.deleteFrom('reservations').where('id', '=', id));
+
+const deleteActiveAnswer = prepare(1, (db, requestId: string) => db.deleteFrom('active_answers').where('request_id', '=', requestId));
+
+const LEDGER_COLUMNS = Object.keys(
+  toLedgerRow({
+    requestId: '',
+    at: new Date(0),
+    platform: '',
+    workspaceId: '',
+    channelId: '',
+    userId: '',
+    modelRequested: '',
+    modelAnswered: null,
+    tokensIn: 0,
+    tokensOut: 0,
+    costUsd: 0,
+    generationId: null,
+    outcome: 'ok',
+    errorKind: null,
+  }),
+) as Array<keyof Database['usage_ledger']>;
+
+const insertLedgerRow = prepare(LEDGER_COLUMNS.length, (db, ...values: unknown[]) =>
+  db
+    .insertInto('usage_ledger')
+    .values(Object.fromEntries(LEDGER_COLUMNS.map((column, i) => [column, values[i]])) as Database['usage_ledger'])
+    .onConflict((oc) => oc.column('request_id').doNothing()),
+);
 
 /** Serialises sweepers, so two processes starting at once never take the same answers. */
 const ORPHANS_LOCK_KEY = 'switchboard:orphans';

@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
+import { prepare } from './prepared.ts';
 import { utcWindows, type UsageParts, type UsageWindows } from './quota.ts';
 import type { Database } from './schema.ts';
 import type { LedgerEntry, UsageTotals } from './types.ts';
@@ -6,27 +7,89 @@ import type { LedgerEntry, UsageTotals } from './types.ts';
 /** user_id of the workspace-wide rows in usage_totals. */
 const WHOLE_WORKSPACE = '';
 
-/** Runs inside settle's transaction, only for a newly inserted, non-refused ledger row. */
-export async function addToTotals(db: Kysely<Database>, entry: LedgerEntry): Promise<void> {
-  const windows = utcWindows(entry.at);
-  const base = { platform: entry.platform, workspace_id: entry.workspaceId, requests: 1 };
-  const amounts = { tokens: entry.tokensIn + entry.tokensOut, usd: entry.costUsd };
-  const rows: Database['usage_totals'][] = [];
-  for (const user_id of [entry.userId, WHOLE_WORKSPACE]) {
-    rows.push({ ...base, ...amounts, user_id, period: 'day', starts_at: windows.dayStart });
-    rows.push({ ...base, ...amounts, user_id, period: 'month', starts_at: windows.monthStart });
-  }
-  await db
+/** Day and month rows, for the user and for the whole workspace: one upsert of four rows. */
+const addTotals = prepare(12, (db, platform: unknown, workspaceId: unknown, userId: unknown, dayStart: unknown, monthStart: unknown, tokens: unknown, usd: unknown, ...wholeWorkspace: unknown[]) => {
+  const [wUser, wDay, wMonth, wTokens, wUsd] = wholeWorkspace;
+  const row = (user_id: unknown, period: string, starts_at: unknown, t: unknown, u: unknown) =>
+    ({ platform, workspace_id: workspaceId, requests: 1, tokens: t, usd: u, user_id, period, starts_at }) as Database['usage_totals'];
+  return db
     .insertInto('usage_totals')
-    .values(rows)
+    .values([
+      row(userId, 'day', dayStart, tokens, usd),
+      row(userId, 'month', monthStart, tokens, usd),
+      row(wUser, 'day', wDay, wTokens, wUsd),
+      row(wUser, 'month', wMonth, wTokens, wUsd),
+    ])
     .onConflict((oc) =>
       oc.columns(['platform', 'workspace_id', 'user_id', 'period', 'starts_at']).doUpdateSet((eb) => ({
         requests: eb('usage_totals.requests', '+', eb.ref('excluded.requests')),
         tokens: eb('usage_totals.tokens', '+', eb.ref('excluded.tokens')),
         usd: eb('usage_totals.usd', '+', eb.ref('excluded.usd')),
       })),
-    )
-    .execute();
+    );
+});
+
+/** Runs inside settle's transaction, only for a newly inserted, non-refused ledger row. */
+export async function addToTotals(db: Kysely<Database>, entry: LedgerEntry): Promise<void> {
+  const windows = utcWindows(entry.at);
+  const tokens = entry.tokensIn + entry.tokensOut;
+  await addTotals.run(
+    db,
+    entry.platform,
+    entry.workspaceId,
+    entry.userId,
+    windows.dayStart,
+    windows.monthStart,
+    tokens,
+    entry.costUsd,
+    WHOLE_WORKSPACE,
+    windows.dayStart,
+    windows.monthStart,
+    tokens,
+    entry.costUsd,
+  );
+}
+
+const settledUsage = prepare(5, (db, platform: string, workspaceId: string, userId: string, dayStart: number, monthStart: number) =>
+  db
+    .selectFrom('usage_totals')
+    .select(['period', 'requests', 'tokens', 'usd'])
+    .where('platform', '=', platform)
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', '=', userId)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('period', '=', 'day'), eb('starts_at', '=', dayStart)]),
+        eb.and([eb('period', '=', 'month'), eb('starts_at', '=', monthStart)]),
+      ]),
+    ),
+);
+
+const liveSums = (eb: ExpressionBuilder<Database, 'reservations'>) => [
+  eb.fn.countAll().as('requests'),
+  eb.fn.coalesce(eb.fn.sum('tokens'), eb.lit(0)).as('tokens'),
+  eb.fn.coalesce(eb.fn.sum('usd'), eb.lit(0)).as('usd'),
+];
+
+const liveOfUser = prepare(4, (db, platform: string, workspaceId: string, userId: string, now: number) =>
+  db
+    .selectFrom('reservations')
+    .where('platform', '=', platform)
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', '=', userId)
+    .where('expires_at', '>', now)
+    .select(liveSums),
+);
+
+const liveOfWorkspace = prepare(3, (db, platform: string, workspaceId: string, now: number) =>
+  db.selectFrom('reservations').where('platform', '=', platform).where('workspace_id', '=', workspaceId).where('expires_at', '>', now).select(liveSums),
+);
+
+interface TotalsRow {
+  period: string;
+  requests: unknown;
+  tokens: unknown;
+  usd: unknown;
 }
 
 /**
@@ -42,31 +105,12 @@ export async function readUsage(
   windows: UsageWindows,
   now: number,
 ): Promise<UsageParts> {
-  const settled = await db
-    .selectFrom('usage_totals')
-    .select(['period', 'requests', 'tokens', 'usd'])
-    .where('platform', '=', platform)
-    .where('workspace_id', '=', workspaceId)
-    .where('user_id', '=', userId ?? WHOLE_WORKSPACE)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('period', '=', 'day'), eb('starts_at', '=', windows.dayStart)]),
-        eb.and([eb('period', '=', 'month'), eb('starts_at', '=', windows.monthStart)]),
-      ]),
-    )
-    .execute();
-  const live = await db
-    .selectFrom('reservations')
-    .where('platform', '=', platform)
-    .where('workspace_id', '=', workspaceId)
-    .$if(userId !== undefined, (qb) => qb.where('user_id', '=', userId ?? ''))
-    .where('expires_at', '>', now)
-    .select((eb) => [
-      eb.fn.countAll().as('requests'),
-      eb.fn.coalesce(eb.fn.sum('tokens'), eb.lit(0)).as('tokens'),
-      eb.fn.coalesce(eb.fn.sum('usd'), eb.lit(0)).as('usd'),
-    ])
-    .executeTakeFirstOrThrow();
+  const settled = (await settledUsage.run<TotalsRow>(db, platform, workspaceId, userId ?? WHOLE_WORKSPACE, windows.dayStart, windows.monthStart)).rows;
+  const liveRows =
+    userId === undefined
+      ? await liveOfWorkspace.run<Omit<TotalsRow, 'period'>>(db, platform, workspaceId, now)
+      : await liveOfUser.run<Omit<TotalsRow, 'period'>>(db, platform, workspaceId, userId, now);
+  const live = liveRows.rows[0] ?? { requests: 0, tokens: 0, usd: 0 };
   const zero = { requests: 0, tokens: 0, usd: 0 };
   const day = settled.find((r) => r.period === 'day');
   const month = settled.find((r) => r.period === 'month');
