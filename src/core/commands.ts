@@ -185,6 +185,8 @@ export async function runCommand(
   rawOptions: Record<string, unknown>,
   invocation: Invocation,
 ): Promise<void> {
+  // Platforms have acknowledged the command by now; in a burst, its work waits its turn.
+  await core.turns.turn();
   const logger = core.logger.child({
     platform: invocation.platform,
     channel: invocation.channelId,

@@ -139,4 +139,17 @@ describe('graceful shutdown', () => {
       await t.close();
     }
   });
+
+  it('refuses a command that was still waiting for its turn when the shutdown began', async () => {
+    const t = await startTestApp();
+    try {
+      const h = createHarness(t.core);
+      const pending = h.run({ id: 'u5', name: 'Ed' }, 'model', 'show', {});
+      t.core.draining = true;
+      await pending;
+      expect(h.lastReply()).toBe(RESTARTING_MESSAGE);
+    } finally {
+      await t.close();
+    }
+  });
 });
