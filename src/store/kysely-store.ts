@@ -4,7 +4,7 @@ import { applyMigrations } from './migrations.ts';
 import { fromLedgerRow, toLedgerRow } from './ledger-rows.ts';
 import { checkServerLimit, checkUserLimits, utcWindows } from './quota.ts';
 import { addToTotals, addUsage, readUsage } from './usage.ts';
-import { prepare } from './prepared.ts';
+import { prepare, type Prepared } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { sql } from 'kysely';
 import {
@@ -43,20 +43,8 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
 
     async getSettingsOf(scopes) {
       if (scopes.length === 0) return [];
-      const rows = await run((db) =>
-        db
-          .selectFrom('settings')
-          .select(['platform', 'scope_kind', 'scope_id', 'key', 'value'])
-          .where((eb) =>
-            eb.or(
-              scopes.map((scope) =>
-                eb.and([eb('platform', '=', scope.platform), eb('scope_kind', '=', scope.kind), eb('scope_id', '=', scope.id)]),
-              ),
-            ),
-          )
-          .orderBy('key')
-          .execute(),
-      );
+      const values = scopes.flatMap((scope) => [scope.platform, scope.kind, scope.id]);
+      const { rows } = await run((db) => settingsOf(scopes.length).run<SettingRow>(db, ...values));
       return scopes.map((scope) =>
         Object.fromEntries(
           rows
@@ -290,9 +278,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
     },
 
     async getConversationReset(key) {
-      const row = await run((db) =>
-        db.selectFrom('conversation_resets').select('at').where('key', '=', key).executeTakeFirst(),
-      );
+      const [row] = (await run((db) => conversationReset.run<{ at: number | string }>(db, key))).rows;
       return row === undefined ? undefined : new Date(Number(row.at));
     },
 
@@ -349,26 +335,23 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
 
     async trackAnswer(answer) {
       await run((db) =>
-        db
-          .insertInto('active_answers')
-          .values({
-            request_id: answer.requestId,
-            platform: answer.platform,
-            workspace_id: answer.workspaceId,
-            channel_id: answer.channelId,
-            user_id: answer.userId,
-            model: answer.model,
-            owner: answer.owner,
-            started_at: answer.startedAt.getTime(),
-            message_ref: answer.messageRef,
-          })
-          .onConflict((oc) => oc.column('request_id').doNothing())
-          .execute(),
+        insertActiveAnswer.run(
+          db,
+          answer.requestId,
+          answer.platform,
+          answer.workspaceId,
+          answer.channelId,
+          answer.userId,
+          answer.model,
+          answer.owner,
+          answer.startedAt.getTime(),
+          answer.messageRef,
+        ),
       );
     },
 
     async setAnswerMessageRef(requestId, ref) {
-      await run((db) => db.updateTable('active_answers').set({ message_ref: ref }).where('request_id', '=', requestId).execute());
+      await run((db) => updateAnswerMessageRef.run(db, ref, requestId));
     },
 
     async takeOrphanedAnswers(now, staleMs, selfId) {
@@ -410,7 +393,63 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
   return store;
 }
 
-// ---- prepared queries of the quota path (every answer reserves and settles) ----
+// ---- prepared queries of the path every answer takes (reserve, track, settle) ----
+
+interface SettingRow {
+  platform: string;
+  scope_kind: string;
+  scope_id: string;
+  key: string;
+  value: string;
+}
+
+/** The settings of N scopes (channel, parent channel, server): one prepared query per N. */
+const settingsQueries = new Map<number, Prepared<string[]>>();
+function settingsOf(count: number): Prepared<string[]> {
+  let query = settingsQueries.get(count);
+  if (query === undefined) {
+    query = prepare(3 * count, (db, ...values: string[]) =>
+      db
+        .selectFrom('settings')
+        .select(['platform', 'scope_kind', 'scope_id', 'key', 'value'])
+        .where((eb) =>
+          eb.or(
+            Array.from({ length: count }, (_, i) =>
+              eb.and([eb('platform', '=', values[3 * i]!), eb('scope_kind', '=', values[3 * i + 1]!), eb('scope_id', '=', values[3 * i + 2]!)]),
+            ),
+          ),
+        )
+        .orderBy('key'),
+    );
+    settingsQueries.set(count, query);
+  }
+  return query;
+}
+
+const conversationReset = prepare(1, (db, key: string) => db.selectFrom('conversation_resets').select('at').where('key', '=', key));
+
+const insertActiveAnswer = prepare(
+  9,
+  (db, requestId: string, platform: string, workspaceId: string, channelId: string, userId: string, model: string, owner: string, startedAt: number, messageRef: string | null) =>
+    db
+      .insertInto('active_answers')
+      .values({
+        request_id: requestId,
+        platform,
+        workspace_id: workspaceId,
+        channel_id: channelId,
+        user_id: userId,
+        model,
+        owner,
+        started_at: startedAt,
+        message_ref: messageRef,
+      })
+      .onConflict((oc) => oc.column('request_id').doNothing()),
+);
+
+const updateAnswerMessageRef = prepare(2, (db, ref: string | null, requestId: string) =>
+  db.updateTable('active_answers').set({ message_ref: ref }).where('request_id', '=', requestId),
+);
 
 const quotaLimitSet = prepare(3, (db, platform: string, workspaceId: string, userId: string) =>
   db
