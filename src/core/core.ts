@@ -2,7 +2,6 @@
  * The platform-neutral core every adapter talks to: settings, quotas, the
  * answer pipeline and the command runner.
  */
-import { TurnGate } from './turn-gate.ts';
 import { hostname } from 'node:os';
 import type { Config } from '../config.ts';
 import type { LlmService, ModelCatalog } from '../llm/types.ts';
@@ -16,6 +15,7 @@ import { QuotaService } from './quota.ts';
 import { RateBudget } from './rate-budget.ts';
 import { defaultSettings, SettingsService } from './settings.ts';
 import { systemClock, type Clock } from './types.ts';
+import { TurnGate } from './turn-gate.ts';
 
 export interface CoreDeps {
   config: Config;

@@ -41,7 +41,12 @@ function isBusy(error: unknown): boolean {
   return typeof error.code === 'string' && error.code.startsWith('SQLITE_BUSY');
 }
 
-export async function createSqliteBackend(path: string, logger: Logger): Promise<Backend> {
+export interface SqliteBackendOptions {
+  /** How the checkpoint worker is started (tests put a failing one here). */
+  startCheckpointer?: typeof startCheckpointer;
+}
+
+export async function createSqliteBackend(path: string, logger: Logger, options: SqliteBackendOptions = {}): Promise<Backend> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const connection = new SqliteDatabase(path);
   // Opening and switching to WAL happen synchronously before any transaction of
@@ -56,7 +61,7 @@ export async function createSqliteBackend(path: string, logger: Logger): Promise
   let checkpointer: Checkpointer | undefined;
   if (path !== ':memory:') {
     try {
-      checkpointer = await startCheckpointer({
+      checkpointer = await (options.startCheckpointer ?? startCheckpointer)({
         path,
         intervalMs: CHECKPOINT_INTERVAL_MS,
         onFailure: (error) => {

@@ -5,6 +5,9 @@ import SqliteDatabase from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startCheckpointer, type Checkpointer } from '../../src/store/sqlite-checkpointer.ts';
 import { createStore } from '../../src/store/index.ts';
+import { createKyselyStore } from '../../src/store/kysely-store.ts';
+import { createSqliteBackend, type SqliteBackendOptions } from '../../src/store/sqlite.ts';
+import { pino } from 'pino';
 import { silentLogger } from './harness.ts';
 
 /** A long interval: every checkpoint in these tests is one the test asks for. */
@@ -116,5 +119,54 @@ describe('the SQLite store with its checkpoint worker', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the SQLite store when its checkpoint worker fails', () => {
+  /** Writes ~6 MB through the store and reports the WAL's size. */
+  async function walAfterWrites(start: NonNullable<SqliteBackendOptions['startCheckpointer']>, afterTenWrites: () => void = () => undefined) {
+    const dir = await mkdtemp(join(tmpdir(), 'switchboard-ckpt-fail-'));
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const path = join(dir, 'store.db');
+    const store = createKyselyStore(await createSqliteBackend(path, logger, { startCheckpointer: start }), logger);
+    try {
+      await store.migrate();
+      for (let i = 0; i < 300; i++) {
+        if (i === 10) afterTenWrites();
+        await store.setMeta(`k${i}`, 'x'.repeat(20_000));
+      }
+      expect(await store.getMeta('k299')).toHaveLength(20_000);
+      return { walBytes: (await stat(`${path}-wal`)).size, lines };
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  /** SQLite's automatic checkpoint restarts the log at about 1000 pages (4 MB). */
+  const AUTOMATIC_LIMIT = 5 * 2 ** 20;
+
+  it('falls back to checkpointing inside commits when the worker cannot start, and says so', async () => {
+    const { walBytes, lines } = await walAfterWrites(() => Promise.reject(new Error('no threads here')));
+    expect(walBytes).toBeLessThan(AUTOMATIC_LIMIT);
+    expect(lines.join('')).toMatch(/checkpoint worker could not start; checkpointing inside commits/);
+  });
+
+  it('falls back the same way when the worker dies later', async () => {
+    let fail: (() => void) | undefined;
+    const { walBytes, lines } = await walAfterWrites(
+      async (options) => {
+        fail = () => options.onFailure(new Error('worker exited with code 1'));
+        return { checkpoint: () => Promise.reject(new Error('gone')), stop: async () => undefined };
+      },
+      () => fail!(),
+    );
+    expect(walBytes).toBeLessThan(AUTOMATIC_LIMIT);
+    expect(lines.join('')).toMatch(/checkpoint worker stopped; checkpointing inside commits again/);
+  });
+
+  it('without any checkpoint the same writes would pile up in the log (what the two above rule out)', async () => {
+    const { walBytes } = await walAfterWrites(async () => ({ checkpoint: () => Promise.reject(new Error('none')), stop: async () => undefined }));
+    expect(walBytes).toBeGreaterThan(AUTOMATIC_LIMIT);
   });
 });
