@@ -6,8 +6,9 @@ import { checkServerLimit, checkUserLimits, utcWindows } from './quota.ts';
 import { addToTotals, addUsage, readUsage } from './usage.ts';
 import { prepare, type Prepared } from './prepared.ts';
 import type { Database } from './schema.ts';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import {
+  type AnswerRecord,
   type LedgerGroupKey,
   QUOTA_LIMITS,
   type QuotaLimitName,
@@ -282,6 +283,58 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       return row === undefined ? undefined : new Date(Number(row.at));
     },
 
+    async getConversationResets(keys) {
+      const unique = [...new Set(keys)];
+      if (unique.length === 0) return undefined;
+      let latest: number | undefined;
+      for (const part of chunks(unique, MAX_VALUES_PER_QUERY)) {
+        const size = bucketSize(part.length);
+        const [row] = (await run((db) => latestResetOf(size).run<{ at: number | string | null }>(db, ...padded(part, size)))).rows;
+        if (row?.at === null || row?.at === undefined) continue;
+        latest = Math.max(latest ?? Number.NEGATIVE_INFINITY, Number(row.at));
+      }
+      return latest === undefined ? undefined : new Date(latest);
+    },
+
+    async recordAnswerMessages(records) {
+      // The last record of a message wins, within the call as across calls (and
+      // PostgreSQL refuses one upsert touching the same row twice).
+      const latest = new Map<string, AnswerRecord>();
+      for (const record of records) {
+        const key = `${record.platform}\n${record.channelId}\n${record.messageId}`;
+        latest.delete(key);
+        latest.set(key, record);
+      }
+      if (latest.size === 0) return;
+      const parts = chunks([...latest.values()], MAX_RECORDS_PER_STATEMENT);
+      const write = async (db: Kysely<Database>) => {
+        for (const part of parts) await upsertAnswerRecords(part.length).run(db, ...part.flatMap(answerRecordValues));
+      };
+      if (parts.length === 1) await run(write);
+      else await transaction(ANSWER_RECORDS_LOCK_KEY, write);
+    },
+
+    async answerRecords(platform, channelId, messageIds) {
+      const ids = [...new Set(messageIds)];
+      if (ids.length === 0) return [];
+      const rows: AnswerRecordRow[] = [];
+      for (const part of chunks(ids, MAX_VALUES_PER_QUERY)) {
+        const size = bucketSize(part.length);
+        const result = await run((db) => answerRecordsOf(size).run<AnswerRecordRow>(db, platform, channelId, ...padded(part, size)));
+        rows.push(...result.rows);
+      }
+      // In the order asked.
+      const order = new Map(ids.map((id, i) => [id, i]));
+      return rows
+        .sort((a, b) => (order.get(a.message_id) ?? 0) - (order.get(b.message_id) ?? 0))
+        .map(fromAnswerRecordRow);
+    },
+
+    async pruneAnswerRecords(before) {
+      const result = await run((db) => db.deleteFrom('answer_records').where('at', '<', before.getTime()).executeTakeFirst());
+      return Number(result.numDeletedRows);
+    },
+
     async getMeta(key) {
       const row = await run((db) => db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst());
       return row?.value;
@@ -346,12 +399,17 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
           answer.owner,
           answer.startedAt.getTime(),
           answer.messageRef,
+          answer.messageBody,
         ),
       );
     },
 
     async setAnswerMessageRef(requestId, ref) {
       await run((db) => updateAnswerMessageRef.run(db, ref, requestId));
+    },
+
+    async setAnswerProgress(requestId, ref, body) {
+      await run((db) => updateAnswerProgress.run(db, ref, body, requestId));
     },
 
     async takeOrphanedAnswers(now, staleMs, selfId) {
@@ -385,6 +443,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
             owner: row.owner,
             startedAt: new Date(Number(row.started_at)),
             messageRef: row.message_ref,
+            messageBody: row.message_body,
           }))
           .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || a.requestId.localeCompare(b.requestId));
       });
@@ -429,8 +488,20 @@ function settingsOf(count: number): Prepared<string[]> {
 const conversationReset = prepare(1, (db, key: string) => db.selectFrom('conversation_resets').select('at').where('key', '=', key));
 
 const insertActiveAnswer = prepare(
-  9,
-  (db, requestId: string, platform: string, workspaceId: string, channelId: string, userId: string, model: string, owner: string, startedAt: number, messageRef: string | null) =>
+  10,
+  (
+    db,
+    requestId: string,
+    platform: string,
+    workspaceId: string,
+    channelId: string,
+    userId: string,
+    model: string,
+    owner: string,
+    startedAt: number,
+    messageRef: string | null,
+    messageBody: string | null,
+  ) =>
     db
       .insertInto('active_answers')
       .values({
@@ -443,12 +514,170 @@ const insertActiveAnswer = prepare(
         owner,
         started_at: startedAt,
         message_ref: messageRef,
+        message_body: messageBody,
       })
       .onConflict((oc) => oc.column('request_id').doNothing()),
 );
 
 const updateAnswerMessageRef = prepare(2, (db, ref: string | null, requestId: string) =>
   db.updateTable('active_answers').set({ message_ref: ref }).where('request_id', '=', requestId),
+);
+
+const updateAnswerProgress = prepare(3, (db, ref: string, body: string, requestId: string) =>
+  db.updateTable('active_answers').set({ message_ref: ref, message_body: body }).where('request_id', '=', requestId),
+);
+
+// ---- conversation history: resets and the records of the bot's own messages ----
+
+/**
+ * Most values one `in (…)` list takes: well under SQLite's variable limit
+ * (32766 in the SQLite better-sqlite3 bundles, 999 in old builds) and
+ * PostgreSQL's 65535.
+ */
+const MAX_VALUES_PER_QUERY = 512;
+
+/**
+ * `in (…)` lists are padded (with repeats of their last value) to the next
+ * power of two, so a handful of prepared shapes serve every length.
+ */
+function bucketSize(count: number): number {
+  let size = 1;
+  while (size < count) size *= 2;
+  return size;
+}
+
+function padded<T>(values: readonly T[], size: number): T[] {
+  const last = values[values.length - 1]!;
+  return [...values, ...Array.from({ length: size - values.length }, () => last)];
+}
+
+function chunks<T>(values: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < values.length; i += size) out.push(values.slice(i, i + size));
+  return out;
+}
+
+/** One prepared query per count, built on first use. */
+function perCount<A extends unknown[]>(build: (count: number) => Prepared<A>): (count: number) => Prepared<A> {
+  const cache = new Map<number, Prepared<A>>();
+  return (count) => {
+    let query = cache.get(count);
+    if (query === undefined) {
+      query = build(count);
+      cache.set(count, query);
+    }
+    return query;
+  };
+}
+
+const latestResetOf = perCount((count) =>
+  prepare(count, (db, ...keys: string[]) =>
+    db
+      .selectFrom('conversation_resets')
+      .select((eb) => eb.fn.max('at').as('at'))
+      .where('key', 'in', keys),
+  ),
+);
+
+interface AnswerRecordRow {
+  platform: string;
+  channel_id: string;
+  message_id: string;
+  request_id: string | null;
+  kind: string;
+  text: string;
+  asker_id: string | null;
+  asker_name: string | null;
+  prompt: string | null;
+  at: number | string;
+}
+
+const ANSWER_RECORD_COLUMNS = [
+  'platform',
+  'channel_id',
+  'message_id',
+  'request_id',
+  'kind',
+  'text',
+  'asker_id',
+  'asker_name',
+  'prompt',
+  'at',
+] as const satisfies ReadonlyArray<keyof Database['answer_records']>;
+
+/** Rows per upsert statement: 10 values a row, under every variable limit (see MAX_VALUES_PER_QUERY). */
+const MAX_RECORDS_PER_STATEMENT = 90;
+
+/** Serialises the rare upsert that takes more than one statement, so it lands whole. */
+const ANSWER_RECORDS_LOCK_KEY = 'switchboard:answer-records';
+
+/** A record's values in ANSWER_RECORD_COLUMNS order. */
+function answerRecordValues(record: AnswerRecord): unknown[] {
+  return [
+    record.platform,
+    record.channelId,
+    record.messageId,
+    record.requestId,
+    record.kind,
+    record.text,
+    record.askerId,
+    record.askerName,
+    record.prompt,
+    record.at.getTime(),
+  ];
+}
+
+function fromAnswerRecordRow(row: AnswerRecordRow): AnswerRecord {
+  return {
+    platform: row.platform,
+    channelId: row.channel_id,
+    messageId: row.message_id,
+    requestId: row.request_id,
+    kind: row.kind === 'question' ? 'question' : 'answer',
+    text: row.text,
+    askerId: row.asker_id,
+    askerName: row.asker_name,
+    prompt: row.prompt,
+    at: new Date(Number(row.at)),
+  };
+}
+
+const upsertAnswerRecords = perCount((count) =>
+  prepare(count * ANSWER_RECORD_COLUMNS.length, (db, ...values: unknown[]) =>
+    db
+      .insertInto('answer_records')
+      .values(
+        Array.from(
+          { length: count },
+          (_, row) =>
+            Object.fromEntries(
+              ANSWER_RECORD_COLUMNS.map((column, i) => [column, values[row * ANSWER_RECORD_COLUMNS.length + i]]),
+            ) as Database['answer_records'],
+        ),
+      )
+      .onConflict((oc) =>
+        oc.columns(['platform', 'channel_id', 'message_id']).doUpdateSet((eb) => ({
+          request_id: eb.ref('excluded.request_id'),
+          kind: eb.ref('excluded.kind'),
+          text: eb.ref('excluded.text'),
+          asker_id: eb.ref('excluded.asker_id'),
+          asker_name: eb.ref('excluded.asker_name'),
+          prompt: eb.ref('excluded.prompt'),
+          at: eb.ref('excluded.at'),
+        })),
+      ),
+  ),
+);
+
+const answerRecordsOf = perCount((count) =>
+  prepare(count + 2, (db, platform: string, channelId: string, ...messageIds: string[]) =>
+    db
+      .selectFrom('answer_records')
+      .select(ANSWER_RECORD_COLUMNS)
+      .where('platform', '=', platform)
+      .where('channel_id', '=', channelId)
+      .where('message_id', 'in', messageIds),
+  ),
 );
 
 const quotaLimitSet = prepare(3, (db, platform: string, workspaceId: string, userId: string) =>

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { SqliteAdapter, sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 export interface Migration {
@@ -183,7 +183,48 @@ export const MIGRATIONS: readonly Migration[] = [
       await db.schema.createIndex('active_answers_owner').ifNotExists().on('active_answers').column('owner').execute();
     },
   },
+  {
+    version: 3,
+    name: 'answer-records',
+    async up(db) {
+      await db.schema
+        .createTable('answer_records')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('asker_id', 'text')
+        .addColumn('asker_name', 'text')
+        .addColumn('prompt', 'text')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('answer_records_pk', ['platform', 'channel_id', 'message_id'])
+        .execute();
+      await db.schema.createIndex('answer_records_at').ifNotExists().on('answer_records').column('at').execute();
+
+      await addColumnIfNotExists(db, 'active_answers', 'message_body', 'text');
+    },
+  },
 ];
+
+/**
+ * ALTER TABLE … ADD COLUMN IF NOT EXISTS, which PostgreSQL has and SQLite does
+ * not: there the column is looked up first (inside the same transaction).
+ */
+async function addColumnIfNotExists(db: Kysely<Database>, table: keyof Database, column: string, type: 'text'): Promise<void> {
+  if (db.getExecutor().adapter instanceof SqliteAdapter) {
+    const { rows } = await sql<{ name: string }>`select name from pragma_table_info(${table}) where name = ${column}`.execute(db);
+    if (rows.length > 0) return;
+    await db.schema.alterTable(table).addColumn(column, type).execute();
+    return;
+  }
+  await db.schema
+    .alterTable(table)
+    .addColumn(column, type, (c) => c.ifNotExists())
+    .execute();
+}
 
 /**
  * Applies the pending migrations. The caller holds the backend's migration lock

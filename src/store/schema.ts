@@ -79,5 +79,21 @@ export interface Database {
     started_at: number;
     /** Adapter-specific reference to the message the answer is shown in (see PostedMessage.ref). */
     message_ref: string | null;
+    /** The answer's clean text so far (migration 3); null until known. */
+    message_body: string | null;
+  };
+  /** Facts about the bot's own messages, so history never re-parses its formatted output (migration 3). */
+  answer_records: {
+    platform: string;
+    channel_id: string;
+    message_id: string;
+    request_id: string | null;
+    /** 'answer' | 'question'. */
+    kind: string;
+    text: string;
+    asker_id: string | null;
+    asker_name: string | null;
+    prompt: string | null;
+    at: number;
   };
 }

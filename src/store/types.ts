@@ -153,6 +153,26 @@ export interface ActiveAnswer {
   startedAt: Date;
   /** Where the answer is shown, as the adapter serialised it (PostedMessage.ref); null until posted. */
   messageRef: string | null;
+  /** The answer's clean text so far (no footer, cursor or status), so the sweeper can close it off; null until known. */
+  messageBody: string | null;
+}
+
+/** A message the bot wrote that belongs to a conversation. */
+export interface AnswerRecord {
+  platform: string;
+  channelId: string;
+  messageId: string;
+  /** The answer it is part of; null for messages outside answers (a thread's opening question). */
+  requestId: string | null;
+  kind: 'answer' | 'question';
+  /** Clean text: the answer's text in this message (no footer, cursor, status), or the question. */
+  text: string;
+  /** Who asked (answers) or whose question it is (questions). */
+  askerId: string | null;
+  askerName: string | null;
+  /** The question behind an answer (an /ask answer does not show it). */
+  prompt: string | null;
+  at: Date;
 }
 
 export interface Store {
@@ -212,6 +232,19 @@ export interface Store {
   /** /new: history before this time is ignored for the conversation key. */
   setConversationReset(key: string, at: Date): Promise<void>;
   getConversationReset(key: string): Promise<Date | undefined>;
+  /** The latest reset among several keys (one read), undefined when none of them was reset. */
+  getConversationResets(keys: readonly string[]): Promise<Date | undefined>;
+
+  /**
+   * Upserts on (platform, channelId, messageId): a later record for the same
+   * message replaces the earlier (within one call too: the last one wins). One
+   * statement for many rows.
+   */
+  recordAnswerMessages(records: readonly AnswerRecord[]): Promise<void>;
+  /** The records of these messages in one channel (missing ones are simply absent), in one query. */
+  answerRecords(platform: string, channelId: string, messageIds: readonly string[]): Promise<AnswerRecord[]>;
+  /** Deletes records older than `before` (housekeeping); returns how many. */
+  pruneAnswerRecords(before: Date): Promise<number>;
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -231,6 +264,8 @@ export interface Store {
   trackAnswer(answer: ActiveAnswer): Promise<void>;
   /** Stores where the answer is shown (no-op when it is no longer tracked). */
   setAnswerMessageRef(requestId: string, ref: string): Promise<void>;
+  /** Stores where the answer is shown and its clean text so far (no-op when it is no longer tracked). */
+  setAnswerProgress(requestId: string, ref: string, body: string): Promise<void>;
   /**
    * In one transaction: finds the instances whose heartbeat is older than
    * `staleMs` (never `selfId`; an owner that never sent a heartbeat is left to

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type {
   ActiveAnswer,
+  AnswerRecord,
   EffectiveLimits,
   LedgerEntry,
   ReserveRequest,
@@ -652,6 +653,24 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(await store.getConversationReset('discord:chan-2')).toBeUndefined();
       });
 
+      it('the latest reset among several keys wins', async () => {
+        expect(await store.getConversationResets([])).toBeUndefined();
+        expect(await store.getConversationResets(['discord:chan-1', 'discord:thread-1'])).toBeUndefined();
+        const earlier = new Date('2024-05-15T08:00:00.000Z');
+        const latest = new Date('2024-05-15T09:30:00.001Z');
+        await store.setConversationReset('discord:chan-1', latest);
+        await store.setConversationReset('discord:thread-1', earlier);
+        await store.setConversationReset('discord:elsewhere', new Date('2030-01-01T00:00:00Z'));
+        expect(await store.getConversationResets(['discord:thread-1', 'discord:chan-1', 'discord:unset'])).toEqual(latest);
+        expect(await store.getConversationResets(['discord:thread-1', 'discord:unset'])).toEqual(earlier);
+        expect(await store.getConversationResets(['discord:unset', 'discord:unset'])).toBeUndefined();
+        // getConversationReset is unchanged: one key, its own reset.
+        expect(await store.getConversationReset('discord:thread-1')).toEqual(earlier);
+        // Any number of keys, answered the same.
+        const many = Array.from({ length: 600 }, (_, i) => `discord:k-${i}`);
+        expect(await store.getConversationResets([...many, 'discord:thread-1'])).toEqual(earlier);
+      });
+
       it('stores meta values', async () => {
         expect(await store.getMeta('commands-hash')).toBeUndefined();
         await store.setMeta('commands-hash', 'abc');
@@ -664,6 +683,107 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
       it('reports its kind and answers ping', async () => {
         expect(['sqlite', 'postgres']).toContain(store.kind);
         await store.ping();
+      });
+    });
+
+    describe('answer records', () => {
+      const record = (messageId: string, over: Partial<AnswerRecord> = {}): AnswerRecord => ({
+        platform: 'discord',
+        channelId: 'chan-1',
+        messageId,
+        requestId: 'req-1',
+        kind: 'answer',
+        text: `answer text of ${messageId}`,
+        askerId: 'alice',
+        askerName: 'Alice',
+        prompt: 'what is it?',
+        at: NOW,
+        ...over,
+      });
+
+      it('answer records: are read back as written, nulls and all, in the order asked', async () => {
+        const question = record('q-1', {
+          requestId: null,
+          kind: 'question',
+          text: 'Why is the sky blue? — «ünïcode» 🌈\nsecond line',
+          prompt: null,
+          askerName: null,
+        });
+        const part1 = record('m-1', { text: 'First part.' });
+        const part2 = record('m-2', { text: 'Second part.', askerId: null, at: new Date(NOW.getTime() + 1) });
+        await store.recordAnswerMessages([question, part1, part2]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-2', 'q-1', 'm-1'])).toEqual([part2, question, part1]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-1'])).toEqual([part1]);
+      });
+
+      it('answer records: a later record of the same message replaces the earlier', async () => {
+        await store.recordAnswerMessages([record('m-1', { text: 'draft', prompt: 'p' })]);
+        const edited = record('m-1', {
+          requestId: 'req-2',
+          text: 'final',
+          askerId: 'bob',
+          askerName: null,
+          prompt: null,
+          at: new Date(NOW.getTime() + 5_000),
+        });
+        await store.recordAnswerMessages([edited]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-1'])).toEqual([edited]);
+        // Within one call as well: the last of the same message wins.
+        const last = record('m-2', { text: 'third' });
+        await store.recordAnswerMessages([record('m-2', { text: 'first' }), record('m-3'), record('m-2', { text: 'second' }), last]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-2', 'm-3'])).toEqual([last, record('m-3')]);
+      });
+
+      it('answer records are per channel: the same message id in another channel is another message', async () => {
+        const here = record('m-1', { text: 'here' });
+        const there = record('m-1', { channelId: 'chan-2', text: 'there' });
+        const slack = record('m-1', { platform: 'slack', text: 'on slack' });
+        await store.recordAnswerMessages([here, there, slack]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-1'])).toEqual([here]);
+        expect(await store.answerRecords('discord', 'chan-2', ['m-1'])).toEqual([there]);
+        expect(await store.answerRecords('slack', 'chan-1', ['m-1'])).toEqual([slack]);
+        expect(await store.answerRecords('slack', 'chan-2', ['m-1'])).toEqual([]);
+      });
+
+      it('answer records: missing messages are simply absent, and no ids read nothing', async () => {
+        await store.recordAnswerMessages([]);
+        await store.recordAnswerMessages([record('m-1')]);
+        expect(await store.answerRecords('discord', 'chan-1', [])).toEqual([]);
+        expect(await store.answerRecords('discord', 'chan-1', ['nope', 'm-1', 'm-1', 'other'])).toEqual([record('m-1')]);
+        expect(await store.answerRecords('discord', 'chan-1', ['nope'])).toEqual([]);
+      });
+
+      it('answer records: hundreds of messages are written and read in one call each', async () => {
+        const records = Array.from({ length: 400 }, (_, i) =>
+          record(`m-${i}`, { requestId: `req-${Math.floor(i / 4)}`, at: new Date(NOW.getTime() + i) }),
+        );
+        await store.recordAnswerMessages(records);
+        const ids = records.map((r) => r.messageId);
+        expect(await store.answerRecords('discord', 'chan-1', ids)).toEqual(records);
+        // Every length between reads right (the id lists are padded to a few shapes).
+        for (const n of [1, 2, 3, 5, 63, 64, 65, 129, 399]) {
+          expect(await store.answerRecords('discord', 'chan-1', ids.slice(0, n))).toEqual(records.slice(0, n));
+        }
+        // Past the 400 the history asks for, and mixed with ids that are not there.
+        const wanted = [...ids.map((id) => `gone-${id}`), ...ids].reverse();
+        expect(await store.answerRecords('discord', 'chan-1', wanted)).toEqual([...records].reverse());
+      });
+
+      it('answer records: pruning deletes only the records older than the cutoff', async () => {
+        const t = (ms: number) => new Date(NOW.getTime() + ms);
+        await store.recordAnswerMessages([
+          record('old-1', { at: t(-2 * HOUR) }),
+          record('old-2', { channelId: 'chan-2', at: t(-1) }),
+          record('edge', { at: t(0) }),
+          record('new', { at: t(HOUR) }),
+        ]);
+        expect(await store.pruneAnswerRecords(NOW)).toBe(2);
+        expect(await store.pruneAnswerRecords(NOW)).toBe(0);
+        expect((await store.answerRecords('discord', 'chan-1', ['old-1', 'edge', 'new'])).map((r) => r.messageId)).toEqual([
+          'edge',
+          'new',
+        ]);
+        expect(await store.answerRecords('discord', 'chan-2', ['old-2'])).toEqual([]);
       });
     });
 
@@ -680,6 +800,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         owner,
         startedAt: NOW,
         messageRef: null,
+        messageBody: null,
         ...over,
       });
       /** A reserved, tracked answer of `owner`, as the pipeline leaves it while streaming. */
@@ -751,6 +872,38 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         await store.trackAnswer(active('r-1', 'dead', { channelId: 'other' }));
         const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
         expect(taken.map((a) => a.channelId)).toEqual(['chan-1']);
+      });
+
+      it('setAnswerProgress keeps the clean body for the sweeper', async () => {
+        await store.heartbeat('dead', NOW);
+        await running('r-1', 'dead');
+        await running('r-2', 'dead');
+        await running('r-3', 'dead');
+        await store.trackAnswer(active('r-4', 'dead', { messageRef: '{"m":4}', messageBody: 'tracked with a body' }));
+        await store.setAnswerProgress('r-1', '{"m":1}', 'The answer so');
+        await store.setAnswerProgress('r-1', '{"m":1}', 'The answer so far, «clean» 🌈');
+        await store.setAnswerMessageRef('r-2', '{"m":2}');
+        await store.setAnswerProgress('r-3', '{"m":3}', 'body');
+        // A later ref alone keeps the body it had.
+        await store.setAnswerMessageRef('r-3', '{"m":3b}');
+        // Not tracked (or settled already): nothing happens.
+        await store.setAnswerProgress('gone', '{}', 'lost');
+        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        expect(taken.map((a) => [a.requestId, a.messageRef, a.messageBody])).toEqual([
+          ['r-1', '{"m":1}', 'The answer so far, «clean» 🌈'],
+          ['r-2', '{"m":2}', null],
+          ['r-3', '{"m":3b}', 'body'],
+          ['r-4', '{"m":4}', 'tracked with a body'],
+        ]);
+        expect(taken[0]).toEqual(active('r-1', 'sweeper', { messageRef: '{"m":1}', messageBody: 'The answer so far, «clean» 🌈' }));
+      });
+
+      it('setAnswerProgress after settle leaves nothing behind', async () => {
+        await store.heartbeat('dead', NOW);
+        await running('r-1', 'dead');
+        await store.settle('r-1', entry({ requestId: 'r-1' }));
+        await store.setAnswerProgress('r-1', '{"m":1}', 'late');
+        expect(await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper')).toEqual([]);
       });
 
       itShared('lets one of two sweepers on one database take each answer', async () => {

@@ -1,0 +1,79 @@
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
+import type { Database } from '../../src/store/schema.ts';
+import { postgresTestUrl } from '../helpers/postgres.ts';
+import { postgresDatabase, sqliteFileDatabase, type MakeTestDatabase, type TestDatabase } from './harness.ts';
+
+/** A database left by a release that had migrations 1 and 2 only, with an answer in flight. */
+async function atVersion2(db: Kysely<Database>): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.schema
+      .createTable('schema_migrations')
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('applied_at', 'bigint', (c) => c.notNull())
+      .execute();
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 2)) {
+      await migration.up(trx);
+      await trx.insertInto('schema_migrations').values({ version: migration.version, name: migration.name, applied_at: 0 }).execute();
+    }
+    await sql`insert into active_answers (request_id, platform, workspace_id, channel_id, user_id, model, owner, started_at, message_ref)
+      values ('old', 'discord', 'g', 'c', 'u', 'm', 'dead', 1000, '{"m":1}')`.execute(trx);
+    await sql`insert into instances (id, heartbeat_at) values ('dead', 1000)`.execute(trx);
+  });
+}
+
+function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefined, raw: (database: TestDatabase) => Promise<Kysely<Database>>) {
+  describe(`migration 3 (answer records) on ${name}`, () => {
+    let database: TestDatabase | undefined;
+    let db: Kysely<Database> | undefined;
+    afterEach(async () => {
+      await db?.destroy();
+      await database?.dispose();
+      db = database = undefined;
+    });
+
+    it.skipIf(makeDatabase === undefined)('upgrades a version 2 database: answers in flight keep their ref and get a null body', async () => {
+      database = await makeDatabase!();
+      db = await raw(database);
+      await atVersion2(db);
+
+      const store = await database.open();
+      await store.migrate();
+      const versions = await db.selectFrom('schema_migrations').select('version').orderBy('version').execute();
+      expect(versions.map((v) => Number(v.version))).toEqual(MIGRATIONS.map((m) => m.version));
+      const taken = await store.takeOrphanedAnswers(new Date(1_000_000), 30_000, 'sweeper');
+      expect(taken.map((a) => [a.requestId, a.messageRef, a.messageBody])).toEqual([['old', '{"m":1}', null]]);
+
+      // Half-applied (the statements ran, the version row did not): running it again converges.
+      await db.transaction().execute((trx) => MIGRATIONS.find((m) => m.version === 3)!.up(trx));
+      await store.recordAnswerMessages([
+        { platform: 'discord', channelId: 'c', messageId: 'm', requestId: null, kind: 'question', text: 'q', askerId: null, askerName: null, prompt: null, at: new Date(5) },
+      ]);
+      expect(await store.answerRecords('discord', 'c', ['m'])).toHaveLength(1);
+    });
+  });
+}
+
+describeUpgrade('SQLite', sqliteFileDatabase, async (database) => {
+  const path = database.url.slice('sqlite:'.length);
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: new SqliteDatabase(path) }) });
+});
+
+const url = postgresTestUrl('the migration upgrade test');
+describeUpgrade('PostgreSQL', url === undefined ? undefined : postgresDatabase(url), async (database) => {
+  const schema = database.schema!;
+  const admin = new pg.Client({ connectionString: database.url });
+  await admin.connect();
+  try {
+    await admin.query(`create schema if not exists "${schema}"`);
+  } finally {
+    await admin.end();
+  }
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 2, options: `-c search_path=${schema}` }) }),
+  });
+});
