@@ -3,9 +3,8 @@
  * Discord (scaled clock), the real core against the fake OpenRouter.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { answerText } from '../../src/platforms/discord/history.ts';
 import { buttonIds, type FakeInteraction, type FakeMessage } from '../fakes/discord.ts';
-import { afterFirstTextEdit, startHarness, type Harness } from '../platforms/discord/harness.ts';
+import { afterFirstTextEdit, answerText, startHarness, type Harness } from '../platforms/discord/harness.ts';
 import { FAULT_ENV, faultTools, IN_PROGRESS, UPSTREAM_FAULTS } from './cases.ts';
 
 let h: Harness;

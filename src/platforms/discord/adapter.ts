@@ -1,20 +1,22 @@
 /**
  * The Discord adapter: a discord.js client on the Gateway, slash commands,
- * mentions, replies, threads and DMs, all handed to the shared core.
+ * mentions, replies, threads and DMs, each described to the core through the
+ * AdapterHost (the only part of the core an adapter sees).
  */
 import { once } from 'node:events';
 import { Client, Events, GatewayIntentBits, Partials, RESTEvents, Routes, Status, type RateLimitData } from 'discord.js';
 import type { Config } from '../../config.ts';
-import type { Core } from '../../core/core.ts';
+import type { AdapterHost } from '../../core/host.ts';
 import type { ChatAdapter, Clock } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
+import { withDeadline } from '../../util/time.ts';
 import { CommandJsonError } from './command-json.ts';
-import { BoundedMap, LiveAnswers, PLATFORM, type DiscordContext } from './context.ts';
+import { LiveAnswers, PLATFORM, type DiscordContext } from './context.ts';
 import { handleInteraction } from './interactions.ts';
+import { CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS, budgetKeyFor } from './limits.ts';
 import { markInterrupted } from './mark-interrupted.ts';
 import { handleMessage } from './messages.ts';
 import { explainRegistrationError, registerCommands, type RegisterResult } from './register-commands.ts';
-import { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } from './surface.ts';
 
 export type DiscordAdapterConfig = NonNullable<Config['discord']>;
 
@@ -35,6 +37,8 @@ export interface DiscordAdapter extends ChatAdapter {
 
 /** Message create/edit routes, as discord.js names its buckets. */
 const MESSAGE_WRITE = /^\/(channels\/:id\/messages(\/:id)?|webhooks\/:id\/:token(\/messages\/(:id|@original))?)$/;
+/** An unknown command re-registers at most this often. */
+const REREGISTER_INTERVAL_MS = 60_000;
 
 /**
  * Message writes are paced by the core's budget: on a per-route 429 discord.js
@@ -45,10 +49,8 @@ export function rejectOnRateLimit(data: RateLimitData): boolean {
   return !data.global && data.method.toUpperCase() !== 'GET' && MESSAGE_WRITE.test(data.route);
 }
 
-export function createDiscordAdapter(config: DiscordAdapterConfig, core: Core, options: DiscordAdapterOptions = {}): DiscordAdapter {
-  const logger = (options.logger ?? core.logger).child({ platform: 'discord' });
-  const clock = options.clock ?? core.clock;
-  const client = new Client({
+function createClient(config: DiscordAdapterConfig): Client {
+  return new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
     // DM channels are not cached until a message arrives in one.
     partials: [Partials.Channel, Partials.Message],
@@ -57,45 +59,49 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, core: Core, o
     // SHARD_COUNT/SHARD_IDS: this process serves only its own shards.
     ...(config.shardCount !== undefined ? { shards: config.shardIds, shardCount: config.shardCount } : {}),
   });
-  client.rest.on(RESTEvents.RateLimited, (info) => {
-    core.events.emit('platform-rate-limited', { platform: PLATFORM, route: info.route, retryAfterMs: info.retryAfter });
-  });
+}
 
-  const running = new Set<Promise<void>>();
-  let stopping = false;
-  const track = (work: Promise<void>) => {
+/** Event handlers in flight, so stop() can let them finish. */
+class Handlers {
+  readonly #running = new Set<Promise<void>>();
+  stopping = false;
+
+  constructor(private readonly logger: Logger) {}
+
+  track(work: Promise<void>): void {
     const tracked = work
       .catch((error: unknown) => {
-        logger.error({ err: error }, 'discord event handler failed');
+        this.logger.error({ err: error }, 'discord event handler failed');
       })
-      .finally(() => running.delete(tracked));
-    running.add(tracked);
-  };
+      .finally(() => this.#running.delete(tracked));
+    this.#running.add(tracked);
+  }
 
-  const ctx: DiscordContext = {
-    client,
-    rest: client.rest,
-    core,
-    logger,
-    clock,
-    retries: new BoundedMap(500),
-    asked: new BoundedMap(5000),
-    live: new LiveAnswers(),
-    botId: () => client.user?.id ?? '',
-    applicationId: () => client.application?.id ?? client.user?.id ?? '',
-  };
+  get size(): number {
+    return this.#running.size;
+  }
 
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+}
+
+function listen(ctx: DiscordContext, handlers: Handlers): void {
+  const { client, logger } = ctx;
+  client.rest.on(RESTEvents.RateLimited, (info) => {
+    ctx.host.rateLimited({ platform: PLATFORM, route: info.route, retryAfterMs: info.retryAfter });
+  });
   client.on(Events.InteractionCreate, (interaction) => {
-    if (!stopping) track(handleInteraction(ctx, interaction));
+    if (!handlers.stopping) handlers.track(handleInteraction(ctx, interaction));
   });
   client.on(Events.MessageCreate, (message) => {
-    if (!stopping) track(handleMessage(ctx, message));
+    if (!handlers.stopping) handlers.track(handleMessage(ctx, message));
   });
   // Deleting an answer while it streams stops it at once (the next edit would notice too, later).
   client.on(Events.MessageDelete, (message) => {
     const live = ctx.live.get(message.id);
     if (!live) return;
-    const stopped = core.pipeline.stop({ platform: PLATFORM, workspaceId: live.workspaceId, requestId: live.requestId }, 'deleting the answer');
+    const stopped = ctx.host.stopAnswer(live.place, live.requestId, 'deleting the answer');
     if (stopped > 0) logger.info({ requestId: live.requestId, message: message.id }, 'answer message deleted; stopped the answer');
   });
   client.on(Events.Error, (error) => logger.error({ err: error }, 'discord client error'));
@@ -103,63 +109,81 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, core: Core, o
   client.on(Events.ShardDisconnect, (event, shard) => logger.warn({ shard, code: event.code }, 'gateway disconnected'));
   client.on(Events.ShardReconnecting, (shard) => logger.info({ shard }, 'gateway reconnecting'));
   client.on(Events.ShardResume, (shard, replayed) => logger.info({ shard, replayed }, 'gateway resumed'));
+}
 
-  const register = async (registerOptions: { force?: boolean } = {}) => {
-    const target = { applicationId: ctx.applicationId(), guildId: config.guildId };
-    return registerCommands(client.rest, core.store, core.commands, target, registerOptions);
+export function createDiscordAdapter(config: DiscordAdapterConfig, host: AdapterHost, options: DiscordAdapterOptions = {}): DiscordAdapter {
+  const logger = (options.logger ?? host.logger).child({ platform: PLATFORM });
+  const clock = options.clock ?? host.clock;
+  const client = createClient(config);
+  const handlers = new Handlers(logger);
+  const applicationId = () => client.application?.id ?? client.user?.id ?? '';
+  const register = async (registerOptions: { force?: boolean } = {}) =>
+    registerCommands(client.rest, host, host.commands, { applicationId: applicationId(), guildId: config.guildId }, registerOptions);
+  let lastReregister = -Infinity;
+  const ctx: DiscordContext = {
+    client,
+    rest: client.rest,
+    host,
+    logger,
+    clock,
+    live: new LiveAnswers(),
+    botId: () => client.user?.id ?? '',
+    applicationId,
+    async reregister(reason) {
+      if (clock.now() - lastReregister < REREGISTER_INTERVAL_MS) return;
+      lastReregister = clock.now();
+      logger.warn({ reason }, 'registering the slash commands again');
+      try {
+        await register({ force: true });
+      } catch (error) {
+        logger.error({ err: error }, explainRegistrationError(error, { applicationId: applicationId(), guildId: config.guildId }));
+      }
+    },
   };
-
-  const idle = async () => {
-    while (running.size > 0) await Promise.allSettled([...running]);
-  };
+  listen(ctx, handlers);
 
   return {
-    platform: 'discord',
+    platform: PLATFORM,
     client,
     registerCommands: register,
-    idle,
-    async start() {
-      const ready = once(client, Events.ClientReady);
-      try {
-        await client.login(config.token);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new Error(`Discord login failed: ${reason}. Check DISCORD_TOKEN (developer portal -> your application -> Bot).`, { cause: error });
-      }
-      await ready;
-      logger.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'connected to Discord');
-      try {
-        const result = await register();
-        if (result.registered) logger.info({ commands: result.count, guild: config.guildId ?? 'global' }, 'registered slash commands');
-        else logger.debug('slash commands unchanged; not registering');
-      } catch (error) {
-        if (error instanceof CommandJsonError) throw error;
-        // The bot still answers mentions and already registered commands.
-        logger.error({ err: error }, explainRegistrationError(error, { applicationId: ctx.applicationId(), guildId: config.guildId }));
-      }
-    },
+    idle: () => handlers.idle(),
+    start: () => start(ctx, config, register),
     async stop() {
-      stopping = true;
-      const drainMs = options.drainMs ?? 10_000;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, drainMs);
-      });
-      await Promise.race([idle(), timeout]);
-      clearTimeout(timer);
-      if (running.size > 0) logger.warn({ running: running.size }, 'stopping with answers still running');
+      handlers.stopping = true;
+      await withDeadline(handlers.idle(), options.drainMs ?? 10_000, undefined);
+      if (handlers.size > 0) logger.warn({ running: handlers.size }, 'stopping with answers still running');
       await client.destroy();
     },
-    connected() {
-      return client.isReady() && client.ws.status === Status.Ready;
-    },
-    markInterrupted: (ref, note) => markInterrupted({ rest: client.rest, budget: core.budget, logger }, ref, note),
+    connected: () => client.isReady() && client.ws.status === Status.Ready,
+    markInterrupted: (ref, ending) => markInterrupted({ rest: client.rest, budget: host.budget, logger }, ref, ending),
     async postToChannel(channelId, text) {
-      await core.budget.run(budgetKeyFor(channelId), CHANNEL_RATE_LIMIT, async () => {
+      await host.budget.run(budgetKeyFor(channelId), CHANNEL_RATE_LIMIT, async () => {
         await client.rest.post(Routes.channelMessages(channelId), {
           body: { content: text.slice(0, MAX_MESSAGE_LENGTH), allowed_mentions: NO_MENTIONS },
         });
       });
     },
   };
+}
+
+async function start(ctx: DiscordContext, config: DiscordAdapterConfig, register: () => Promise<RegisterResult>): Promise<void> {
+  const { client, logger } = ctx;
+  const ready = once(client, Events.ClientReady);
+  try {
+    await client.login(config.token);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`Discord login failed: ${reason}. Check DISCORD_TOKEN (developer portal -> your application -> Bot).`, { cause: error });
+  }
+  await ready;
+  logger.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'connected to Discord');
+  try {
+    const result = await register();
+    if (result.registered) logger.info({ commands: result.count, guild: config.guildId ?? 'global' }, 'registered slash commands');
+    else logger.debug('slash commands unchanged; not registering');
+  } catch (error) {
+    if (error instanceof CommandJsonError) throw error;
+    // The bot still answers mentions and already registered commands.
+    logger.error({ err: error }, explainRegistrationError(error, { applicationId: ctx.applicationId(), guildId: config.guildId }));
+  }
 }

@@ -1,21 +1,24 @@
 /**
- * Autocomplete choices for `model` and `tool` options: up to 25, each name at
- * most 100 characters (Discord's limits).
+ * Autocomplete for `model` and `tool` options: up to 25 choices, each name at
+ * most 100 characters (Discord's limits), within Discord's 3 s.
  */
+import type { AutocompleteInteraction } from 'discord.js';
 import { formatPrices } from '../../core/command-options.ts';
-import type { Core } from '../../core/core.ts';
+import { describeOptions } from '../../core/commands.ts';
+import type { AdapterHost } from '../../core/host.ts';
 import type { ModelInfo } from '../../llm/types.ts';
+import { truncate } from '../../util/text.ts';
+import { withDeadline } from '../../util/time.ts';
+import type { DiscordContext } from './context.ts';
 
 export const MAX_CHOICES = 25;
 const MAX_CHOICE = 100;
+/** Autocomplete must answer within 3 s (real time, whatever the core's clock says); give the catalog this long. */
+const AUTOCOMPLETE_BUDGET_MS = 2000;
 
 export interface Choice {
   name: string;
   value: string;
-}
-
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** "openai/gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens", the id shortened first when too long. */
@@ -23,24 +26,41 @@ export function modelChoice(model: Pick<ModelInfo, 'id' | 'isFree' | 'pricing'>)
   if (model.id.length > MAX_CHOICE) return undefined;
   const price = model.pricing.prompt < 0 || model.pricing.completion < 0 ? 'price varies' : formatPrices(model);
   const suffix = ` · ${price}`;
-  const name = suffix.length >= MAX_CHOICE - 10 ? clip(model.id, MAX_CHOICE) : clip(model.id, MAX_CHOICE - suffix.length) + suffix;
+  const name = suffix.length >= MAX_CHOICE - 10 ? truncate(model.id, MAX_CHOICE) : truncate(model.id, MAX_CHOICE - suffix.length) + suffix;
   return { name, value: model.id };
 }
 
-export async function modelChoices(core: Core, typed: string): Promise<Choice[]> {
-  const found = await core.catalog.search(typed.trim(), { limit: MAX_CHOICES });
+export async function modelChoices(host: Pick<AdapterHost, 'searchModels'>, typed: string): Promise<Choice[]> {
+  const found = await host.searchModels(typed, MAX_CHOICES);
   return found
     .map(modelChoice)
     .filter((c): c is Choice => c !== undefined)
     .slice(0, MAX_CHOICES);
 }
 
-export function toolChoices(core: Core, typed: string): Choice[] {
+export function toolChoices(host: Pick<AdapterHost, 'tools'>, typed: string): Choice[] {
   const needle = typed.trim().toLowerCase();
-  return core.registry
-    .list()
+  return host
+    .tools()
     .filter((tool) => needle === '' || tool.name.toLowerCase().includes(needle) || tool.description.toLowerCase().includes(needle))
     .sort((a, b) => Number(!a.name.startsWith(needle)) - Number(!b.name.startsWith(needle)) || a.name.localeCompare(b.name))
     .slice(0, MAX_CHOICES)
-    .map((tool) => ({ name: clip(`${tool.name} · ${tool.description}`, MAX_CHOICE), value: tool.name }));
+    .map((tool) => ({ name: truncate(`${tool.name} · ${tool.description}`, MAX_CHOICE), value: tool.name }));
+}
+
+export async function handleAutocomplete(ctx: DiscordContext, interaction: AutocompleteInteraction): Promise<void> {
+  const focused = interaction.options.getFocused(true);
+  const command = ctx.host.commands.find((c) => c.name === interaction.commandName);
+  const subName = interaction.options.getSubcommand(false);
+  const schema = subName ? command?.subcommands?.[subName]?.options : command?.options;
+  const hint = describeOptions(schema).find((o) => o.name === focused.name)?.hints.autocomplete;
+  const typed = String(focused.value);
+  let choices: Choice[] = [];
+  try {
+    if (hint === 'model') choices = await withDeadline(modelChoices(ctx.host, typed), AUTOCOMPLETE_BUDGET_MS, []);
+    else if (hint === 'tool') choices = toolChoices(ctx.host, typed);
+  } catch (error) {
+    ctx.logger.warn({ err: error }, 'autocomplete lookup failed');
+  }
+  await interaction.respond(choices);
 }

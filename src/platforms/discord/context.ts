@@ -1,65 +1,29 @@
 /**
- * What the Discord listeners share: the client, the core, and a few helpers
- * for places, admins and budgeted writes.
+ * What the Discord listeners share: the client, the core's AdapterHost, and a
+ * few helpers for places, admins and answer surfaces.
  */
-import { PermissionFlagsBits, type Client, type PermissionsBitField, type REST } from 'discord.js';
+import { PermissionFlagsBits, type Client, type Interaction, type PermissionsBitField, type REST } from 'discord.js';
+import type { CommandUser } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
-import type { Core } from '../../core/core.ts';
+import type { ConversationRef } from '../../core/conversation-key.ts';
+import type { AdapterHost } from '../../core/host.ts';
 import type { Place } from '../../core/settings.ts';
-import { PlatformRateLimitError, type Clock } from '../../core/types.ts';
+import type { Clock } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { isRateLimit } from './discord-errors.ts';
-import { budgetKeyFor, CHANNEL_RATE_LIMIT, DiscordAnswerSurface, type InteractionTarget } from './surface.ts';
+import { DM_WORKSPACE, PLATFORM } from './limits.ts';
+import { DiscordAnswerSurface, type InteractionTarget } from './surface.ts';
 
-export const PLATFORM = 'discord';
-/** Discord's own notation for "not in a guild"; every DM shares this workspace. */
-export const DM_WORKSPACE = '@me';
-
-/** What Retry needs to ask the same question again. */
-export interface RetryRecord {
-  prompt: string;
-  model?: string;
-  place: Place;
-  conversationKey: string;
-  history: () => Promise<HistoryMessage[]>;
-}
-
-/** A map that forgets its oldest entries beyond a capacity. */
-export class BoundedMap<V> {
-  readonly #entries = new Map<string, V>();
-  constructor(private readonly capacity: number) {}
-
-  set(key: string, value: V): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    while (this.#entries.size > this.capacity) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.#entries.delete(oldest);
-    }
-  }
-
-  get(key: string): V | undefined {
-    return this.#entries.get(key);
-  }
-}
-
-/** Who asked what with /ask, by answer message id: interaction replies do not show the question. */
-export interface AskedPrompt {
-  prompt: string;
-  userId: string;
-  userName: string;
-}
+export { DM_WORKSPACE, PLATFORM } from './limits.ts';
 
 /** Messages of answers still streaming, so deleting one stops its answer at once. */
 export class LiveAnswers {
-  readonly #byMessage = new Map<string, { requestId: string; workspaceId: string }>();
+  readonly #byMessage = new Map<string, { requestId: string; place: Place }>();
 
-  add(messageId: string, requestId: string, workspaceId: string): void {
-    this.#byMessage.set(messageId, { requestId, workspaceId });
+  add(messageId: string, requestId: string, place: Place): void {
+    this.#byMessage.set(messageId, { requestId, place });
   }
 
-  get(messageId: string): { requestId: string; workspaceId: string } | undefined {
+  get(messageId: string): { requestId: string; place: Place } | undefined {
     return this.#byMessage.get(messageId);
   }
 
@@ -71,17 +35,22 @@ export class LiveAnswers {
 export interface DiscordContext {
   readonly client: Client;
   readonly rest: REST;
-  readonly core: Core;
+  readonly host: AdapterHost;
   readonly logger: Logger;
   readonly clock: Clock;
-  /** The questions behind recent answers, by request id, for Retry. */
-  readonly retries: BoundedMap<RetryRecord>;
-  /** The /ask questions behind answer messages, by message id, for reply chains. */
-  readonly asked: BoundedMap<AskedPrompt>;
   readonly live: LiveAnswers;
   /** The bot's user id (known once connected). */
   botId(): string;
   applicationId(): string;
+  /** Registers the commands again (someone used one this version does not know). */
+  reregister(reason: string): Promise<void>;
+}
+
+/** Where an event happened, and what an answer there continues. */
+export interface Conversation {
+  place: Place;
+  conversation: ConversationRef;
+  history?: () => Promise<HistoryMessage[]>;
 }
 
 export function placeOf(channel: { id: string; isThread(): boolean; parentId?: string | null }, guildId: string | null): Place {
@@ -90,8 +59,17 @@ export function placeOf(channel: { id: string; isThread(): boolean; parentId?: s
   return place;
 }
 
-export function conversationKey(id: string): string {
-  return `${PLATFORM}:${id}`;
+/** The conversation that is a whole channel (a thread, a DM), or `rootId`'s within it. */
+export function conversationAt(place: Place, rootId?: string): ConversationRef {
+  const ref: ConversationRef = { platform: PLATFORM, workspaceId: place.workspaceId, channelId: place.channelId };
+  if (place.parentChannelId !== undefined) ref.parentChannelId = place.parentChannelId;
+  if (rootId !== undefined) ref.rootId = rootId;
+  return ref;
+}
+
+export function userOf(interaction: Interaction): CommandUser {
+  const member = interaction.member;
+  return { id: interaction.user.id, name: member && 'displayName' in member ? member.displayName : interaction.user.displayName };
 }
 
 /** Manage Guild or Administrator (has() counts Administrator as every permission). */
@@ -99,41 +77,22 @@ export function isManager(permissions: Readonly<PermissionsBitField> | null | un
   return permissions?.has(PermissionFlagsBits.ManageGuild) ?? false;
 }
 
-/**
- * Runs a public write in `channelId` inside the channel's shared budget (the
- * same one the renderer uses), waiting out rate limits.
- */
-export async function budgeted<T>(ctx: DiscordContext, channelId: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await ctx.core.budget.run(budgetKeyFor(channelId), CHANNEL_RATE_LIMIT, async () => {
-        try {
-          return await fn();
-        } catch (error) {
-          if (isRateLimit(error)) throw new PlatformRateLimitError(Math.max(error.retryAfter, error.timeToReset, 0), { cause: error });
-          throw error;
-        }
-      });
-    } catch (error) {
-      if (!(error instanceof PlatformRateLimitError) || attempt >= 5) throw error;
-    }
-  }
-}
-
 /** A surface for one answer, watched for deletion while it streams. */
 export function answerSurface(
   ctx: DiscordContext,
-  options: { channelId: string; requestId: string; workspaceId: string; interaction?: InteractionTarget; replyTo?: string },
+  options: { place: Place; requestId: string; interaction?: InteractionTarget; originalTaken?: boolean; replyTo?: string; retryButton?: boolean },
 ): DiscordAnswerSurface {
-  const { requestId, workspaceId } = options;
+  const { requestId, place } = options;
   return new DiscordAnswerSurface({
     rest: ctx.rest,
     clock: ctx.clock,
     logger: ctx.logger.child({ requestId }),
-    channelId: options.channelId,
+    channelId: place.channelId,
     requestId,
     interaction: options.interaction,
+    originalTaken: options.originalTaken,
     replyTo: options.replyTo,
-    onPosted: (messageId) => ctx.live.add(messageId, requestId, workspaceId),
+    retryButton: options.retryButton,
+    onPosted: (messageId) => ctx.live.add(messageId, requestId, place),
   });
 }

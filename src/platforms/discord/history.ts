@@ -5,6 +5,9 @@
  */
 import { Routes, type REST } from 'discord.js';
 import type { HistoryMessage } from '../../core/conversation.ts';
+import type { AdapterHost } from '../../core/host.ts';
+import type { AnswerRecord } from '../../store/types.ts';
+import { PLATFORM } from './limits.ts';
 
 /** Messages of a conversation read at most (the core trims further to fit the model). */
 export const HISTORY_LIMIT = 50;
@@ -18,41 +21,6 @@ export interface RawMessage {
   author: { id: string; username: string; global_name?: string | null; bot?: boolean };
   message_reference?: { message_id?: string; channel_id?: string };
   referenced_message?: RawMessage | null;
-  flags?: number;
-  /** Set on replies to interactions (an /ask answer). */
-  interaction_metadata?: { user?: { id: string; username: string; global_name?: string | null } };
-}
-
-/** The footer line the core's renderer ends every answer with ("model · 12 in / 34 out · $0.0001 · 1.2 s"). */
-const FOOTER = /^\S+(?: \(fallback for \S+\))? · [\d.,k]+ in \/ [\d.,k]+ out · [^\n]* · \d+(?:\.\d+)? s(?: · [^\n]*)?$/;
-/** Lines the renderer adds that are not part of the model's answer. */
-const RENDERER_LINE = /^(⚠️|⏹️)/;
-const PLACEHOLDER = /^…thinking/;
-/** How the bot opens a thread for an /ask (thread-per-conversation). */
-const THREAD_STARTER = /^💬 <@!?(\d+)> asked:\n>>> ([\s\S]*)$/;
-const LOADING = 1 << 7;
-
-/** Whether a message is the end of an answer (it carries the footer). */
-export function hasFooter(text: string): boolean {
-  const last = text.slice(text.lastIndexOf('\n\n') + 2);
-  return FOOTER.test(last.trim());
-}
-
-/** The answer text of a bot message, without the renderer's footer, error line or cursor. */
-export function answerText(text: string): string {
-  const paragraphs = text.split('\n\n');
-  while (paragraphs.length > 0) {
-    const last = paragraphs[paragraphs.length - 1]!.trim();
-    if (FOOTER.test(last) || RENDERER_LINE.test(last)) paragraphs.pop();
-    else break;
-  }
-  return paragraphs.join('\n\n').replace(/ ▍$/, '').trim();
-}
-
-/** The starter message text the bot writes when it opens a thread for /ask. */
-export function threadStarterText(userId: string, prompt: string): string {
-  const quoted = prompt.length > 1900 ? `${prompt.slice(0, 1899)}…` : prompt;
-  return `💬 <@${userId}> asked:\n>>> ${quoted}`;
 }
 
 /** Removes mentions of the bot from a prompt. */
@@ -64,32 +32,64 @@ export function displayName(author: RawMessage['author']): string {
   return author.global_name ?? author.username;
 }
 
-/** Turns raw messages (oldest first) into history; consecutive pieces of one answer are joined. */
-export function toHistory(messages: readonly RawMessage[], botId: string): HistoryMessage[] {
+/**
+ * Turns raw messages (oldest first) into history. What the bot wrote is read
+ * from its records, never from its text: an answer's pieces are joined, a
+ * thread's opening question is the asker's turn, and a bot message without a
+ * record (a placeholder, a notice) is not part of the conversation.
+ * `questionAtRoot`: the first message is an answer that does not show its
+ * question (an /ask reply at the root of a reply chain); its record supplies it.
+ */
+export function toHistory(
+  messages: readonly RawMessage[],
+  botId: string,
+  records: ReadonlyMap<string, AnswerRecord>,
+  options: { questionAtRoot?: boolean } = {},
+): HistoryMessage[] {
   const history: HistoryMessage[] = [];
-  for (const message of messages) {
-    if (message.flags !== undefined && (message.flags & LOADING) !== 0) continue;
+  let lastAnswer: string | null | undefined;
+  messages.forEach((message, index) => {
     const at = new Date(message.timestamp);
-    if (message.author.id === botId) {
-      const starter = THREAD_STARTER.exec(message.content);
-      if (starter) {
-        history.push({ role: 'user', text: starter[2]!, at, authorId: starter[1]!, authorName: undefined });
-        continue;
-      }
-      if (PLACEHOLDER.test(message.content)) continue;
-      const text = answerText(message.content);
-      if (text === '') continue;
-      const previous = history.at(-1);
-      if (previous?.role === 'assistant') previous.text += `\n${text}`;
-      else history.push({ role: 'assistant', text, at });
-      continue;
+    const record = message.author.id === botId ? records.get(message.id) : undefined;
+    if (!record) {
+      lastAnswer = undefined;
+      if (message.author.id === botId || message.author.bot) return;
+      const text = stripBotMention(message.content, botId);
+      if (text !== '') history.push({ role: 'user', text, at, authorId: message.author.id, authorName: displayName(message.author) });
+      return;
     }
-    if (message.author.bot) continue;
-    const text = stripBotMention(message.content, botId);
-    if (text === '') continue;
-    history.push({ role: 'user', text, at, authorId: message.author.id, authorName: displayName(message.author) });
-  }
+    if (record.kind === 'question' || (index === 0 && options.questionAtRoot && record.prompt !== null)) {
+      const text = record.kind === 'question' ? record.text : record.prompt!;
+      history.push({ role: 'user', text, at, authorId: record.askerId ?? undefined, authorName: record.askerName ?? undefined });
+      lastAnswer = undefined;
+      if (record.kind === 'question') return;
+    }
+    if (record.text.trim() === '') return;
+    const previous = history.at(-1);
+    if (previous?.role === 'assistant' && lastAnswer === record.requestId) previous.text += `\n${record.text}`;
+    else history.push({ role: 'assistant', text: record.text, at });
+    lastAnswer = record.requestId;
+  });
   return history;
+}
+
+/** Looks up the records of the bot's messages among `messages` (one query per channel) and builds the history. */
+export async function readHistory(
+  host: Pick<AdapterHost, 'answerRecords'>,
+  messages: readonly RawMessage[],
+  botId: string,
+  options: { questionAtRoot?: boolean } = {},
+): Promise<HistoryMessage[]> {
+  const byChannel = new Map<string, string[]>();
+  for (const message of messages) {
+    if (message.author.id !== botId) continue;
+    byChannel.set(message.channel_id, [...(byChannel.get(message.channel_id) ?? []), message.id]);
+  }
+  const records = new Map<string, AnswerRecord>();
+  for (const [channelId, ids] of byChannel) {
+    for (const [id, record] of await host.answerRecords(PLATFORM, channelId, ids)) records.set(id, record);
+  }
+  return toHistory(messages, botId, records, options);
 }
 
 /**
@@ -149,30 +149,4 @@ export async function threadHistory(
     // Threads opened without a message, or the starter was deleted.
     return messages;
   }
-}
-
-/**
- * An /ask answer does not show its question: put the question (remembered when
- * the answer was posted, or a stand-in after a restart) before the chain's
- * first message when that is such an answer.
- */
-export function withAskedQuestion(
-  messages: RawMessage[],
-  botId: string,
-  asked: (messageId: string) => { prompt: string; userId: string; userName: string } | undefined,
-): RawMessage[] {
-  const root = messages[0];
-  if (!root || root.author.id !== botId || !root.interaction_metadata) return messages;
-  const known = asked(root.id);
-  const user = root.interaction_metadata.user;
-  const question: RawMessage = {
-    id: `${root.id}-question`,
-    channel_id: root.channel_id,
-    content: known?.prompt ?? '(a question asked with /ask)',
-    timestamp: root.timestamp,
-    author: known
-      ? { id: known.userId, username: known.userName, global_name: known.userName }
-      : { id: user?.id ?? 'unknown', username: user?.username ?? 'someone', global_name: user?.global_name ?? null },
-  };
-  return [question, ...messages];
 }

@@ -1,15 +1,16 @@
 /**
  * Crash recovery on Discord: ends an answer another process left half-written
- * with the interrupted note, through the channel route and the bot token (the
- * interaction token of the dead process is not known here).
+ * with its last recorded text and the interrupted note, through the channel
+ * route and the bot token (the dead process's interaction token is not known here).
  */
 import { Routes, type REST } from 'discord.js';
+import { formatAnswerText } from '../../core/answer-view.ts';
 import type { RateBudget } from '../../core/rate-budget.ts';
-import { withInterruptedNote } from '../../core/recovery.ts';
-import { PlatformRateLimitError } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { describeDiscordError, isGone, isRateLimit } from './discord-errors.ts';
-import { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } from './surface.ts';
+import { truncate } from '../../util/text.ts';
+import { describeDiscordError, isGone } from './discord-errors.ts';
+import { MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
+import { budgeted } from './rate-limit.ts';
 
 /** 429s waited out before giving up on one message. */
 const MAX_RATE_LIMITS = 5;
@@ -22,40 +23,32 @@ export function parseMessageRef(ref: string): { channelId: string; messageId: st
   return { channelId: parsed.channelId, messageId: parsed.messageId };
 }
 
+/** The message's new text: the recorded answer (cut to leave room), then the note. */
+export function interruptedContent(ending: { body: string | null; note: string }): string {
+  const room = Math.max(0, MAX_MESSAGE_LENGTH - ending.note.length - 2);
+  const body = truncate(ending.body ?? '', room);
+  const text = formatAnswerText({ body, streaming: false, status: null, footer: null, endLine: { kind: 'interrupted', text: ending.note }, final: true });
+  return truncate(text, MAX_MESSAGE_LENGTH);
+}
+
 export async function markInterrupted(
   deps: { rest: REST; budget: RateBudget; logger: Logger },
   ref: string,
-  note: string,
+  ending: { body: string | null; note: string },
 ): Promise<void> {
   const { channelId, messageId } = parseMessageRef(ref);
   const route = Routes.channelMessage(channelId, messageId);
-  let content: string | undefined;
+  const content = interruptedContent(ending);
   try {
-    const message = (await deps.rest.get(route)) as { content?: string };
-    content = withInterruptedNote(message.content ?? '', note, MAX_MESSAGE_LENGTH);
+    // Already marked (a repeated call): leave the message alone.
+    const current = (await deps.rest.get(route)) as { content?: string; components?: unknown[] };
+    if (current.content === content && (current.components ?? []).length === 0) return;
+    await budgeted(deps.budget, channelId, () => deps.rest.patch(route, { body: { content, components: [], allowed_mentions: NO_MENTIONS } }), MAX_RATE_LIMITS);
   } catch (error) {
-    if (!isGone(error)) throw error;
-    deps.logger.info({ channelId, messageId }, 'interrupted answer message is gone; nothing to mark');
-    return;
-  }
-  if (content === undefined) return;
-  const body = { content, components: [], allowed_mentions: NO_MENTIONS };
-  // The channel's budget is shared with live answers; a 429 blocks it for retry-after and we try again.
-  for (let rateLimits = 0; ; rateLimits++) {
-    try {
-      await deps.budget.run(budgetKeyFor(channelId), CHANNEL_RATE_LIMIT, async () => {
-        try {
-          await deps.rest.patch(route, { body });
-        } catch (error) {
-          if (isRateLimit(error)) throw new PlatformRateLimitError(Math.max(error.retryAfter, error.timeToReset, 0), { cause: error });
-          throw error;
-        }
-      });
+    if (isGone(error)) {
+      deps.logger.info({ channelId, messageId }, 'interrupted answer message is gone; nothing to mark');
       return;
-    } catch (error) {
-      if (error instanceof PlatformRateLimitError && rateLimits < MAX_RATE_LIMITS) continue;
-      if (isGone(error)) return;
-      throw new Error(`could not mark Discord message ${messageId} interrupted: ${describeDiscordError(error)}`, { cause: error });
     }
+    throw new Error(`could not mark Discord message ${messageId} interrupted: ${describeDiscordError(error)}`, { cause: error });
   }
 }

@@ -1,16 +1,18 @@
 /**
  * Messages: a mention of the bot starts a conversation (answered as a reply),
- * a reply to one of its answers continues one (the reply chain is the
- * history), in a thread the thread is the conversation, and DMs need no mention.
+ * a reply to one of its answers continues one (the reply chain), in a thread
+ * the bot owns the thread is the conversation, and DMs need no mention. The
+ * adapter only says where the message sits; the core decides the rest.
  */
-import { randomUUID } from 'node:crypto';
 import { Routes, type Message } from 'discord.js';
-import { runCommand, type CommandUser, type Invocation } from '../../core/commands.ts';
+import type { InboundMessage, InboundPort } from '../../core/inbound.ts';
 import { splitMessage } from '../../core/split.ts';
-import { answerSurface, budgeted, conversationKey, isManager, placeOf, type DiscordContext } from './context.ts';
+import { answerSurface, conversationAt, isManager, placeOf, type Conversation, type DiscordContext } from './context.ts';
 import { describeDiscordError, isMissingPermissions, MISSING_PERMISSIONS_MESSAGE } from './discord-errors.ts';
-import { channelHistory, replyChain, stripBotMention, threadHistory, toHistory, withAskedQuestion, type RawMessage } from './history.ts';
-import { MAX_MESSAGE_LENGTH, NO_MENTIONS, type DiscordAnswerSurface } from './surface.ts';
+import { channelHistory, readHistory, replyChain, stripBotMention, threadHistory, type RawMessage } from './history.ts';
+import { MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
+import { budgeted } from './rate-limit.ts';
+import type { DiscordAnswerSurface } from './surface.ts';
 
 function rawOf(message: Message): RawMessage {
   return {
@@ -25,9 +27,8 @@ function rawOf(message: Message): RawMessage {
   };
 }
 
-/** Whether the bot should answer this message, and why. */
-export function shouldAnswer(message: Message, botId: string): boolean {
-  if (message.author.bot || message.webhookId !== null || message.system) return false;
+/** Whether the message is addressed to the bot (a cheap look; who wrote it is the core's question). */
+export function isAddressedToBot(message: Message, botId: string): boolean {
   if (!message.inGuild()) return true;
   if (message.mentions.users.has(botId)) return true;
   if (message.reference?.messageId && message.mentions.repliedUser?.id === botId) return true;
@@ -35,79 +36,84 @@ export function shouldAnswer(message: Message, botId: string): boolean {
   return channel.isThread() && channel.ownerId === botId;
 }
 
+/** Bots, webhooks, system messages and the bot itself: the core never answers them. */
+function fromABot(message: Message, botId: string): boolean {
+  return message.author.bot || message.webhookId !== null || message.system || message.author.id === botId;
+}
+
 export async function handleMessage(ctx: DiscordContext, message: Message): Promise<void> {
   const botId = ctx.botId();
-  if (!shouldAnswer(message, botId)) return;
-  const command = ctx.core.commands.find((c) => c.name === 'ask');
-  if (!command) return;
-  const { rest } = ctx;
+  if (!isAddressedToBot(message, botId)) return;
+  const isBot = fromABot(message, botId);
+  // A bot's message is dropped by the core: spend no requests on where it sits.
+  const where = isBot ? { place: placeOf(message.channel, message.guildId), conversation: conversationAt(placeOf(message.channel, message.guildId), message.id) } : await conversationOf(ctx, message);
+  const event: InboundMessage = {
+    kind: 'message',
+    parts: [{ type: 'text', text: stripBotMention(message.content, botId) }],
+    conversation: where.conversation,
+    place: where.place,
+    user: { id: message.author.id, name: message.member?.displayName ?? message.author.displayName, isBot },
+    dedupeKeys: [`discord:message:${message.id}`],
+    port: messagePort(ctx, message, where),
+  };
+  await ctx.host.handle(event);
+}
+
+/** Where a message sits: its thread, its DM, its reply chain, or a new conversation rooted at it. */
+async function conversationOf(ctx: DiscordContext, message: Message): Promise<Conversation> {
+  const { rest, host } = ctx;
+  const botId = ctx.botId();
   const channel = message.channel;
   const place = placeOf(channel, message.guildId);
-  const raw = rawOf(message);
-
-  let key: string;
-  let loadHistory: () => Promise<RawMessage[]>;
-  try {
-    if (channel.isThread()) {
-      key = conversationKey(channel.id);
-      loadHistory = () => threadHistory(rest, { id: channel.id, parentId: channel.parentId }, message.id);
-    } else if (!message.inGuild()) {
-      key = conversationKey(channel.id);
-      loadHistory = () => channelHistory(rest, channel.id, message.id);
-    } else if (raw.message_reference) {
-      const chain = await replyChain(rest, raw);
-      key = conversationKey(chain.rootId);
-      const messages = withAskedQuestion(chain.messages, botId, (id) => ctx.asked.get(id));
-      loadHistory = async () => messages;
-    } else {
-      key = conversationKey(message.id);
-      loadHistory = async () => [];
-    }
-  } catch (error) {
-    ctx.logger.warn({ err: error, message: message.id }, 'could not read the conversation; answering without history');
-    key = conversationKey(message.id);
-    loadHistory = async () => [];
+  if (channel.isThread()) {
+    const thread = { id: channel.id, parentId: channel.parentId };
+    return { place, conversation: conversationAt(place), history: async () => readHistory(host, await threadHistory(rest, thread, message.id), botId) };
   }
+  if (!message.inGuild()) {
+    return { place, conversation: conversationAt(place), history: async () => readHistory(host, await channelHistory(rest, channel.id, message.id), botId) };
+  }
+  const raw = rawOf(message);
+  if (!raw.message_reference) return { place, conversation: conversationAt(place, message.id) };
+  try {
+    // The chain's root is the conversation's key, so the walk cannot wait; its records can.
+    const chain = await replyChain(rest, raw);
+    return { place, conversation: conversationAt(place, chain.rootId), history: () => readHistory(host, chain.messages, botId, { questionAtRoot: true }) };
+  } catch (error) {
+    ctx.logger.warn({ err: error, message: message.id }, 'could not read the reply chain; answering without history');
+    return { place, conversation: conversationAt(place, message.id) };
+  }
+}
 
-  const requestId = randomUUID();
-  const user: CommandUser = { id: message.author.id, name: message.member?.displayName ?? message.author.displayName };
+/** Replies to the message (no ephemeral messages outside interactions), answers as replies to it. */
+function messagePort(ctx: DiscordContext, message: Message, where: Conversation): InboundPort {
   let surface: DiscordAnswerSurface | undefined;
-  const history = async () => toHistory(await loadHistory(), botId);
-  const prompt = stripBotMention(message.content, botId);
-  ctx.retries.set(requestId, { prompt, place, conversationKey: key, history });
-
-  const invocation: Invocation = {
-    ...place,
-    user,
-    conversationKey: key,
-    requestId,
-    async isPlatformAdmin() {
-      if (!message.inGuild()) return false;
-      const member = message.member ?? (await message.guild.members.fetch(message.author.id));
-      return isManager(member.permissions);
-    },
-    // No ephemeral messages outside interactions: refusals are a reply only the asker is pinged about.
+  const channelId = message.channelId;
+  return {
     async reply(text) {
       for (const content of splitMessage(text, MAX_MESSAGE_LENGTH)) {
-        await budgeted(ctx, channel.id, () =>
-          rest.post(Routes.channelMessages(channel.id), {
+        await budgeted(ctx.host.budget, channelId, () =>
+          ctx.rest.post(Routes.channelMessages(channelId), {
             body: { content, allowed_mentions: NO_MENTIONS, message_reference: { message_id: message.id, fail_if_not_exists: false } },
           }),
         );
       }
     },
-    async answerSurface() {
-      surface = answerSurface(ctx, { channelId: channel.id, requestId, workspaceId: place.workspaceId, replyTo: message.id });
+    async answerSurface(requestId) {
+      surface = answerSurface(ctx, { place: where.place, requestId, replyTo: message.id });
       return surface;
     },
-    history,
+    ...(where.history ? { history: where.history } : {}),
+    async isPlatformAdmin() {
+      if (!message.inGuild()) return false;
+      const member = message.member ?? (await message.guild.members.fetch(message.author.id));
+      return isManager(member.permissions);
+    },
+    async onSettled() {
+      if (!surface) return;
+      ctx.live.forget(surface.postedIds);
+      if (surface.permissionProblem) await tellMissingPermissions(ctx, message);
+    },
   };
-  try {
-    await runCommand(ctx.core, command, undefined, { prompt }, invocation);
-  } finally {
-    if (surface) ctx.live.forget(surface.postedIds);
-  }
-  if (surface?.permissionProblem) await tellMissingPermissions(ctx, message);
 }
 
 /** The bot cannot write in the channel: say so in a DM, the one place left. */

@@ -5,10 +5,10 @@
  * and turns Discord's errors into the core's (rate limit, message gone).
  */
 import { ButtonStyle, ComponentType, Routes, type REST } from 'discord.js';
+import { formatAnswerText, type MessageView } from '../../core/answer-view.ts';
 import type { Logger } from '../../log.ts';
 import {
   MessageGoneError,
-  PlatformRateLimitError,
   type Clock,
   type MessageAction,
   type MessageSurface,
@@ -21,28 +21,20 @@ import {
   isMissingPermissions,
   isNotEditable,
   isOldMessageEditLimit,
-  isRateLimit,
   isTokenExpired,
 } from './discord-errors.ts';
-import { hasFooter } from './history.ts';
+import { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
+import { toPlatformError } from './rate-limit.ts';
 
-export const MAX_MESSAGE_LENGTH = 2000;
-/** About 5 sends/edits per 5 s per channel (observed, not documented). */
-export const CHANNEL_RATE_LIMIT = { count: 5, windowMs: 5000 } as const;
+export { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
+
 /** Interaction tokens last 15 minutes; switch to the bot token a minute early. */
 export const INTERACTION_TOKEN_MS = 15 * 60_000;
 const TOKEN_MARGIN_MS = 60_000;
 
-/** Never ping anyone: model output may contain @everyone, roles or user mentions. */
-export const NO_MENTIONS: { parse: [] } = { parse: [] };
-
 /** PostedMessage.ref on Discord: the bot token can edit the message through the channel route. */
 export function messageRef(channelId: string, messageId: string): string {
   return JSON.stringify({ channelId, messageId });
-}
-
-export function budgetKeyFor(channelId: string): string {
-  return `discord:${channelId}`;
 }
 
 /** Button custom ids: `sb:<action>:<requestId>`. */
@@ -50,9 +42,10 @@ export function buttonId(action: MessageAction['id'], requestId: string): string
   return `sb:${action}:${requestId}`;
 }
 
-export function parseButtonId(customId: string): { action: MessageAction['id']; requestId: string } | undefined {
-  const match = /^sb:(stop|retry):(.{1,90})$/.exec(customId);
-  return match ? { action: match[1] as MessageAction['id'], requestId: match[2]! } : undefined;
+/** A button id of ours: its action (one this version may not know) and the answer it belongs to. */
+export function parseButtonId(customId: string): { action: string; requestId: string } | undefined {
+  const match = /^sb:([a-z-]{1,20}):(.{1,90})$/.exec(customId);
+  return match ? { action: match[1]!, requestId: match[2]! } : undefined;
 }
 
 export function buttonRow(actions: readonly MessageAction[], requestId: string): unknown[] {
@@ -85,6 +78,8 @@ export interface DiscordSurfaceOptions {
   logger: Logger;
   /** Stream into this interaction's (deferred) reply while its token lasts. */
   interaction?: InteractionTarget;
+  /** The interaction's original response is not ours to fill (a button press acknowledged as an update): post follow-ups. */
+  originalTaken?: boolean;
   /** Channel mode: the first message replies to this one. */
   replyTo?: string;
   /** Add a Retry button to the finished answer (default true). */
@@ -129,10 +124,16 @@ export class DiscordAnswerSurface implements MessageSurface {
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#interaction = options.interaction;
+    this.#originalUsed = options.originalTaken ?? false;
     this.#replyTo = options.replyTo;
     this.#retryButton = options.retryButton ?? true;
     this.#onPosted = options.onPosted;
     this.budgetKey = budgetKeyFor(options.channelId);
+  }
+
+  /** Discord shows the plain-text form: body, cursor or placeholder, status, end line, footer. */
+  format(view: MessageView): string {
+    return formatAnswerText(view);
   }
 
   /** Whether the answer continued with the bot token because the interaction token ran out. */
@@ -164,7 +165,7 @@ export class DiscordAnswerSurface implements MessageSurface {
 
   async edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
     const id = this.#current(messageId);
-    const body = this.#body(text, options, id);
+    const body = this.#body(text, options);
     if (this.#channelMessages.has(id)) {
       try {
         await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
@@ -254,29 +255,21 @@ export class DiscordAnswerSurface implements MessageSurface {
     return { id, ref: messageRef(this.#channelId, id) };
   }
 
-  #body(text: string, options: PostOptions | undefined, messageId?: string): Record<string, unknown> {
+  #body(text: string, options: PostOptions | undefined): Record<string, unknown> {
     const body: Record<string, unknown> = { content: text, allowed_mentions: NO_MENTIONS };
-    if (options?.actions !== undefined) {
-      let actions = options.actions;
-      // The finished answer (the message with the footer) gets a Retry button.
-      const isLast = messageId === undefined || messageId === this.postedIds.at(-1);
-      if (actions.length === 0 && this.#retryButton && isLast && hasFooter(text)) {
-        actions = [{ id: 'retry', label: 'Retry' }];
-      }
-      body.components = buttonRow(actions, this.#requestId);
-    }
+    // The finished answer's last message (the one with the footer) gets Retry; otherwise the renderer's buttons.
+    const finished = options?.view?.final === true && options.view.footer !== null;
+    if (finished && this.#retryButton) body.components = buttonRow([{ id: 'retry', label: 'Retry' }], this.#requestId);
+    else if (options?.actions !== undefined || finished) body.components = buttonRow(options?.actions ?? [], this.#requestId);
     return body;
   }
 
   #translate(error: unknown): unknown {
-    if (isRateLimit(error)) {
-      return new PlatformRateLimitError(Math.max(error.retryAfter, error.timeToReset, 0), { cause: error });
-    }
     if (isGone(error)) return new MessageGoneError('the answer message was deleted', { cause: error });
     if (isMissingPermissions(error)) {
       this.permissionProblem = true;
       return new MessageGoneError('missing permissions in the channel', { cause: error });
     }
-    return error;
+    return toPlatformError(error);
   }
 }

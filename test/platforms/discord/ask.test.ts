@@ -4,9 +4,8 @@
  * errors, against the fake Discord and the fake OpenRouter.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { answerText, hasFooter } from '../../../src/platforms/discord/history.ts';
 import { buttonIds, type FakeInteraction, type FakeMessage } from '../../fakes/discord.ts';
-import { afterFirstTextEdit, longText, startHarness, type Harness } from './harness.ts';
+import { afterFirstTextEdit, answerText, hasFooter, longText, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
 let general: string;

@@ -3,9 +3,8 @@
  * threads, thread-per-conversation, DMs, and a channel the bot cannot post in.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hasFooter } from '../../../src/platforms/discord/history.ts';
 import type { FakeMessage } from '../../fakes/discord.ts';
-import { startHarness, waitFor, type Harness } from './harness.ts';
+import { hasFooter, startHarness, waitFor, type Harness } from './harness.ts';
 
 let h: Harness;
 let general: string;

@@ -4,8 +4,7 @@
  * while the socket was down arrive after the resume.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { answerText, hasFooter } from '../../../src/platforms/discord/history.ts';
-import { longText, startHarness, waitFor, type Harness } from './harness.ts';
+import { answerText, hasFooter, longText, startHarness, waitFor, type Harness } from './harness.ts';
 
 let h: Harness;
 beforeAll(async () => {

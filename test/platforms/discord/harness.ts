@@ -79,7 +79,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const adapters: DiscordAdapter[] = [];
   const newAdapter = () => {
-    const adapter = createDiscordAdapter(app.config.discord!, app.core, { drainMs: 2000 });
+    const adapter = createDiscordAdapter(app.config.discord!, app.core.host, { drainMs: 2000 });
     adapters.push(adapter);
     return adapter;
   };
@@ -156,4 +156,23 @@ export function afterFirstTextEdit(fake: FakeDiscord, fn: (path: string) => void
     release();
   });
   return released;
+}
+
+/**
+ * Reading what people see (tests only: the bot itself never parses its own
+ * output). The footer line is "model · N in / N out · cost · N s".
+ */
+const FOOTER_LINE = /^\S+(?: \(fallback for \S+\))? · [\d.,k]+ in \/ [\d.,k]+ out\b[^\n]* · \d+(?:\.\d+)? s(?: · [^\n]*)?$/;
+const END_LINE = /^(⚠️|⏹️)/;
+
+/** Whether a message ends with the footer of a finished answer. */
+export function hasFooter(text: string): boolean {
+  return FOOTER_LINE.test(text.slice(text.lastIndexOf('\n\n') + 2).trim());
+}
+
+/** The answer text of a message as shown, without footer, end lines and cursor. */
+export function answerText(text: string): string {
+  const paragraphs = text.split('\n\n');
+  while (paragraphs.length > 0 && (FOOTER_LINE.test(paragraphs.at(-1)!.trim()) || END_LINE.test(paragraphs.at(-1)!.trim()))) paragraphs.pop();
+  return paragraphs.join('\n\n').replace(/ ▍$/, '').trim();
 }

@@ -6,12 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { commands } from '../../../commands/index.ts';
 import { defineCommand, defineSubcommand, withHints } from '../../../src/core/commands.ts';
-import { formatFooter } from '../../../src/core/pipeline.ts';
+import { formatFooterText, type AnswerFooter } from '../../../src/core/answer-view.ts';
+import type { AnswerRecord } from '../../../src/store/types.ts';
 import { rejectOnRateLimit } from '../../../src/platforms/discord/adapter.ts';
 import { modelChoice } from '../../../src/platforms/discord/autocomplete.ts';
 import { commandJson, commandsHash, commandsJson, CommandJsonError } from '../../../src/platforms/discord/command-json.ts';
-import { answerText, hasFooter, stripBotMention, threadStarterText, toHistory, type RawMessage } from '../../../src/platforms/discord/history.ts';
-import { threadName } from '../../../src/platforms/discord/interactions.ts';
+import { threadName, threadStarterText } from '../../../src/platforms/discord/answer-thread.ts';
+import { stripBotMention, toHistory, type RawMessage } from '../../../src/platforms/discord/history.ts';
+import { interruptedContent } from '../../../src/platforms/discord/mark-interrupted.ts';
 import { buttonId, buttonRow, parseButtonId } from '../../../src/platforms/discord/surface.ts';
 
 const noop = async () => undefined;
@@ -96,45 +98,97 @@ describe('autocomplete choices', () => {
 });
 
 describe('history', () => {
-  const footer = formatFooter({
-    modelAnswered: 'openai/gpt-4o-mini',
+  const footer: AnswerFooter = {
+    model: 'openai/gpt-4o-mini',
     modelRequested: 'openai/gpt-4o-mini',
     isFallback: false,
-    usage: { promptTokens: 12_345, completionTokens: 67, costUsd: 0.00012, costSource: 'reported' } as never,
+    tokensIn: 12_345,
+    tokensOut: 67,
+    costUsd: 0.00012,
     ms: 1234,
+    trimmed: 0,
+  };
+  const at = '2025-01-01T00:00:00.000Z';
+  const msg = (id: string, author: RawMessage['author'], content: string, channel = 'c'): RawMessage => ({ id, channel_id: channel, content, timestamp: at, author });
+  const bot = { id: '900', username: 'bot', bot: true };
+  const alice = { id: '100', username: 'alice', global_name: 'Alice' };
+  const record = (messageId: string, fields: Partial<AnswerRecord>): AnswerRecord => ({
+    platform: 'discord',
+    channelId: 'c',
+    messageId,
+    requestId: 'r1',
+    kind: 'answer',
+    text: '',
+    askerId: '100',
+    askerName: 'Alice',
+    prompt: 'the question',
+    at: new Date(at),
+    ...fields,
   });
 
-  it("recognises the renderer's footer and strips it, error lines and the cursor from answers", () => {
-    expect(hasFooter(`Answer\n\n${footer}`)).toBe(true);
-    expect(hasFooter(`Answer\n\n${footer} · dropped 2 earlier messages to fit`)).toBe(true);
-    expect(hasFooter('Answer ▍')).toBe(false);
-    expect(answerText(`Answer\n\n${footer}`)).toBe('Answer');
-    expect(answerText(`Partial\n\n⚠️ The model failed.\n\n${footer}`)).toBe('Partial');
-    expect(answerText('Still streaming ▍')).toBe('Still streaming');
-  });
-
-  it('turns messages into history: bot pieces joined, other bots skipped, mentions stripped, thread starters read back', () => {
-    const at = '2025-01-01T00:00:00.000Z';
-    const msg = (id: string, author: RawMessage['author'], content: string): RawMessage => ({ id, channel_id: 'c', content, timestamp: at, author });
-    const bot = { id: '900', username: 'bot', bot: true };
-    const alice = { id: '100', username: 'alice', global_name: 'Alice' };
+  it('turns messages into history from records: answer pieces joined, other bots and unrecorded bot messages skipped, mentions stripped, thread starters read back', () => {
+    const records = new Map([
+      ['0', record('0', { kind: 'question', requestId: null, text: 'first question' })],
+      ['2', record('2', { text: 'part one' })],
+      ['3', record('3', { text: 'part two' })],
+    ]);
     const history = toHistory(
       [
         msg('0', bot, threadStarterText('100', 'first question')),
         msg('1', alice, '<@900> hello there'),
         msg('2', bot, 'part one'),
-        msg('3', bot, `part two\n\n${footer}`),
+        msg('3', bot, `part two\n\n${formatFooterText(footer)}`),
         msg('4', { id: 'X', username: 'other', bot: true }, 'noise'),
         msg('5', bot, '…thinking'),
+        msg('6', bot, 'A notice the bot wrote, with no record'),
       ],
       '900',
+      records,
     );
-    expect(history.map(({ role, text, authorId }) => ({ role, text, authorId }))).toEqual([
-      { role: 'user', text: 'first question', authorId: '100' },
-      { role: 'user', text: 'hello there', authorId: '100' },
-      { role: 'assistant', text: 'part one\npart two', authorId: undefined },
+    expect(history.map(({ role, text, authorId, authorName }) => ({ role, text, authorId, authorName }))).toEqual([
+      { role: 'user', text: 'first question', authorId: '100', authorName: 'Alice' },
+      { role: 'user', text: 'hello there', authorId: '100', authorName: 'Alice' },
+      { role: 'assistant', text: 'part one\npart two', authorId: undefined, authorName: undefined },
     ]);
     expect(stripBotMention('<@!900> hi <@900>', '900')).toBe('hi');
+  });
+
+  it('never contains our footer or status, whatever their wording (the text comes from records)', () => {
+    const shown = [
+      `The answer ▍\n\n🔧 Using the calculator…`,
+      `The answer\n\n⚠️ Something new went wrong.\n\nmodel=gpt · 12 tokens in, 3 out · free · took 1.2 seconds`,
+      `The answer\n\n— answered by a model with a brand-new footer wording —`,
+    ];
+    for (const content of shown) {
+      const history = toHistory([msg('1', alice, 'q'), msg('2', bot, content)], '900', new Map([['2', record('2', { text: 'The answer' })]]));
+      expect(history.at(-1)).toMatchObject({ role: 'assistant', text: 'The answer' });
+    }
+  });
+
+  it('puts the question of an /ask answer at the root of a reply chain before it, from its record', () => {
+    const history = toHistory(
+      [msg('1', bot, 'Blue.'), msg('2', alice, 'another one')],
+      '900',
+      new Map([['1', record('1', { text: 'Blue.', prompt: 'name a colour' })]]),
+      { questionAtRoot: true },
+    );
+    expect(history.map(({ role, text, authorId }) => ({ role, text, authorId }))).toEqual([
+      { role: 'user', text: 'name a colour', authorId: '100' },
+      { role: 'assistant', text: 'Blue.', authorId: undefined },
+      { role: 'user', text: 'another one', authorId: '100' },
+    ]);
+  });
+
+  it('keeps two answers in a row apart', () => {
+    const history = toHistory(
+      [msg('1', bot, 'one'), msg('2', bot, 'two')],
+      '900',
+      new Map([
+        ['1', record('1', { text: 'one', requestId: 'a' })],
+        ['2', record('2', { text: 'two', requestId: 'b' })],
+      ]),
+    );
+    expect(history.map((m) => m.text)).toEqual(['one', 'two']);
   });
 
   it('names threads after the prompt within 100 characters', () => {
@@ -144,9 +198,20 @@ describe('history', () => {
   });
 });
 
+describe('an interrupted answer', () => {
+  it('shows the recorded body, then the note; with no body only the note; never over 2000 characters', () => {
+    expect(interruptedContent({ body: 'Half an answer', note: '(interrupted)' })).toBe('Half an answer\n\n(interrupted)');
+    expect(interruptedContent({ body: null, note: '(interrupted)' })).toBe('(interrupted)');
+    const long = interruptedContent({ body: 'x'.repeat(5000), note: '(interrupted)' });
+    expect(long).toHaveLength(2000);
+    expect(long.endsWith('…\n\n(interrupted)')).toBe(true);
+  });
+});
+
 describe('buttons and rate limits', () => {
   it('round-trips button ids and builds one action row', () => {
     expect(parseButtonId(buttonId('stop', 'abc-123'))).toEqual({ action: 'stop', requestId: 'abc-123' });
+    expect(parseButtonId('sb:share:abc-123')).toEqual({ action: 'share', requestId: 'abc-123' });
     expect(parseButtonId('other:thing')).toBeUndefined();
     expect(buttonRow([], 'r')).toEqual([]);
     expect(buttonRow([{ id: 'stop', label: 'Stop' }], 'r')).toEqual([
