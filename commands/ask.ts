@@ -10,17 +10,21 @@ export default defineCommand({
       autocomplete: 'model',
     }),
   }),
+  // Streams its answer (public deferral, Retry), and answers messages addressed to the bot.
+  streamsAnswer: { promptOption: 'prompt' },
+  answersMessages: true,
   async execute({ options, invocation, core, isAdmin }) {
-    const history = invocation.history ? await invocation.history() : [];
     const surface = await invocation.answerSurface();
     const result = await core.pipeline.ask({
       requestId: invocation.requestId,
       place: invocation,
       user: invocation.user,
       prompt: options.prompt,
+      parts: invocation.parts,
       model: options.model,
+      conversation: invocation.conversation,
       conversationKey: invocation.conversationKey,
-      history,
+      history: async () => (invocation.history ? await invocation.history() : []),
       surface,
       isAdmin,
       signal: invocation.signal,

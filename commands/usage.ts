@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineCommand, type CommandContext } from '../src/core/commands.ts';
 import { UserFacingError } from '../src/core/errors.ts';
-import { formatTokens } from '../src/core/pipeline.ts';
+import { formatTokens } from '../src/core/answer-view.ts';
 import { formatAmount, formatDuration, formatUsd } from '../src/core/quota.ts';
 import { parseUserRef, resolveUser } from '../src/core/users.ts';
 import type { LedgerGroupKey, LedgerTotalsRow, QuotaLimitName, UsageTotals } from '../src/store/types.ts';

@@ -33,8 +33,8 @@ function configuredPlatforms(config: Config): string[] {
 /** Builds the adapters for every configured platform; they share one core. */
 function createAdapters(config: Config, core: Core): ChatAdapter[] {
   const adapters: ChatAdapter[] = [];
-  if (config.discord) adapters.push(createDiscordAdapter(config.discord, core));
-  if (config.slack) adapters.push(createSlackAdapter(config.slack, core));
+  if (config.discord) adapters.push(createDiscordAdapter(config.discord, core.host));
+  if (config.slack) adapters.push(createSlackAdapter(config.slack, core.host));
   return adapters;
 }
 

@@ -10,6 +10,8 @@ import { genericErrorMessage, newErrorId, restartingError, UserFacingError } fro
 import type { Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
 import type { Core } from './core.ts';
+import type { ConversationRef } from './conversation-key.ts';
+import type { MessagePart } from '../llm/types.ts';
 
 export interface CommandUser {
   id: string;
@@ -21,8 +23,12 @@ export interface Invocation extends Place {
   user: CommandUser;
   /** The platform's own notion of an admin (Manage Guild, workspace admin). */
   isPlatformAdmin(): Promise<boolean>;
-  /** Which messages belong together (thread, reply chain, terminal session). */
+  /** Where the conversation lives (thread, reply chain, channel); see conversation-key.ts. */
+  conversation?: ConversationRef;
+  /** The key derived from `conversation` by the core (history, /new). */
   conversationKey: string;
+  /** The message's content as parts, when it came as a message rather than command options. */
+  parts?: MessagePart[];
   reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
   /** Where /ask streams its answer. */
   answerSurface(): Promise<MessageSurface>;
@@ -59,11 +65,21 @@ export interface Subcommand<S extends z.ZodObject = z.ZodObject> {
   execute(ctx: CommandContext<z.infer<S>>): Promise<void>;
 }
 
+/** A command whose result is an answer streamed into the channel (deferred publicly, Retry, threads). */
+export interface StreamsAnswer {
+  /** The option that carries the question; a message addressed to the bot fills it. */
+  promptOption: string;
+}
+
 export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {
   name: string;
   description: string;
   options?: S;
   admin?: boolean;
+  /** Set for commands that stream an answer; adapters defer publicly and offer Retry for them. */
+  streamsAnswer?: StreamsAnswer;
+  /** Messages addressed to the bot (mentions, DMs, replies to answers) run this command. At most one command sets it. */
+  answersMessages?: boolean;
   execute?(ctx: CommandContext<z.infer<S>>): Promise<void>;
   subcommands?: Record<string, Subcommand>;
 }
@@ -185,8 +201,6 @@ export async function runCommand(
   rawOptions: Record<string, unknown>,
   invocation: Invocation,
 ): Promise<void> {
-  // Platforms have acknowledged the command by now; in a burst, its work waits its turn.
-  await core.turns.turn();
   const logger = core.logger.child({
     platform: invocation.platform,
     channel: invocation.channelId,
@@ -227,22 +241,33 @@ export async function runCommand(
     }
     await target.execute({ options: parsed.data, invocation, core, isAdmin, logger, reply });
   } catch (error) {
-    if (error instanceof UserFacingError) {
-      logger.info({ code: error.code }, 'command refused: %s', error.message);
-      await safeReply(invocation, error.message, logger);
-      return;
-    }
-    const errorId = newErrorId();
-    logger.error({ err: error, errorId }, 'command failed');
-    await safeReply(invocation, genericErrorMessage(errorId), logger);
+    await replyToFailure(logger, invocation, error);
   }
 }
 
-async function safeReply(invocation: Invocation, text: string, logger: Logger): Promise<void> {
+/**
+ * The one error boundary: an expected refusal (UserFacingError) is told to the
+ * person as it is; anything else is logged once with an id and answered with
+ * a short message naming that id. Never throws.
+ */
+export async function replyToFailure(
+  logger: Logger,
+  to: { reply(text: string, options?: { ephemeral?: boolean }): Promise<void> },
+  error: unknown,
+): Promise<void> {
+  let text: string;
+  if (error instanceof UserFacingError) {
+    logger.info({ code: error.code }, 'request refused: %s', error.message);
+    text = error.message;
+  } else {
+    const errorId = newErrorId();
+    logger.error({ err: error, errorId }, 'request failed');
+    text = genericErrorMessage(errorId);
+  }
   try {
-    await invocation.reply(text, { ephemeral: true });
-  } catch (error) {
-    logger.warn({ err: error }, 'could not deliver a reply');
+    await to.reply(text, { ephemeral: true });
+  } catch (replyError) {
+    logger.warn({ err: replyError }, 'could not deliver a reply');
   }
 }
 

@@ -3,7 +3,7 @@
  * conversation (a thread, a reply chain); the core turns them into the message
  * list and trims the oldest turns to fit the model's context.
  */
-import type { ChatMessage } from '../llm/types.ts';
+import { partsText, type ChatMessage, type MessagePart } from '../llm/types.ts';
 import { UserFacingError } from './errors.ts';
 
 export interface HistoryMessage {
@@ -21,14 +21,19 @@ export function estimateTokens(text: string): number {
 
 export function estimateMessagesTokens(messages: readonly ChatMessage[]): number {
   let total = 3;
-  for (const message of messages) total += estimateTokens(message.content);
+  for (const message of messages) total += estimateTokens(contentText(message.content));
   return total;
+}
+
+function contentText(content: string | readonly MessagePart[]): string {
+  return typeof content === 'string' ? content : partsText(content);
 }
 
 export interface BuildInput {
   systemPrompt: string;
   history: readonly HistoryMessage[];
-  prompt: string;
+  /** The question as parts (text now; images and files later). */
+  parts: readonly MessagePart[];
   asker: { id: string; name: string };
   /** Model context length in tokens. */
   contextLength: number;
@@ -55,7 +60,14 @@ export function buildConversation(input: BuildInput): BuiltConversation {
     several && m.authorName ? `${m.authorName}: ${m.text}` : m.text;
 
   const system: ChatMessage = { role: 'system', content: input.systemPrompt };
-  const current: ChatMessage = { role: 'user', content: label({ authorName: input.asker.name, text: input.prompt }) };
+  // Where several people talk, the asker's name goes before their first text part.
+  let labelled = false;
+  const parts = input.parts.map((part): MessagePart => {
+    if (part.type !== 'text' || labelled) return part;
+    labelled = true;
+    return { type: 'text', text: label({ authorName: input.asker.name, text: part.text }) };
+  });
+  const current: ChatMessage = { role: 'user', content: parts };
   const budget = input.contextLength - input.maxTokens;
   const fixed = estimateMessagesTokens([system, current]);
   if (fixed > budget) {
@@ -72,7 +84,7 @@ export function buildConversation(input: BuildInput): BuiltConversation {
     const m = relevant[index]!;
     const message: ChatMessage =
       m.role === 'assistant' ? { role: 'assistant', content: m.text } : { role: 'user', content: label(m) };
-    const cost = estimateTokens(message.content);
+    const cost = estimateTokens(contentText(message.content));
     if (used + cost > budget) break;
     used += cost;
     kept.unshift(message);

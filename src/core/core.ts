@@ -10,6 +10,8 @@ import type { Store } from '../store/types.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { CommandDefinition } from './commands.ts';
 import { CoreEvents } from './events.ts';
+import { createAdapterHost, type AdapterHost } from './host.ts';
+import { InboundRouter } from './inbound.ts';
 import { AnswerPipeline } from './pipeline.ts';
 import { QuotaService } from './quota.ts';
 import { RateBudget } from './rate-budget.ts';
@@ -53,6 +55,10 @@ export interface Core {
    */
   draining: boolean;
   isAdmin(who: { platform: string; user: { id: string }; isPlatformAdmin(): Promise<boolean> }): Promise<boolean>;
+  /** The one entry point for inbound events from every platform. */
+  readonly inbound: InboundRouter;
+  /** What adapters see of the core (they are given this, never the Core). */
+  readonly host: AdapterHost;
 }
 
 export function createCore(deps: CoreDeps): Core {
@@ -71,6 +77,8 @@ export function createCore(deps: CoreDeps): Core {
       deps.logger.warn({ err: error, attempt, delayMs }, 'recording usage failed; retrying'),
     ),
     pipeline: undefined as unknown as AnswerPipeline,
+    inbound: undefined as unknown as InboundRouter,
+    host: undefined as unknown as AdapterHost,
     budget: new RateBudget(clock),
     turns: new TurnGate(),
     clock,
@@ -89,5 +97,7 @@ export function createCore(deps: CoreDeps): Core {
     },
   };
   (core as { pipeline: AnswerPipeline }).pipeline = new AnswerPipeline(core);
+  const inbound = new InboundRouter(core);
+  Object.assign(core, { inbound, host: createAdapterHost(core, inbound) });
   return core;
 }

@@ -4,17 +4,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { classifyError, type LlmError } from '../llm/errors.ts';
-import type { ChatRequest, CompletionResult, ModelInfo, Usage } from '../llm/types.ts';
-import { emptyUsage } from '../llm/types.ts';
+import type { ChatRequest, CompletionResult, MessagePart, ModelInfo, StreamEvent, Usage } from '../llm/types.ts';
+import { emptyUsage, partsText } from '../llm/types.ts';
+import type { Logger } from '../log.ts';
 import type { LedgerEntry, Outcome } from '../store/types.ts';
+import type { AnswerFooter, EndLine } from './answer-view.ts';
 import type { CommandUser } from './commands.ts';
-import { buildConversation, cleanPrompt, type HistoryMessage } from './conversation.ts';
+import { buildConversation, cleanPrompt, type BuiltConversation, type HistoryMessage } from './conversation.ts';
+import { resetKeysOf, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError, UserFacingError } from './errors.ts';
-import { formatUsd } from './quota.ts';
 import { trackAnswer } from './recovery.ts';
-import { createRenderer } from './renderer.ts';
-import { plainSettings, type Place } from './settings.ts';
+import { createRenderer, type Renderer, type RenderResult } from './renderer.ts';
+import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
 
 /** Used when the catalog does not know a model. */
@@ -24,11 +26,17 @@ export interface AskRequest {
   requestId?: string;
   place: Place;
   user: CommandUser;
+  /** The question as text (command options); `parts` wins when given. */
   prompt: string;
+  /** The question as parts, when it came as a message. */
+  parts?: MessagePart[];
   /** A per-request model, honoured where the channel allows user choice (admins always may). */
   model?: string;
+  /** Where the conversation lives; its resets (and its channel's) apply. */
+  conversation?: ConversationRef;
   conversationKey: string;
-  history: readonly HistoryMessage[];
+  /** Read after the cheap checks (empty prompt, model, settings) passed. */
+  history: () => Promise<readonly HistoryMessage[]>;
   surface: MessageSurface;
   /** Asked only when the answer depends on it (a per-request model), so a lookup can be skipped. */
   isAdmin: boolean | (() => Promise<boolean>);
@@ -136,9 +144,6 @@ export class AnswerPipeline {
     if (this.core.draining) throw restartingError();
     this.#active++;
     try {
-      await this.core.turns.turn();
-      // A shutdown that began while this waited its turn: nothing has started yet.
-      if (this.core.draining) throw restartingError();
       return await this.#ask(request);
     } finally {
       this.#active--;
@@ -151,13 +156,32 @@ export class AnswerPipeline {
   }
 
   async #ask(request: AskRequest): Promise<AskResult> {
-    const { core } = this;
     const requestId = request.requestId ?? randomUUID();
     const { place, user } = request;
-    const logger = core.logger.child({ requestId, platform: place.platform, channel: place.channelId, user: user.id });
+    const logger = this.core.logger.child({ requestId, platform: place.platform, channel: place.channelId, user: user.id });
+    const plan = await this.#gate(request);
+    const ledgerBase: LedgerBase = {
+      requestId,
+      platform: place.platform,
+      workspaceId: place.workspaceId,
+      channelId: place.channelId,
+      userId: user.id,
+      modelRequested: plan.model,
+    };
+    await this.#reserve(request, plan, ledgerBase, logger);
+    const answer = await this.#open(request, plan, requestId, logger);
+    const streamed = await this.#stream(request, plan, answer, logger);
+    await this.#finish(request, plan, answer, streamed, logger);
+    await this.#settle(plan, answer, streamed, ledgerBase, logger);
+    if (streamed.unshown) throw streamed.unshown;
+    return { requestId, outcome: streamed.outcome, text: streamed.text, result: streamed.result, error: streamed.failure?.error };
+  }
 
-    // Gate: everything that can refuse runs before any message is posted.
-    const prompt = cleanPrompt(request.prompt);
+  /** Everything that can refuse runs before any message is posted or anything is charged. */
+  async #gate(request: AskRequest): Promise<Plan> {
+    const { core } = this;
+    const parts = cleanParts(request.parts ?? [{ type: 'text', text: request.prompt }]);
+    const prompt = partsText(parts);
     if (prompt === '') throw new UserFacingError('bad-input', 'Your message is empty: write something to ask.');
     if (prompt.length > core.config.maxPromptChars) {
       throw new UserFacingError(
@@ -165,7 +189,7 @@ export class AnswerPipeline {
         `Your message is ${prompt.length.toLocaleString('en-US')} characters; the limit is ${core.config.maxPromptChars.toLocaleString('en-US')}. Shorten it or attach less text.`,
       );
     }
-    const settings = plainSettings(await core.settings.resolve(place));
+    const settings = plainSettings(await core.settings.resolve(request.place));
     let model = settings.model;
     if (request.model !== undefined && request.model !== model) {
       if (!settings.allowUserModel && !(typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin)) {
@@ -175,35 +199,34 @@ export class AnswerPipeline {
     }
     const modelInfo = await this.checkModel(model);
     const maxTokens = Math.min(settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
-    const resetAt = await core.store.getConversationReset(request.conversationKey);
+    const resetKeys = request.conversation ? resetKeysOf(request.conversation) : [request.conversationKey];
+    const resetAt = await core.store.getConversationResets(resetKeys);
+    const history = await request.history();
     const conversation = buildConversation({
       systemPrompt: settings.systemPrompt,
-      history: request.history,
-      prompt,
-      asker: user,
+      history,
+      parts,
+      asker: request.user,
       contextLength: modelInfo?.contextLength ?? UNKNOWN_CONTEXT_LENGTH,
       maxTokens,
       resetAt,
     });
+    return { prompt, settings, model, modelInfo, maxTokens, conversation, started: core.clock.now() };
+  }
 
-    const userKey = { platform: place.platform, workspaceId: place.workspaceId, userId: user.id };
-    const ledgerBase = {
-      requestId,
-      platform: place.platform,
-      workspaceId: place.workspaceId,
-      channelId: place.channelId,
-      userId: user.id,
-      modelRequested: model,
-    };
+  /** The quota reservation; a refusal is written to the ledger (as refused, costing nothing) and told to the asker. */
+  async #reserve(request: AskRequest, plan: Plan, ledgerBase: LedgerBase, logger: Logger): Promise<void> {
+    const { core } = this;
+    const { place, user } = request;
     try {
       await core.quota.reserve({
-        requestId,
-        user: userKey,
+        requestId: ledgerBase.requestId,
+        user: { platform: place.platform, workspaceId: place.workspaceId, userId: user.id },
         channelId: place.channelId,
-        model,
-        modelInfo,
-        promptTokens: conversation.promptTokens,
-        maxTokens,
+        model: plan.model,
+        modelInfo: plan.modelInfo,
+        promptTokens: plan.conversation.promptTokens,
+        maxTokens: plan.maxTokens,
       });
     } catch (error) {
       if (error instanceof UserFacingError) {
@@ -213,9 +236,14 @@ export class AnswerPipeline {
       }
       throw error;
     }
-    // Crash safety: another process marks this answer interrupted if this one dies before settling.
-    const tracker = await trackAnswer(core, { ...userKey, requestId, channelId: place.channelId, model }, logger);
+  }
 
+  /** Registers the running answer (Stop, shutdown, crash recovery) and prepares its renderer. */
+  async #open(request: AskRequest, plan: Plan, requestId: string, logger: Logger): Promise<OpenAnswer> {
+    const { core } = this;
+    const { place, user } = request;
+    // Crash safety: another process marks this answer interrupted if this one dies before settling.
+    const tracker = await trackAnswer(core, { platform: place.platform, workspaceId: place.workspaceId, userId: user.id, requestId, channelId: place.channelId, model: plan.model }, logger);
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -225,15 +253,7 @@ export class AnswerPipeline {
       run.interrupted = true;
       controller.abort(new Error('interrupted'));
     }
-    core.events.emit('answer-started', {
-      requestId,
-      platform: place.platform,
-      workspaceId: place.workspaceId,
-      channelId: place.channelId,
-      userId: user.id,
-      model,
-    });
-
+    core.events.emit('answer-started', { requestId, platform: place.platform, workspaceId: place.workspaceId, channelId: place.channelId, userId: user.id, model: plan.model });
     const renderer = createRenderer({
       surface: tracker.surface(request.surface),
       budget: core.budget,
@@ -243,12 +263,20 @@ export class AnswerPipeline {
       onRateLimited: (retryAfterMs) => core.events.emit('platform-rate-limited', { platform: place.platform, retryAfterMs }),
       logger,
     });
+    return { requestId, run, controller, renderer, detach: () => request.signal?.removeEventListener('abort', onOuterAbort) };
+  }
 
+  /** Streams the upstream answer into the renderer; never throws. */
+  async #stream(request: AskRequest, plan: Plan, answer: OpenAnswer, logger: Logger): Promise<Streamed> {
+    const { core } = this;
+    const { place, user } = request;
+    const { settings, model } = plan;
+    const { controller, renderer } = answer;
     const chatRequest: ChatRequest = {
       model,
       fallbackModels: settings.fallbackModels.filter((m) => m !== model),
-      messages: conversation.messages,
-      maxTokens,
+      messages: plan.conversation.messages,
+      maxTokens: plan.maxTokens,
       temperature: settings.temperature ?? undefined,
       provider:
         settings.providerSort || settings.providerOrder.length > 0
@@ -257,20 +285,13 @@ export class AnswerPipeline {
       user: { platform: place.platform, id: user.id },
       signal: controller.signal,
     };
-
-    let text = '';
-    let usage: Usage = emptyUsage();
-    let result: CompletionResult | undefined;
-    let failure: { error: LlmError; modelAnswered?: string; generationId?: string } | undefined;
-    const started = core.clock.now();
-    /** Set when not even the placeholder could be posted: the caller hears of it once settled. */
-    let unshown: Error | undefined;
+    const streamed: Streamed = { text: '', usage: emptyUsage(), outcome: 'error' };
     try {
       const stream = core.llm.chat(chatRequest, {
         tools: settings.tools,
         maxRounds: core.config.tools.maxRounds,
         context: {
-          requestId,
+          requestId: answer.requestId,
           platform: place.platform,
           workspaceId: place.workspaceId,
           channelId: place.channelId,
@@ -291,83 +312,91 @@ export class AnswerPipeline {
         controller.abort(startError);
       }
       for (let step = await first; step.done !== true; step = await events.next()) {
-        const event = step.value;
-        if (startError !== undefined) {
+        if (startError === undefined) applyEvent(streamed, step.value, renderer);
+        else if (step.value.type === 'error' || step.value.type === 'done') {
           // Nothing can be shown: only collect what the aborted request used.
-          if (event.type === 'error') usage = event.usage;
-          if (event.type === 'done') usage = event.result.usage;
-          continue;
-        }
-        switch (event.type) {
-          case 'text':
-            text += event.text;
-            renderer.append(event.text);
-            break;
-          case 'tool-call':
-            renderer.status(`🔧 using ${event.call.name}…`);
-            break;
-          case 'tool-result':
-            renderer.status(null);
-            break;
-          case 'usage':
-            break;
-          case 'done':
-            result = event.result;
-            usage = event.result.usage;
-            break;
-          case 'error':
-            failure = { error: event.error, modelAnswered: event.modelAnswered, generationId: event.generationId };
-            usage = event.usage;
-            break;
+          streamed.usage = step.value.type === 'done' ? step.value.result.usage : step.value.usage;
         }
       }
       if (startError !== undefined) {
-        unshown = startError;
+        streamed.unshown = startError;
         throw startError;
       }
     } catch (error) {
       // The stream never throws; the renderer's start can (platform down).
       logger.error({ err: error }, 'answer could not be rendered');
-      failure ??= { error: classifyError(error) };
+      streamed.failure ??= { error: classifyError(error) };
     } finally {
-      request.signal?.removeEventListener('abort', onOuterAbort);
+      answer.detach();
     }
+    const aborted = streamed.failure?.error.kind === 'aborted';
+    streamed.outcome = streamed.result ? 'ok' : aborted ? (answer.run.interrupted ? 'interrupted' : 'cancelled') : 'error';
+    return streamed;
+  }
 
-    const aborted = failure?.error.kind === 'aborted';
-    const outcome: Outcome = result ? 'ok' : aborted ? (run.interrupted ? 'interrupted' : 'cancelled') : 'error';
-    const trimmedNote =
-      conversation.trimmed > 0
-        ? ` · dropped ${conversation.trimmed} earlier message${conversation.trimmed === 1 ? '' : 's'} to fit`
-        : '';
-    const footer = formatFooter({
-      modelAnswered: result?.modelAnswered ?? failure?.modelAnswered ?? model,
-      modelRequested: model,
+  /** The last render (footer, end line), and the answer's clean text recorded under its messages. */
+  async #finish(request: AskRequest, plan: Plan, answer: OpenAnswer, streamed: Streamed, logger: Logger): Promise<void> {
+    const { core } = this;
+    const { renderer, run } = answer;
+    const { result, failure, usage } = streamed;
+    const footer: AnswerFooter = {
+      model: result?.modelAnswered ?? failure?.modelAnswered ?? plan.model,
+      modelRequested: plan.model,
       isFallback: result?.isFallback ?? false,
-      usage,
-      ms: core.clock.now() - started,
-    }) + trimmedNote;
+      tokensIn: usage.promptTokens,
+      tokensOut: usage.completionTokens,
+      reasoningTokens: usage.reasoningTokens,
+      costUsd: usage.costSource === 'unknown' && usage.costUsd === 0 ? null : usage.costUsd,
+      ms: core.clock.now() - plan.started,
+      trimmed: plan.conversation.trimmed,
+    };
+    let rendered: RenderResult | undefined;
     try {
       if (result) {
-        if (text.trim() === '') renderer.append('_(the model returned an empty answer)_');
-        await renderer.finish(footer);
-      } else if (outcome === 'interrupted') {
-        // The footer first, so the interrupted line is the last thing people read.
-        await renderer.fail(footer, INTERRUPTED_LINE);
+        if (streamed.text.trim() === '') renderer.append('_(the model returned an empty answer)_');
+        rendered = await renderer.finish(footer);
       } else {
-        const line =
-          failure?.error.kind === 'aborted'
-            ? run.stoppedBy
-              ? `⏹️ Stopped by ${run.stoppedBy}.`
-              : renderer.gone
-                ? '⏹️ Stopped: the answer message was deleted.'
-                : '⏹️ Stopped.'
-            : `⚠️ ${failure?.error.userMessage() ?? 'The answer failed.'}`;
-        await renderer.fail(line, footer);
+        rendered = await renderer.fail(this.#endLine(streamed, run, renderer.gone), footer);
       }
     } catch (error) {
       logger.warn({ err: error }, 'final render failed');
     }
+    if (!rendered || rendered.pieces.length === 0 || streamed.unshown) return;
+    const at = new Date(core.clock.now());
+    try {
+      await core.store.recordAnswerMessages(
+        rendered.pieces.map((piece) => ({
+          platform: request.place.platform,
+          channelId: request.place.channelId,
+          messageId: piece.id,
+          requestId: answer.requestId,
+          kind: 'answer' as const,
+          text: piece.text,
+          askerId: request.user.id,
+          askerName: request.user.name,
+          prompt: plan.prompt,
+          at,
+        })),
+      );
+    } catch (error) {
+      // History then skips this answer; the answer itself is delivered.
+      logger.warn({ err: error }, 'could not record the answer messages');
+    }
+  }
 
+  #endLine(streamed: Streamed, run: Running, gone: boolean): EndLine {
+    if (streamed.outcome === 'interrupted') return { kind: 'interrupted', text: INTERRUPTED_LINE };
+    if (streamed.failure?.error.kind === 'aborted') {
+      const text = run.stoppedBy ? `⏹️ Stopped by ${run.stoppedBy}.` : gone ? '⏹️ Stopped: the answer message was deleted.' : '⏹️ Stopped.';
+      return { kind: 'stopped', text };
+    }
+    return { kind: 'error', text: `⚠️ ${streamed.failure?.error.userMessage() ?? 'The answer failed.'}` };
+  }
+
+  /** One ledger row, the finished event and one log line. */
+  async #settle(plan: Plan, answer: OpenAnswer, streamed: Streamed, ledgerBase: LedgerBase, logger: Logger): Promise<void> {
+    const { core } = this;
+    const { result, failure, usage, outcome } = streamed;
     const entry: LedgerEntry = {
       ...ledgerBase,
       at: new Date(core.clock.now()),
@@ -380,16 +409,17 @@ export class AnswerPipeline {
       errorKind: failure?.error.kind ?? null,
     };
     try {
-      await core.quota.settle(requestId, entry);
+      await core.quota.settle(answer.requestId, entry);
     } finally {
-      this.#running.delete(requestId);
+      this.#running.delete(answer.requestId);
     }
+    const totalMs = core.clock.now() - plan.started;
     core.events.emit('answer-finished', {
-      requestId,
-      platform: place.platform,
-      workspaceId: place.workspaceId,
-      userId: user.id,
-      modelRequested: model,
+      requestId: answer.requestId,
+      platform: ledgerBase.platform,
+      workspaceId: ledgerBase.workspaceId,
+      userId: ledgerBase.userId,
+      modelRequested: plan.model,
       modelAnswered: entry.modelAnswered,
       outcome,
       errorKind: entry.errorKind,
@@ -397,18 +427,18 @@ export class AnswerPipeline {
       tokensOut: entry.tokensOut,
       costUsd: entry.costUsd,
       ttftMs: result?.timeToFirstTokenMs,
-      totalMs: core.clock.now() - started,
+      totalMs,
     });
     logger.info(
       {
-        modelRequested: model,
+        modelRequested: plan.model,
         modelAnswered: entry.modelAnswered,
         fallback: result?.isFallback ?? false,
         tokensIn: entry.tokensIn,
         tokensOut: entry.tokensOut,
         costUsd: entry.costUsd,
         ttftMs: result?.timeToFirstTokenMs,
-        totalMs: core.clock.now() - started,
+        totalMs,
         generationId: entry.generationId,
         outcome,
         errorKind: entry.errorKind,
@@ -416,9 +446,68 @@ export class AnswerPipeline {
       'answer %s',
       outcome,
     );
-    if (unshown) throw unshown;
-    return { requestId, outcome, text, result, error: failure?.error };
   }
+}
+
+/** What the gate decided: the question, the settings and model in force, the conversation to send. */
+interface Plan {
+  prompt: string;
+  settings: ChannelSettings;
+  model: string;
+  modelInfo: ModelInfo | undefined;
+  maxTokens: number;
+  conversation: BuiltConversation;
+  started: number;
+}
+
+type LedgerBase = Pick<LedgerEntry, 'requestId' | 'platform' | 'workspaceId' | 'channelId' | 'userId' | 'modelRequested'>;
+
+interface OpenAnswer {
+  requestId: string;
+  run: Running;
+  controller: AbortController;
+  renderer: Renderer;
+  detach(): void;
+}
+
+interface Streamed {
+  text: string;
+  usage: Usage;
+  result?: CompletionResult;
+  failure?: { error: LlmError; modelAnswered?: string; generationId?: string };
+  outcome: Outcome;
+  /** Set when not even the placeholder could be posted: the caller hears of it once settled. */
+  unshown?: Error;
+}
+
+/** One stream event into the answer and its renderer. */
+function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer): void {
+  switch (event.type) {
+    case 'text':
+      streamed.text += event.text;
+      renderer.append(event.text);
+      break;
+    case 'tool-call':
+      renderer.status(`🔧 using ${event.call.name}…`);
+      break;
+    case 'tool-result':
+      renderer.status(null);
+      break;
+    case 'usage':
+      break;
+    case 'done':
+      streamed.result = event.result;
+      streamed.usage = event.result.usage;
+      break;
+    case 'error':
+      streamed.failure = { error: event.error, modelAnswered: event.modelAnswered, generationId: event.generationId };
+      streamed.usage = event.usage;
+      break;
+  }
+}
+
+function cleanParts(parts: readonly MessagePart[]): MessagePart[] {
+  return parts.map((part) => ({ ...part, text: cleanPrompt(part.text) })).filter((part) => part.text !== '');
 }
 
 function emptyLedger(now: number) {
@@ -432,18 +521,3 @@ function emptyLedger(now: number) {
   };
 }
 
-export function formatTokens(n: number): string {
-  return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toLocaleString('en-US');
-}
-
-export function formatFooter(input: {
-  modelAnswered: string;
-  modelRequested: string;
-  isFallback: boolean;
-  usage: Usage;
-  ms: number;
-}): string {
-  const model = input.isFallback ? `${input.modelAnswered} (fallback for ${input.modelRequested})` : input.modelAnswered;
-  const cost = input.usage.costSource === 'unknown' && input.usage.costUsd === 0 ? 'cost unknown' : formatUsd(input.usage.costUsd);
-  return `${model} · ${formatTokens(input.usage.promptTokens)} in / ${formatTokens(input.usage.completionTokens)} out · ${cost} · ${(input.ms / 1000).toFixed(1)} s`;
-}

@@ -9,7 +9,6 @@
 import type { Logger } from '../log.ts';
 import type { ActiveAnswer, LedgerEntry } from '../store/types.ts';
 import type { Core } from './core.ts';
-import { DEFAULT_CURSOR, DEFAULT_PLACEHOLDER } from './renderer.ts';
 import type { ChatAdapter, MessageSurface, NativeStream, PostedMessage } from './types.ts';
 
 /** The line added under an answer its process did not live to finish. */
@@ -21,23 +20,20 @@ export const STALE_HEARTBEATS = 3;
 /** How long one markInterrupted may take before the ledger row is written without it. */
 const MARK_TIMEOUT_MS = 30_000;
 
-const TRAILING_STATUS = /\n\n🔧 [^\n]*$/u;
-const TRAILING_CURSOR = new RegExp(`[ \\n]?${DEFAULT_CURSOR}\\s*$`, 'u');
+/** The clean text of a streaming answer is recorded at most this often (besides each new message). */
+export const PROGRESS_INTERVAL_MS = 2_000;
 
 /**
- * The text a half-written message should end up with: the answer so far
- * (without the cursor, tool status or "thinking" placeholder), then `note`,
- * cut to fit `maxLength`. undefined when the note is already there.
+ * The text a half-written message ends up with: the answer's clean text as
+ * last recorded (none when null), then `note`, cut to fit `maxLength`.
  */
-export function withInterruptedNote(text: string, note: string, maxLength: number): string | undefined {
-  if (text.trimEnd().endsWith(note)) return undefined;
-  let body = text.replace(TRAILING_STATUS, '').replace(TRAILING_CURSOR, '').trimEnd();
-  if (body === DEFAULT_PLACEHOLDER || body === '…' || body === 'Thinking…') body = '';
-  if (body === '') return note.slice(0, maxLength);
+export function interruptedText(body: string | null, note: string, maxLength: number): string {
+  const text = (body ?? '').trimEnd();
+  if (text === '') return note.slice(0, maxLength);
   const separator = '\n\n';
   const room = maxLength - note.length - separator.length;
-  if (body.length > room) body = `${body.slice(0, Math.max(0, room - 1))}…`;
-  return `${body}${separator}${note}`;
+  const kept = text.length > room ? `${text.slice(0, Math.max(0, room - 1))}…` : text;
+  return `${kept}${separator}${note}`;
 }
 
 /** What the pipeline hands to trackAnswer. */
@@ -60,25 +56,44 @@ export async function trackAnswer(core: Core, answer: TrackedAnswer, logger: Log
       owner: core.instanceId,
       startedAt: new Date(core.clock.now()),
       messageRef: null,
+      messageBody: null,
     });
   } catch (error) {
     tracked = false;
     logger.warn({ err: error }, 'could not record the answer for crash recovery');
   }
   let lastRef: string | undefined;
-  // One write at a time, in order, so the stored ref is the latest.
+  let lastBody: string | undefined;
+  let lastAt = Number.NEGATIVE_INFINITY;
+  // One write at a time, in order, so the stored ref and body are the latest.
   let writes = Promise.resolve();
-  const record = (ref: string | undefined) => {
-    if (!tracked || ref === undefined || ref === lastRef) return;
+  /**
+   * Where the answer is shown and its clean text so far: written at once for a
+   * new message, otherwise at most every PROGRESS_INTERVAL_MS, so a crash
+   * leaves the sweeper the text without anyone re-reading our formatted output.
+   */
+  const record = (ref: string | undefined, body: string | undefined) => {
+    if (!tracked || ref === undefined) return;
+    const now = core.clock.now();
+    const newMessage = ref !== lastRef;
+    const firstText = body !== undefined && body !== '' && (lastBody === undefined || lastBody === '');
+    if (!newMessage && !firstText && (body === undefined || body === lastBody || now - lastAt < PROGRESS_INTERVAL_MS)) return;
     lastRef = ref;
+    lastAt = now;
+    if (body !== undefined) lastBody = body;
+    const write =
+      lastBody === undefined
+        ? () => core.store.setAnswerMessageRef(answer.requestId, ref)
+        : ((text: string) => () => core.store.setAnswerProgress(answer.requestId, ref, text))(lastBody);
     writes = writes.then(() =>
-      core.store.setAnswerMessageRef(answer.requestId, ref).catch((error: unknown) => {
+      write().catch((error: unknown) => {
         logger.warn({ err: error }, 'could not record the answer message for crash recovery');
       }),
     );
   };
   return {
     surface(inner) {
+      const refs = new Map<string, string>();
       const surface: MessageSurface = {
         get maxMessageLength() {
           return inner.maxMessageLength;
@@ -91,11 +106,16 @@ export async function trackAnswer(core: Core, answer: TrackedAnswer, logger: Log
         },
         async post(text, options): Promise<PostedMessage> {
           const posted = await inner.post(text, options);
-          record(posted.ref);
+          if (posted.ref !== undefined) refs.set(posted.id, posted.ref);
+          record(posted.ref, options?.view?.body);
           return posted;
         },
-        edit: (messageId, text, options) => inner.edit(messageId, text, options),
+        async edit(messageId, text, options) {
+          await inner.edit(messageId, text, options);
+          record(refs.get(messageId), options?.view?.body);
+        },
       };
+      if (inner.format) surface.format = inner.format.bind(inner);
       if (inner.delete) {
         const remove = inner.delete.bind(inner);
         surface.delete = (messageId) => remove(messageId);
@@ -109,25 +129,29 @@ export async function trackAnswer(core: Core, answer: TrackedAnswer, logger: Log
   };
 }
 
-function trackedStream(inner: NativeStream, record: (ref: string | undefined) => void): NativeStream {
-  const check = () => record(inner.ref?.());
-  return {
-    async append(text) {
+function trackedStream(inner: NativeStream, record: (ref: string | undefined, body: string | undefined) => void): NativeStream {
+  let text = '';
+  const check = () => record(inner.ref?.(), text);
+  const stream: NativeStream = {
+    async append(delta) {
+      text += delta;
       try {
-        await inner.append(text);
+        await inner.append(delta);
       } finally {
         check();
       }
     },
-    async stop(footer) {
+    async stop(end) {
       try {
-        await inner.stop(footer);
+        await inner.stop(end);
       } finally {
         check();
       }
     },
     ref: () => inner.ref?.(),
   };
+  if (inner.messageIds) stream.messageIds = inner.messageIds.bind(inner);
+  return stream;
 }
 
 /**
@@ -149,7 +173,7 @@ export async function sweepOrphans(core: Core, adapters: readonly ChatAdapter[])
       const log = logger.child({ requestId: answer.requestId, platform: answer.platform, channel: answer.channelId });
       const adapter = byPlatform.get(answer.platform);
       if (answer.messageRef !== null && adapter?.markInterrupted) {
-        await markWithin(core, adapter.markInterrupted.bind(adapter), answer.messageRef).catch((error: unknown) => {
+        await markWithin(core, adapter.markInterrupted.bind(adapter), answer.messageRef, answer.messageBody).catch((error: unknown) => {
           log.warn({ err: error }, 'could not mark an interrupted answer');
         });
       }
@@ -181,11 +205,16 @@ export async function sweepOrphans(core: Core, adapters: readonly ChatAdapter[])
   return orphans.length;
 }
 
-async function markWithin(core: Core, mark: (ref: string, note: string) => Promise<void>, ref: string): Promise<void> {
+async function markWithin(
+  core: Core,
+  mark: NonNullable<ChatAdapter['markInterrupted']>,
+  ref: string,
+  body: string | null,
+): Promise<void> {
   const timeout = new AbortController();
   try {
     await Promise.race([
-      mark(ref, INTERRUPTED_NOTE),
+      mark(ref, { body, note: INTERRUPTED_NOTE }),
       core.clock.sleep(MARK_TIMEOUT_MS, timeout.signal).then(() => {
         throw new Error(`markInterrupted took longer than ${MARK_TIMEOUT_MS} ms`);
       }),

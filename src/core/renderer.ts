@@ -8,6 +8,8 @@
  * budget slot comes up, so whatever arrived while waiting is coalesced.
  */
 import type { Logger } from 'pino';
+import { truncate } from '../util/text.ts';
+import { formatAnswerText, type AnswerFooter, type EndLine, type MessageView } from './answer-view.ts';
 import type { RateBudget } from './rate-budget.ts';
 import { MIN_SPLIT_LENGTH, splitMessagePieces } from './split.ts';
 import {
@@ -27,8 +29,6 @@ export interface RendererOptions {
   surface: MessageSurface;
   budget: RateBudget;
   clock?: Clock;
-  /** Shown until the first text arrives. */
-  placeholder?: string;
   /** Buttons shown on the message being streamed, removed when it is finished. */
   actions?: MessageAction[];
   /** Attempts per post/edit that fails with an ordinary error (rate limits are waited out, not counted). */
@@ -38,8 +38,6 @@ export interface RendererOptions {
   /** Told about every 429 the platform answers (metrics); the renderer waits it out itself. */
   onRateLimited?: (retryAfterMs: number) => void;
   logger?: RendererLogger;
-  /** Shown after the text while it streams ('' for none). */
-  cursor?: string;
   /**
    * Least time between two progress edits of one answer. Defaults to the
    * surface's window / count, which spreads edits out instead of spending the
@@ -54,6 +52,8 @@ export interface RenderResult {
   posts: number;
   /** The final text, decorations included, is on the platform in full. */
   delivered: boolean;
+  /** Each message of the answer with its clean answer text (no decorations), for the answer records. */
+  pieces: Array<{ id: string; text: string }>;
 }
 
 export interface Renderer {
@@ -64,17 +64,14 @@ export interface Renderer {
   /** A transient line under the text, e.g. "🔧 using calculator…"; null clears it. */
   status(text: string | null): void;
   /** Final text plus footer (on the last message only), actions removed; waits for delivery. */
-  finish(footer: string): Promise<RenderResult>;
-  /** Keeps the partial answer and adds an error line, then the footer. */
-  fail(errorLine: string, footer?: string): Promise<RenderResult>;
+  finish(footer: AnswerFooter | null): Promise<RenderResult>;
+  /** Keeps the partial answer and adds an end line (error, stopped, interrupted) and the footer. */
+  fail(endLine: EndLine, footer?: AnswerFooter | null): Promise<RenderResult>;
   readonly gone: boolean;
 }
 
-const SEPARATOR = '\n\n';
-export const DEFAULT_PLACEHOLDER = '…thinking';
-export const DEFAULT_CURSOR = '▍';
-const EMPTY_ANSWER = '(no answer)';
 const STATUS_MAX = 200;
+const END_LINE_MAX = 1000;
 const MAX_RATE_LIMIT_RETRIES = 20;
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 8000;
@@ -92,6 +89,8 @@ interface Slot {
   shownAnswer: boolean;
   /** The final piece once the text moved on to a later message; null for the active one. */
   frozen: string | null;
+  /** The frozen piece as its surface shows it. */
+  frozenText: string;
   /** The platform kept refusing edits to this message, so its text went to a new one. */
   reposted: boolean;
 }
@@ -99,6 +98,7 @@ interface Slot {
 interface Wanted {
   text: string;
   actions: boolean;
+  view: MessageView;
 }
 
 const silentLogger: RendererLogger = {
@@ -117,13 +117,12 @@ class StreamingRenderer implements Renderer {
   readonly #surface: MessageSurface;
   readonly #budget: RateBudget;
   readonly #clock: Clock;
-  readonly #placeholder: string;
+  readonly #format: (view: MessageView) => string;
   readonly #actions: MessageAction[];
   readonly #maxAttempts: number;
   readonly #onGone: (() => void) | undefined;
   readonly #onRateLimited: ((retryAfterMs: number) => void) | undefined;
   readonly #log: RendererLogger;
-  readonly #cursor: string;
   readonly #minEditIntervalMs: number;
 
   #text = '';
@@ -131,12 +130,13 @@ class StreamingRenderer implements Renderer {
   #tailStart = 0;
   #tailPrefix = '';
   #status: string | null = null;
-  #footer = '';
-  #errorLine = '';
+  #footer: AnswerFooter | null = null;
+  #endLine: EndLine | null = null;
   #phase: Phase = 'streaming';
   #ended = false;
   #slots: Slot[] = [];
   #activeDisplay = '';
+  #activeView: MessageView = emptyView();
   #activeHasAnswer = false;
   #edits = 0;
   #posts = 0;
@@ -160,13 +160,12 @@ class StreamingRenderer implements Renderer {
     this.#surface = options.surface;
     this.#budget = options.budget;
     this.#clock = options.clock ?? systemClock;
-    this.#placeholder = options.placeholder ?? DEFAULT_PLACEHOLDER;
+    this.#format = options.surface.format ? options.surface.format.bind(options.surface) : formatAnswerText;
     this.#actions = options.actions ?? [];
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 5);
     this.#onGone = options.onGone;
     this.#onRateLimited = options.onRateLimited;
     this.#log = options.logger ?? silentLogger;
-    this.#cursor = options.cursor ?? DEFAULT_CURSOR;
     const { count, windowMs } = this.#surface.rateLimit;
     this.#minEditIntervalMs = options.minEditIntervalMs ?? windowMs / Math.max(1, count);
     if (!(this.#surface.maxMessageLength >= 2 * MIN_SPLIT_LENGTH)) {
@@ -207,13 +206,13 @@ class StreamingRenderer implements Renderer {
     if (this.#mode === 'edit') this.#notify();
   }
 
-  finish(footer: string): Promise<RenderResult> {
-    this.#ending ??= this.#end('finished', footer, '');
+  finish(footer: AnswerFooter | null): Promise<RenderResult> {
+    this.#ending ??= this.#end('finished', footer, null);
     return this.#ending;
   }
 
-  fail(errorLine: string, footer = ''): Promise<RenderResult> {
-    this.#ending ??= this.#end('failed', footer, errorLine);
+  fail(endLine: EndLine, footer: AnswerFooter | null = null): Promise<RenderResult> {
+    this.#ending ??= this.#end('failed', footer, { ...endLine, text: truncate(endLine.text, END_LINE_MAX) });
     return this.#ending;
   }
 
@@ -244,11 +243,11 @@ class StreamingRenderer implements Renderer {
     this.start().catch((error: unknown) => this.#log.debug({ err: error }, 'implicit start failed'));
   }
 
-  async #end(phase: Phase, footer: string, errorLine: string): Promise<RenderResult> {
+  async #end(phase: Phase, footer: AnswerFooter | null, endLine: EndLine | null): Promise<RenderResult> {
     this.#ended = true;
     this.#phase = phase;
     this.#footer = footer;
-    this.#errorLine = errorLine;
+    this.#endLine = endLine;
     this.#startQuietly();
     if (this.#mode === 'native') {
       const result = await this.#endNative(phase);
@@ -276,6 +275,7 @@ class StreamingRenderer implements Renderer {
       edits: this.#edits,
       posts: this.#posts,
       delivered,
+      pieces: this.#slots.flatMap((slot) => (slot.id === null ? [] : [{ id: slot.id, text: slot.frozen ?? this.#activeView.body }])),
     };
   }
 
@@ -285,36 +285,35 @@ class StreamingRenderer implements Renderer {
     if (this.#slots.length === 0) this.#slots.push(newSlot());
   }
 
-  #decorations(): { cursor: string; after: string } {
-    const status = this.#status;
-    let cursor = '';
-    let after = '';
-    if (this.#phase === 'streaming') {
-      if (this.#cursor !== '') cursor = ` ${this.#cursor}`;
-      if (status !== null) after = SEPARATOR + status;
-    } else if (this.#phase === 'finished') {
-      if (this.#footer !== '') after = SEPARATOR + this.#footer;
-    } else {
-      after = SEPARATOR + this.#errorLine + (this.#footer !== '' ? SEPARATOR + this.#footer : '');
-    }
-    // Decorations longer than the message allows are cut so the text keeps some room.
-    const room = this.#surface.maxMessageLength - MIN_SPLIT_LENGTH - cursor.length;
-    if (after.length > room) after = truncate(after, room);
-    return { cursor, after };
+  /** The active message's view around a body. */
+  #viewOf(body: string): MessageView {
+    const streaming = this.#phase === 'streaming';
+    return {
+      body,
+      streaming,
+      status: streaming ? this.#status : null,
+      footer: streaming ? null : this.#footer,
+      endLine: streaming ? null : this.#endLine,
+      final: !streaming,
+    };
+  }
+
+  /** Characters the surface adds around the active message's body (cursor, status, footer, end line). */
+  #overhead(): number {
+    const probe = 'x';
+    return Math.max(0, this.#format(this.#viewOf(probe)).length - probe.length) + 1;
   }
 
   #mayNeedSplit(): boolean {
-    const { cursor, after } = this.#decorations();
     const sourceLength = this.#tailPrefix.length + this.#text.length - this.#tailStart;
-    return sourceLength + CLOSE_FENCE_MAX + cursor.length + after.length > this.#surface.maxMessageLength;
+    return sourceLength + CLOSE_FENCE_MAX + this.#overhead() > this.#surface.maxMessageLength;
   }
 
   /** Splits off full messages and computes what the active message should show. */
   #layout(): void {
     if (this.#mode !== 'edit') return;
     this.#ensureSlot();
-    const { cursor, after } = this.#decorations();
-    const limit = Math.max(MIN_SPLIT_LENGTH, this.#surface.maxMessageLength - cursor.length - after.length);
+    const limit = Math.max(MIN_SPLIT_LENGTH, this.#surface.maxMessageLength - this.#overhead());
     const source = this.#tailPrefix + this.#text.slice(this.#tailStart);
     const pieces = splitMessagePieces(source, limit);
     const last = pieces.at(-1);
@@ -322,27 +321,23 @@ class StreamingRenderer implements Renderer {
       let slot = this.#slots.at(-1)!;
       for (const piece of pieces.slice(0, -1)) {
         slot.frozen = piece.text;
+        slot.frozenText = this.#format({ body: piece.text, streaming: false, status: null, footer: null, endLine: null, final: false });
         slot = newSlot();
         this.#slots.push(slot);
       }
       this.#tailStart += last.start - this.#tailPrefix.length;
       this.#tailPrefix = last.open;
     }
-    if (last) {
-      this.#activeHasAnswer = true;
-      const body = last.text.trimEnd();
-      const cursorPart = cursor === '' ? '' : endsWithFenceLine(body) ? `\n${cursor.trimStart()}` : cursor;
-      this.#activeDisplay = body + cursorPart + after;
-    } else {
-      this.#activeHasAnswer = false;
-      const head = this.#phase === 'streaming' ? this.#placeholder : this.#phase === 'finished' && after === '' ? EMPTY_ANSWER : '';
-      this.#activeDisplay = (head + after).replace(/^\n+/, '');
-    }
+    this.#activeHasAnswer = last !== undefined;
+    this.#activeView = this.#viewOf(last ? last.text.trimEnd() : '');
+    this.#activeDisplay = this.#format(this.#activeView);
   }
 
   #wanted(slot: Slot): Wanted {
-    if (slot.frozen !== null) return { text: slot.frozen, actions: false };
-    return { text: this.#activeDisplay, actions: this.#actions.length > 0 && this.#phase === 'streaming' };
+    if (slot.frozen !== null) {
+      return { text: slot.frozenText, actions: false, view: { body: slot.frozen, streaming: false, status: null, footer: null, endLine: null, final: false } };
+    }
+    return { text: this.#activeDisplay, actions: this.#actions.length > 0 && this.#phase === 'streaming', view: this.#activeView };
   }
 
   #nextSlot(): Slot | null {
@@ -480,8 +475,8 @@ class StreamingRenderer implements Renderer {
   async #call(slot: Slot): Promise<void> {
     this.#layout();
     const wanted = this.#wanted(slot);
-    const options: PostOptions | undefined =
-      this.#actions.length > 0 ? { actions: wanted.actions ? this.#actions : [] } : undefined;
+    const options: PostOptions =
+      this.#actions.length > 0 ? { actions: wanted.actions ? this.#actions : [], view: wanted.view } : { view: wanted.view };
     const isActive = slot.frozen === null;
     if (slot.id === null) {
       const posted = await this.#surface.post(wanted.text, options);
@@ -585,34 +580,27 @@ class StreamingRenderer implements Renderer {
     const stream = this.#native!;
     if (!this.#stopped) {
       try {
-        if (phase === 'failed') {
-          const line = (this.#text.trim() === '' ? '' : SEPARATOR) + this.#errorLine;
-          await this.#nativeCall(() => stream.append(line));
-        }
-        await this.#nativeCall(() => stream.stop(this.#footer));
-        return { messageIds: [], edits: 0, posts: 0, delivered: true };
+        await this.#nativeCall(() => stream.stop({ footer: this.#footer, endLine: phase === 'failed' ? this.#endLine : null }));
+        return { messageIds: [], edits: 0, posts: 0, delivered: true, pieces: this.#nativePieces(stream) };
       } catch (error) {
         this.#nativeFailed(error);
         if (this.#mode !== 'native') return null;
       }
     }
-    return { messageIds: [], edits: 0, posts: 0, delivered: false };
+    return { messageIds: [], edits: 0, posts: 0, delivered: false, pieces: this.#nativePieces(stream) };
+  }
+
+  /** A natively streamed answer's messages: its whole text is recorded under the first. */
+  #nativePieces(stream: NativeStream): Array<{ id: string; text: string }> {
+    const ids = stream.messageIds?.() ?? [];
+    return ids.map((id, index) => ({ id, text: index === 0 ? this.#text : '' }));
   }
 }
 
+function emptyView(): MessageView {
+  return { body: '', streaming: true, status: null, footer: null, endLine: null, final: false };
+}
+
 function newSlot(): Slot {
-  return { id: null, shown: null, shownActions: false, shownAnswer: false, frozen: null, reposted: false };
-}
-
-function truncate(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = Math.max(0, max - 1);
-  const code = text.charCodeAt(end - 1);
-  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
-  return `${text.slice(0, end)}…`;
-}
-
-function endsWithFenceLine(text: string): boolean {
-  const lastLine = text.slice(text.lastIndexOf('\n') + 1);
-  return /^ {0,3}(`{3,}|~{3,})/.test(lastLine);
+  return { id: null, shown: null, shownActions: false, shownAnswer: false, frozen: null, frozenText: '', reposted: false };
 }

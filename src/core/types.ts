@@ -3,6 +3,8 @@
  * them; the core never imports a platform SDK.
  */
 
+import type { AnswerFooter, EndLine, MessageView } from './answer-view.ts';
+
 /** Time, injectable so tests run on a fake clock. */
 export interface Clock {
   now(): number;
@@ -39,6 +41,13 @@ export interface MessageAction {
 export interface PostOptions {
   /** Buttons to show (an empty list removes them on edit). */
   actions?: MessageAction[];
+  /**
+   * The message as data: the text passed beside it is `surface.format(view)`
+   * (or formatAnswerText's when the surface has no format). Surfaces that show
+   * more than text (Slack blocks, Discord's Retry on the finished answer) read
+   * the view, never the text.
+   */
+  view?: MessageView;
 }
 
 export interface PostedMessage {
@@ -84,6 +93,12 @@ export interface MessageSurface {
   readonly rateLimit: { count: number; windowMs: number };
   /** Key shared by every surface in the same channel: one budget per key. */
   readonly budgetKey: string;
+  /**
+   * The platform's text for a message view (what post/edit receive as text);
+   * the renderer measures decorations with it to split long answers. Default:
+   * formatAnswerText (answer-view.ts).
+   */
+  format?(view: MessageView): string;
   /** Throw PlatformRateLimitError on a 429, MessageGoneError when the target is gone. */
   post(text: string, options?: PostOptions): Promise<PostedMessage>;
   edit(messageId: string, text: string, options?: PostOptions): Promise<void>;
@@ -97,12 +112,20 @@ export interface MessageSurface {
   stream?(): NativeStream;
 }
 
+/** How a natively streamed answer ends: footer fields and, when it did not end normally, the end line. */
+export interface StreamEnd {
+  footer: AnswerFooter | null;
+  endLine: EndLine | null;
+}
+
 export interface NativeStream {
   append(text: string): Promise<void>;
-  /** Finishes the message; `footer` is shown below the text. */
-  stop(footer: string): Promise<void>;
+  /** Finishes the message; the surface formats the footer and end line below the text. */
+  stop(end: StreamEnd): Promise<void>;
   /** Like PostedMessage.ref, for the message being streamed; undefined until it exists. */
   ref?(): string | undefined;
+  /** Ids of the messages this stream wrote, in order (an answer records its text under them). */
+  messageIds?(): string[];
 }
 
 /** A chat platform served by the bot (Discord, Slack). */
@@ -119,10 +142,11 @@ export interface ChatAdapter {
    */
   postToChannel?(channelId: string, text: string): Promise<void>;
   /**
-   * Ends a message a dead process left half-written (crash recovery): its text
-   * without streaming decorations, then `note`, buttons removed, no mentions.
-   * `ref` is a PostedMessage.ref this adapter made. Does nothing when the note
-   * is already there, so a repeated call is harmless.
+   * Ends a message a dead process left half-written (crash recovery): shows
+   * `ending.body` (the answer's clean text as last recorded; null when none
+   * was recorded, then the message keeps no answer text) followed by
+   * `ending.note`, buttons removed, no mentions. `ref` is a PostedMessage.ref
+   * this adapter made. Harmless when repeated.
    */
-  markInterrupted?(ref: string, note: string): Promise<void>;
+  markInterrupted?(ref: string, ending: { body: string | null; note: string }): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { ChatMessage, ChatRequest, ProviderPreferences, ToolSpec } from './types.ts';
+import type { ChatCompletionContentPartText, ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatMessage, ChatRequest, MessagePart, ProviderPreferences, ToolSpec } from './types.ts';
 
 /** OpenRouter-only body fields; the SDK sends them as they are. */
 export interface OpenRouterExtras {
@@ -25,8 +25,10 @@ export function toOpenAiMessages(messages: readonly ChatMessage[]): ChatCompleti
     switch (m.role) {
       case 'system':
         return { role: 'system', content: m.content };
-      case 'user':
-        return m.name ? { role: 'user', content: m.content, name: m.name } : { role: 'user', content: m.content };
+      case 'user': {
+        const content = userContent(m.content);
+        return m.name ? { role: 'user', content, name: m.name } : { role: 'user', content };
+      }
       case 'assistant':
         if (m.toolCalls && m.toolCalls.length > 0) {
           return {
@@ -44,6 +46,13 @@ export function toOpenAiMessages(messages: readonly ChatMessage[]): ChatCompleti
         return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
     }
   });
+}
+
+/** One text part goes as a plain string (what every provider takes); several parts as content parts. */
+function userContent(content: string | readonly MessagePart[]): string | ChatCompletionContentPartText[] {
+  if (typeof content === 'string') return content;
+  if (content.length === 1 && content[0]!.type === 'text') return content[0]!.text;
+  return content.map((part) => ({ type: 'text' as const, text: part.text }));
 }
 
 export function toOpenAiTools(specs: readonly ToolSpec[]): ChatCompletionFunctionTool[] {

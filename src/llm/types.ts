@@ -11,9 +11,20 @@ export interface ToolCall {
   arguments: string;
 }
 
+/**
+ * A piece of what a person said. Text now; images and files are further
+ * kinds of part, carried the same way from the adapter to the request.
+ */
+export type MessagePart = { type: 'text'; text: string };
+
+/** The text of a message's parts, joined (what counts for prompts and token estimates). */
+export function partsText(parts: readonly MessagePart[]): string {
+  return parts.map((part) => part.text).join('\n');
+}
+
 export type ChatMessage =
   | { role: 'system'; content: string }
-  | { role: 'user'; content: string; name?: string }
+  | { role: 'user'; content: string | MessagePart[]; name?: string }
   | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
   | { role: 'tool'; toolCallId: string; content: string };
 

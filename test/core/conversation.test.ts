@@ -19,7 +19,7 @@ describe('buildConversation', () => {
     const built = buildConversation({
       systemPrompt: 'Be brief.',
       history: turns(2),
-      prompt: 'and now?',
+      parts: [{ type: 'text', text: 'and now?' }],
       asker,
       contextLength: 100_000,
       maxTokens: 1000,
@@ -27,13 +27,13 @@ describe('buildConversation', () => {
     expect(built.trimmed).toBe(0);
     expect(built.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user', 'assistant', 'user']);
     expect(built.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
-    expect(built.messages.at(-1)).toEqual({ role: 'user', content: 'and now?' });
+    expect(built.messages.at(-1)).toEqual({ role: 'user', content: [{ type: 'text', text: 'and now?' }] });
     expect(built.promptTokens).toBeGreaterThan(0);
   });
 
   it('trims the oldest turns to fit the context minus the output budget, and says how many', () => {
     const history = turns(50, 400);
-    const built = buildConversation({ systemPrompt: 'S', history, prompt: 'latest', asker, contextLength: 4000, maxTokens: 1000 });
+    const built = buildConversation({ systemPrompt: 'S', history, parts: [{ type: 'text', text: 'latest' }], asker, contextLength: 4000, maxTokens: 1000 });
     expect(built.trimmed).toBeGreaterThan(0);
     expect(built.promptTokens).toBeLessThanOrEqual(3000);
     const kept = built.messages.length - 2;
@@ -47,7 +47,7 @@ describe('buildConversation', () => {
     const built = buildConversation({
       systemPrompt: 'S',
       history: turns(3),
-      prompt: 'fresh',
+      parts: [{ type: 'text', text: 'fresh' }],
       asker,
       contextLength: 100_000,
       maxTokens: 100,
@@ -62,14 +62,14 @@ describe('buildConversation', () => {
       { role: 'user', text: 'I think 42', at: at(1), authorId: 'u2', authorName: 'Bob' },
       { role: 'assistant', text: 'Noted', at: at(2) },
     ];
-    const built = buildConversation({ systemPrompt: 'S', history, prompt: 'what did Bob say?', asker, contextLength: 10_000, maxTokens: 100 });
+    const built = buildConversation({ systemPrompt: 'S', history, parts: [{ type: 'text', text: 'what did Bob say?' }], asker, contextLength: 10_000, maxTokens: 100 });
     expect(built.messages[1]).toEqual({ role: 'user', content: 'Bob: I think 42' });
-    expect(built.messages.at(-1)).toEqual({ role: 'user', content: 'Ada: what did Bob say?' });
+    expect(built.messages.at(-1)).toEqual({ role: 'user', content: [{ type: 'text', text: 'Ada: what did Bob say?' }] });
   });
 
   it('refuses a message that cannot fit at all', () => {
     expect(() =>
-      buildConversation({ systemPrompt: 'S', history: [], prompt: 'x'.repeat(10_000), asker, contextLength: 2000, maxTokens: 1000 }),
+      buildConversation({ systemPrompt: 'S', history: [], parts: [{ type: 'text', text: 'x'.repeat(10_000) }], asker, contextLength: 2000, maxTokens: 1000 }),
     ).toThrow(UserFacingError);
   });
 

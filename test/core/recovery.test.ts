@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AskResult } from '../../src/core/pipeline.ts';
-import { INTERRUPTED_NOTE, startLiveness, sweepOrphans, withInterruptedNote, type Liveness } from '../../src/core/recovery.ts';
+import { INTERRUPTED_NOTE, startLiveness, sweepOrphans, interruptedText, type Liveness } from '../../src/core/recovery.ts';
 import type { ChatAdapter, MessageSurface, NativeStream } from '../../src/core/types.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startTestApp, TEST_API_KEY, type TestApp } from '../helpers/test-app.ts';
@@ -45,8 +45,8 @@ function createSurface(name: string, options: { native?: boolean } = {}) {
         async append(text) {
           messages.set(id, (messages.get(id) ?? '') + text);
         },
-        async stop(footer) {
-          messages.set(id, `${messages.get(id) ?? ''}\n${footer}`);
+        async stop(end) {
+          messages.set(id, `${messages.get(id) ?? ''}\n${end.footer?.model ?? ''}`);
         },
         ref: () => (messages.has(id) ? JSON.stringify({ surface: name, id, stream: true }) : undefined),
       };
@@ -98,7 +98,7 @@ describe('crash recovery in one process', () => {
         user: { id: userId, name: userId },
         prompt,
         conversationKey: `test:${channelId}:${prompt}`,
-        history: [],
+        history: async () => [],
         surface,
         isAdmin: false,
       });
@@ -115,14 +115,14 @@ describe('crash recovery in one process', () => {
     const b = await start('proc-b');
     expect((await b.core.store.usage('test', 'w1', 'alice', new Date())).reserved.requests).toBe(3);
 
-    const marks: Array<{ ref: string; note: string }> = [];
+    const marks: Array<{ ref: string; note: string; body: string | null }> = [];
     const adapter: ChatAdapter = {
       platform: 'test',
       start: async () => undefined,
       stop: async () => undefined,
       connected: () => true,
-      async markInterrupted(ref, note) {
-        marks.push({ ref, note });
+      async markInterrupted(ref, ending) {
+        marks.push({ ref, note: ending.note, body: ending.body });
       },
     };
     const livenessB = startLiveness(b.core, [adapter]);
@@ -143,6 +143,8 @@ describe('crash recovery in one process', () => {
 
     // Each half-written message was handed to the adapter once, by the ref of the message it streams into.
     expect(marks.map((m) => m.note)).toEqual([INTERRUPTED_NOTE, INTERRUPTED_NOTE, INTERRUPTED_NOTE]);
+    // With the answer's clean text as recorded while it streamed: no cursor, no placeholder to strip.
+    for (const mark of marks) expect(mark.body?.trim()).toMatch(/^partial( answer to hang \d)?$/);
     expect(marks.map((m) => JSON.parse(m.ref) as unknown)).toEqual(
       expect.arrayContaining([
         { surface: 'h1', id: 'h1-1' },
@@ -171,7 +173,7 @@ describe('crash recovery in one process', () => {
       user: { id: 'u1', name: 'u1' },
       prompt: 'hi',
       conversationKey: 'k',
-      history: [],
+      history: async () => [],
       surface: surface.surface,
       isAdmin: false,
     });
@@ -181,21 +183,18 @@ describe('crash recovery in one process', () => {
   });
 });
 
-describe('withInterruptedNote', () => {
+describe('interruptedText', () => {
   const note = INTERRUPTED_NOTE;
-  it('drops the streaming cursor and tool status and adds the note', () => {
-    expect(withInterruptedNote('The answer is ▍', note, 2000)).toBe(`The answer is\n\n${note}`);
-    expect(withInterruptedNote('```js\nx\n▍', note, 2000)).toBe(`\`\`\`js\nx\n\n${note}`);
-    expect(withInterruptedNote('Working ▍\n\n🔧 using calculator…', note, 2000)).toBe(`Working\n\n${note}`);
+  it('shows the recorded clean text, then the note', () => {
+    expect(interruptedText('The answer is', note, 2000)).toBe(`The answer is\n\n${note}`);
   });
-  it('replaces a placeholder with the note alone', () => {
-    expect(withInterruptedNote('…thinking', note, 2000)).toBe(note);
-    expect(withInterruptedNote('', note, 2000)).toBe(note);
+  it('shows the note alone when no text was recorded', () => {
+    expect(interruptedText(null, note, 2000)).toBe(note);
+    expect(interruptedText('', note, 2000)).toBe(note);
   });
-  it('fits the limit and is idempotent', () => {
-    const long = withInterruptedNote('x'.repeat(3000), note, 2000)!;
+  it('fits the limit', () => {
+    const long = interruptedText('x'.repeat(3000), note, 2000);
     expect(long).toHaveLength(2000);
     expect(long.endsWith(`…\n\n${note}`)).toBe(true);
-    expect(withInterruptedNote(long, note, 2000)).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@ import { RateBudget } from '../../src/core/rate-budget.ts';
 import { createRenderer, type Renderer, type RendererOptions } from '../../src/core/renderer.ts';
 import { openFenceAtEnd } from '../../src/core/split.ts';
 import { createFakeClock, type FakeClock } from '../fakes/fake-clock.ts';
-import { createFakeSurface, type FakeSurface, type FakeSurfaceOptions } from '../fakes/fake-surface.ts';
+import { createFakeSurface, fakeFormat, foot, line, type FakeSurface, type FakeSurfaceOptions } from '../fakes/fake-surface.ts';
 
 const DISCORD = { maxMessageLength: 2000, rateLimit: { count: 5, windowMs: 5000 } };
 const STOP = { id: 'stop' as const, label: 'Stop' };
@@ -18,7 +18,7 @@ interface Setup {
 
 function setup(options: Partial<Omit<FakeSurfaceOptions, 'clock'>> = {}): Setup {
   const clock = createFakeClock();
-  const fake = createFakeSurface({ ...DISCORD, ...options, clock });
+  const fake = createFakeSurface({ ...DISCORD, format: fakeFormat, ...options, clock });
   const budget = new RateBudget(clock);
   return {
     clock,
@@ -91,7 +91,7 @@ describe('renderer: post/edit path', () => {
     await clock.settle();
     expect(clock.now()).toBe(0);
     expect(fake.texts()).toEqual(['Hello ▍']);
-    const result = await clock.runUntil(r.finish('-# footer'));
+    const result = await clock.runUntil(r.finish(foot('-# footer')));
     expect(fake.texts()).toEqual(['Hello\n\n-# footer']);
     expect(result).toMatchObject({ delivered: true, posts: 1, messageIds: ['m1'] });
   });
@@ -102,7 +102,7 @@ describe('renderer: post/edit path', () => {
     const text = Array.from({ length: 500 }, (_, i) => `w${i % 10} `).join('');
     await clock.runUntil(r.start());
     await stream(clock, r, text, 3, 10); // 500 deltas over 5 s
-    const result = await clock.runUntil(r.finish('footer'));
+    const result = await clock.runUntil(r.finish(foot('footer')));
     expect(fake.violations).toEqual([]);
     expect(result.delivered).toBe(true);
     expect(result.edits).toBeGreaterThan(3);
@@ -128,7 +128,7 @@ describe('renderer: post/edit path', () => {
     await stream(clock, r, 'x '.repeat(300), 2, 10);
     const times = fake.calls.filter((c) => c.kind === 'edit').map((c) => c.at);
     for (let i = 2; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(1000);
-    await clock.runUntil(r.finish(''));
+    await clock.runUntil(r.finish(null));
     expect(fake.violations).toEqual([]);
   });
 
@@ -140,7 +140,7 @@ describe('renderer: post/edit path', () => {
     const textB = 'beta '.repeat(240);
     await clock.runUntil(Promise.all([a.start(), b.start()]));
     await clock.runUntil(Promise.all([stream(clock, a, textA, 3, 10), stream(clock, b, textB, 3, 10)]));
-    const [ra, rb] = await clock.runUntil(Promise.all([a.finish('A'), b.finish('B')]));
+    const [ra, rb] = await clock.runUntil(Promise.all([a.finish(foot('A')), b.finish(foot('B'))]));
     expect(fake.violations).toEqual([]);
     expect(ra.delivered && rb.delivered).toBe(true);
     expect(fake.message(ra.messageIds[0]!).text).toBe(`${textA.trimEnd()}\n\nA`);
@@ -156,7 +156,7 @@ describe('renderer: post/edit path', () => {
     expect(text.length).toBeGreaterThan(9000);
     await clock.runUntil(r.start());
     await stream(clock, r, text, 7, 5);
-    const result = await clock.runUntil(r.finish('-# model · 123 tokens'));
+    const result = await clock.runUntil(r.finish(foot('-# model · 123 tokens')));
     expect(fake.violations).toEqual([]);
     expect(result.delivered).toBe(true);
     const texts = fake.texts();
@@ -190,7 +190,7 @@ describe('renderer: post/edit path', () => {
     expect(fake.messages()).toHaveLength(2);
     expect(fake.message('m1').actions).toEqual([]);
     expect(fake.message('m2').actions).toEqual([STOP]);
-    await clock.runUntil(r.finish('done'));
+    await clock.runUntil(r.finish(foot('done')));
     expect(fake.messages().map((m) => m.actions)).toEqual([[], []]);
     expect(fake.violations).toEqual([]);
   });
@@ -206,7 +206,7 @@ describe('renderer: post/edit path', () => {
     await clock.advance(1500);
     const limited = fake.calls.find((c) => c.outcome === 'rate-limited');
     expect(limited).toBeDefined();
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(result.delivered).toBe(true);
     expect(fake.texts()).toEqual(['first second\n\nf']);
     const after = fake.calls.filter((c) => c.startedAt > limited!.at);
@@ -220,7 +220,7 @@ describe('renderer: post/edit path', () => {
     await clock.runUntil(r.start());
     fake.failNextEdits(2);
     r.append('Hello world');
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(result.delivered).toBe(true);
     expect(fake.texts()).toEqual(['Hello world\n\nf']);
     const failed = fake.calls.filter((c) => c.outcome === 'failed');
@@ -233,7 +233,7 @@ describe('renderer: post/edit path', () => {
     const r = renderer({ maxAttempts: 3 });
     await clock.runUntil(r.start());
     r.append('shown after all');
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(result.delivered).toBe(true);
     expect(fake.calls.filter((c) => c.kind === 'edit' && c.outcome === 'failed')).toHaveLength(3);
     expect(fake.texts()).toEqual(['…thinking', 'shown after all\n\nf']);
@@ -246,7 +246,7 @@ describe('renderer: post/edit path', () => {
     await clock.runUntil(r.start());
     fake.failNextPosts(10);
     r.append('never shown');
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(result.delivered).toBe(false);
     expect(fake.calls.filter((c) => c.kind === 'edit')).toHaveLength(3);
     expect(fake.calls.filter((c) => c.kind === 'post' && c.outcome === 'failed')).toHaveLength(3);
@@ -258,7 +258,7 @@ describe('renderer: post/edit path', () => {
     fake.failNextPosts(10);
     const r = renderer({ maxAttempts: 2 });
     await expect(clock.runUntil(r.start())).rejects.toThrow('transient failure');
-    const result = await clock.runUntil(r.fail('⚠️ oops'));
+    const result = await clock.runUntil(r.fail(line('⚠️ oops')));
     expect(result.delivered).toBe(false);
     expect(fake.calls).toHaveLength(2);
   });
@@ -288,7 +288,7 @@ describe('renderer: post/edit path', () => {
     r.append(' more');
     r.status('🔧 tool');
     await clock.advance(5000);
-    const result = await clock.runUntil(r.fail('⏹️ Stopped.'));
+    const result = await clock.runUntil(r.fail(line('⏹️ Stopped.')));
     expect(fake.calls).toHaveLength(callsWhenGone);
     expect(fake.calls.at(-1)!.outcome).toBe('gone');
     expect(result.delivered).toBe(false);
@@ -301,7 +301,7 @@ describe('renderer: post/edit path', () => {
     const r = renderer({ onGone: () => goneCalls++ });
     await clock.runUntil(r.start());
     await stream(clock, r, 'abc '.repeat(100), 4, 100);
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(goneCalls).toBe(1);
     expect(result.delivered).toBe(false);
     expect(fake.calls.filter((c) => c.outcome === 'gone')).toHaveLength(1);
@@ -326,7 +326,7 @@ describe('renderer: post/edit path', () => {
     r.append(' 42.');
     await clock.advance(1500);
     expect(fake.texts()).toEqual(['The answer is 42. ▍']);
-    await clock.runUntil(r.finish('f'));
+    await clock.runUntil(r.finish(foot('f')));
     expect(fake.texts()).toEqual(['The answer is 42.\n\nf']);
   });
 
@@ -340,7 +340,7 @@ describe('renderer: post/edit path', () => {
     for (const text of fake.texts()) expect(text.length).toBeLessThanOrEqual(300);
     r.status(null);
     const footer = `-# ${'f'.repeat(150)}`;
-    const result = await clock.runUntil(r.finish(footer));
+    const result = await clock.runUntil(r.finish(foot(footer)));
     expect(result.delivered).toBe(true);
     const texts = fake.texts();
     for (const text of texts) expect(text.length).toBeLessThanOrEqual(300);
@@ -355,7 +355,7 @@ describe('renderer: post/edit path', () => {
     await clock.runUntil(r.start());
     r.append('Partial answer');
     await clock.advance(10);
-    const result = await clock.runUntil(r.fail('⚠️ The model stopped responding.', '-# footer'));
+    const result = await clock.runUntil(r.fail(line('⚠️ The model stopped responding.'), foot('-# footer')));
     expect(result.delivered).toBe(true);
     expect(fake.texts()).toEqual(['Partial answer\n\n⚠️ The model stopped responding.\n\n-# footer']);
     expect(fake.message('m1').actions).toEqual([]);
@@ -365,7 +365,7 @@ describe('renderer: post/edit path', () => {
     const { clock, fake, renderer } = setup();
     const r = renderer();
     await clock.runUntil(r.start());
-    await clock.runUntil(r.fail('⚠️ Quota reached.'));
+    await clock.runUntil(r.fail(line('⚠️ Quota reached.')));
     expect(fake.texts()).toEqual(['⚠️ Quota reached.']);
   });
 
@@ -373,7 +373,7 @@ describe('renderer: post/edit path', () => {
     const { clock, fake, renderer } = setup();
     const r = renderer();
     await clock.runUntil(r.start());
-    await clock.runUntil(r.finish(''));
+    await clock.runUntil(r.finish(null));
     expect(fake.texts()).toEqual(['(no answer)']);
   });
 
@@ -381,8 +381,8 @@ describe('renderer: post/edit path', () => {
     const { clock, fake, renderer } = setup();
     const r = renderer();
     r.append('Straight in');
-    const first = r.finish('f');
-    expect(r.finish('other')).toBe(first);
+    const first = r.finish(foot('f'));
+    expect(r.finish(foot('other'))).toBe(first);
     const result = await clock.runUntil(first);
     expect(result).toMatchObject({ delivered: true, posts: 1 });
     expect(fake.texts()).toEqual(['Straight in\n\nf']);
@@ -398,7 +398,7 @@ describe('renderer: post/edit path', () => {
     r.append('Code:\n```ts\nconst a = 1;');
     await clock.advance(10);
     expect(fake.texts()).toEqual(['Code:\n```ts\nconst a = 1;\n```\n▍']);
-    await clock.runUntil(r.finish(''));
+    await clock.runUntil(r.finish(null));
   });
 
   it('never has two edits in flight to one message, even with slow edits', async () => {
@@ -406,7 +406,7 @@ describe('renderer: post/edit path', () => {
     const r = renderer();
     await clock.runUntil(r.start());
     await stream(clock, r, 'slow '.repeat(300), 5, 20);
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(result.delivered).toBe(true);
     expect(fake.maxInFlightPerMessage()).toBe(1);
     expect(fake.violations).toEqual([]);
@@ -442,7 +442,7 @@ describe('renderer: post/edit path', () => {
             r.append(d);
             await clock.advance(gapMs);
           }
-          const result = await clock.runUntil(r.finish('-# footer'));
+          const result = await clock.runUntil(r.finish(foot('-# footer')));
           const text = deltas.join('');
           expect(fake.violations).toEqual([]);
           expect(result.delivered).toBe(true);
@@ -475,7 +475,7 @@ describe('renderer: native stream path', () => {
     expect(fake.calls).toEqual([]);
     const text = Array.from({ length: 100 }, (_, i) => `d${i} `).join('');
     await stream(clock, r, text, 3, 10);
-    const result = await clock.runUntil(r.finish('-# footer'));
+    const result = await clock.runUntil(r.finish(foot('-# footer')));
     expect(result.delivered).toBe(true);
     expect(fake.calls.filter((c) => c.kind === 'post' || c.kind === 'edit')).toEqual([]);
     const appends = fake.calls.filter((c) => c.kind === 'append');
@@ -492,7 +492,7 @@ describe('renderer: native stream path', () => {
     await clock.runUntil(r.start());
     const text = 'one two three four five six seven eight nine ten';
     await stream(clock, r, text, 4, 50);
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(result.delivered).toBe(true);
     expect(result.messageIds).toHaveLength(1);
     expect(fake.message(result.messageIds[0]!).text).toBe(`${text}\n\nf`);
@@ -505,7 +505,7 @@ describe('renderer: native stream path', () => {
     await clock.runUntil(r.start());
     expect(fake.texts()).toEqual(['…thinking']);
     r.append('hi');
-    await clock.runUntil(r.finish('f'));
+    await clock.runUntil(r.finish(foot('f')));
     expect(fake.texts()).toEqual(['hi\n\nf']);
   });
 
@@ -514,7 +514,7 @@ describe('renderer: native stream path', () => {
     const r = renderer();
     await clock.runUntil(r.start());
     r.append('streamed text');
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(result.delivered).toBe(true);
     expect(fake.message(result.messageIds[0]!).text).toBe('streamed text\n\nf');
   });
@@ -524,7 +524,7 @@ describe('renderer: native stream path', () => {
     const r = renderer();
     await clock.runUntil(r.start());
     r.append('partial');
-    const result = await clock.runUntil(r.fail('⚠️ broke', 'f'));
+    const result = await clock.runUntil(r.fail(line('⚠️ broke'), foot('f')));
     expect(result.delivered).toBe(true);
     expect(fake.texts()).toEqual(['partial\n\n⚠️ broke\n\nf']);
   });
@@ -539,7 +539,7 @@ describe('renderer: native stream path', () => {
     fake.deleteMessage(fake.messages()[0]!.id);
     r.append('b');
     await clock.advance(10);
-    const result = await clock.runUntil(r.finish('f'));
+    const result = await clock.runUntil(r.finish(foot('f')));
     expect(goneCalls).toBe(1);
     expect(r.gone).toBe(true);
     expect(result.delivered).toBe(false);

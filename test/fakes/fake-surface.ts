@@ -14,6 +14,7 @@ import {
   type PostOptions,
   type PostedMessage,
 } from '../../src/core/types.ts';
+import { formatAnswerText, type AnswerFooter, type EndLine, type MessageView } from '../../src/core/answer-view.ts';
 
 export type FakeCallKind = 'post' | 'edit' | 'append' | 'stop';
 export type FakeOutcome = 'ok' | 'rate-limited' | 'failed' | 'gone' | 'rejected';
@@ -49,6 +50,8 @@ export interface FakeNativeOptions {
 }
 
 export interface FakeSurfaceOptions {
+  /** How views become text (default: the core's plain formatting; renderer tests use fakeFormat's short footers). */
+  format?: (view: MessageView) => string;
   maxMessageLength: number;
   rateLimit: { count: number; windowMs: number };
   budgetKey?: string;
@@ -79,6 +82,24 @@ export interface FakeSurface {
   deleteMessage(id: string): void;
   /** Most edits/posts ever in flight to a single message at once. */
   maxInFlightPerMessage(): number;
+}
+
+/**
+ * The fake's own formatting: the core's plain text, with a footer shown as
+ * its `model` field alone, so tests can use short labels (foot('f')) as footers.
+ */
+export function fakeFormat(view: MessageView): string {
+  return formatAnswerText(view, (footer) => footer.model);
+}
+
+/** A footer that the fake surface shows as `label`. */
+export function foot(label: string): AnswerFooter {
+  return { model: label, modelRequested: label, isFallback: false, tokensIn: 0, tokensOut: 0, costUsd: 0, ms: 0, trimmed: 0 };
+}
+
+/** An error end line. */
+export function line(text: string): EndLine {
+  return { kind: text.startsWith('⏹️') ? 'stopped' : 'error', text };
 }
 
 export function createFakeSurface(options: FakeSurfaceOptions): FakeSurface {
@@ -165,6 +186,7 @@ export function createFakeSurface(options: FakeSurfaceOptions): FakeSurface {
     maxMessageLength,
     rateLimit,
     budgetKey: options.budgetKey ?? 'fake:channel',
+    format: options.format ?? formatAnswerText,
     async post(text: string, postOptions?: PostOptions): Promise<PostedMessage> {
       const startedAt = clock.now();
       const id = `m${nextId++}`;
@@ -265,12 +287,17 @@ export function createFakeSurface(options: FakeSurfaceOptions): FakeSurface {
             message.text += text;
             message.history.push(message.text);
           }),
-        stop: (footer) =>
-          guard('stop', footer, () => {
+        stop: (end) => {
+          const footer = end.footer ? end.footer.model : '';
+          const lines = end.endLine ? (end.endLine.kind === 'interrupted' ? [footer, end.endLine.text] : [end.endLine.text, footer]) : [footer];
+          const tail = lines.filter((l) => l !== '').join('\n\n');
+          return guard('stop', tail, () => {
             message.stopped = true;
-            if (footer !== '') message.text += `\n\n${footer}`;
+            if (tail !== '') message.text += message.text === '' ? tail : `\n\n${tail}`;
             message.history.push(message.text);
-          }),
+          });
+        },
+        messageIds: () => [id],
       };
     };
   }

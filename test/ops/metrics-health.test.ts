@@ -69,7 +69,7 @@ describe('/metrics', () => {
       user,
       prompt: 'three',
       conversationKey: 'k',
-      history: [],
+      history: async () => [],
       surface: fake.surface,
       isAdmin: false,
     });

@@ -61,7 +61,7 @@ describe('graceful shutdown', () => {
         user: { id: 'u3', name: 'Cy' },
         prompt: 'a mention',
         conversationKey: 'k',
-        history: [],
+        history: async () => [],
         surface: surface.surface,
         isAdmin: false,
       }),
@@ -120,18 +120,24 @@ describe('graceful shutdown', () => {
     const t = await startTestApp();
     try {
       const surface = createFakeSurface({ maxMessageLength: 2000, rateLimit: { count: 50, windowMs: 1000 }, clock: systemClock });
-      const waiting = t.core.pipeline.ask({
-        place: { platform: 'test', workspaceId: 'w1', channelId: 'c1' },
+      const replies: string[] = [];
+      const place = { platform: 'test', workspaceId: 'w1', channelId: 'c1' };
+      const waiting = t.core.inbound.handle({
+        kind: 'message',
+        place,
         user: { id: 'u4', name: 'Di' },
-        prompt: 'in the queue',
-        conversationKey: 'k2',
-        history: [],
-        surface: surface.surface,
-        isAdmin: false,
+        parts: [{ type: 'text', text: 'in the queue' }],
+        conversation: { ...place, rootId: 'm1' },
+        port: {
+          reply: async (text) => void replies.push(text),
+          answerSurface: async () => surface.surface,
+          isPlatformAdmin: async () => false,
+        },
       });
-      // The ask is past the first check and queued for a turn when the drain starts.
+      // The message is handed in and queued for a turn when the drain starts.
       t.core.draining = true;
-      await expect(waiting).rejects.toMatchObject({ code: 'restarting', message: RESTARTING_MESSAGE });
+      await waiting;
+      expect(replies).toEqual([RESTARTING_MESSAGE]);
       expect(surface.messages()).toEqual([]);
       expect(t.openrouter.chatRequests()).toEqual([]);
       expect(await t.core.store.ledger({})).toEqual([]);
@@ -143,11 +149,21 @@ describe('graceful shutdown', () => {
   it('refuses a command that was still waiting for its turn when the shutdown began', async () => {
     const t = await startTestApp();
     try {
-      const h = createHarness(t.core);
-      const pending = h.run({ id: 'u5', name: 'Ed' }, 'model', 'show', {});
+      const replies: string[] = [];
+      const place = { platform: 'test', workspaceId: 'w1', channelId: 'c1' };
+      const pending = t.core.inbound.handle({
+        kind: 'command',
+        name: 'model',
+        subcommand: 'show',
+        options: {},
+        place,
+        user: { id: 'u5', name: 'Ed' },
+        conversation: place,
+        port: { reply: async (text) => void replies.push(text), isPlatformAdmin: async () => false },
+      });
       t.core.draining = true;
       await pending;
-      expect(h.lastReply()).toBe(RESTARTING_MESSAGE);
+      expect(replies).toEqual([RESTARTING_MESSAGE]);
     } finally {
       await t.close();
     }

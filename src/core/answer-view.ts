@@ -1,0 +1,104 @@
+/**
+ * An answer is data until the last moment: the renderer hands each message
+ * of an answer to its surface as a MessageView (the answer text of that
+ * message plus status, footer fields, end line and whether it still streams),
+ * and each platform formats it its own way. Nothing reads our own output back:
+ * what we said is kept in the store (answer records), never re-parsed.
+ *
+ * formatAnswerText is the plain-text formatting the terminal and Discord use,
+ * and what the renderer measures decorations with when a surface has none.
+ */
+import { formatUsd } from './quota.ts';
+
+/** The facts under a finished (or failed) answer. */
+export interface AnswerFooter {
+  /** The model that answered (a fallback's id when one answered). */
+  model: string;
+  /** The model that was asked for. */
+  modelRequested: string;
+  isFallback: boolean;
+  tokensIn: number;
+  tokensOut: number;
+  /** Completion tokens spent thinking (reasoning models); 0 or absent when none. */
+  reasoningTokens?: number;
+  /** null when nobody knows (no usage from OpenRouter, no catalog price). */
+  costUsd: number | null;
+  ms: number;
+  /** Earlier messages dropped to fit the model's context. */
+  trimmed: number;
+}
+
+/** The last line of an answer that did not end normally. */
+export interface EndLine {
+  kind: 'error' | 'stopped' | 'interrupted';
+  text: string;
+}
+
+/** One message of an answer, as the renderer wants it shown. */
+export interface MessageView {
+  /** The answer text in this message ('' before the first text arrives). */
+  body: string;
+  /** The answer is still streaming into this message (a cursor, a placeholder while body is ''). */
+  streaming: boolean;
+  /** A transient line under the text while streaming (tool progress), or null. */
+  status: string | null;
+  /** Set on the last message once the answer has ended. */
+  footer: AnswerFooter | null;
+  /** Set on the last message of an answer that failed, was stopped or interrupted. */
+  endLine: EndLine | null;
+  /** The answer has ended (finished or failed) and this is its last message. */
+  final: boolean;
+}
+
+export const PLACEHOLDER_TEXT = '…thinking';
+export const CURSOR = '▍';
+export const EMPTY_ANSWER_TEXT = '(no answer)';
+const SEPARATOR = '\n\n';
+
+export function formatTokens(n: number): string {
+  return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toLocaleString('en-US');
+}
+
+/** "model · 12 in / 34 out · $0.0001 · 1.2 s", the line under every finished answer. */
+export function formatFooterText(footer: AnswerFooter): string {
+  const model = footer.isFallback ? `${footer.model} (fallback for ${footer.modelRequested})` : footer.model;
+  const cost = footer.costUsd === null ? 'cost unknown' : formatUsd(footer.costUsd);
+  const reasoning = footer.reasoningTokens ? `, ${formatTokens(footer.reasoningTokens)} reasoning` : '';
+  const trimmed = footer.trimmed > 0 ? ` · dropped ${footer.trimmed} earlier message${footer.trimmed === 1 ? '' : 's'} to fit` : '';
+  return `${model} · ${formatTokens(footer.tokensIn)} in / ${formatTokens(footer.tokensOut)} out${reasoning} · ${cost} · ${(footer.ms / 1000).toFixed(1)} s${trimmed}`;
+}
+
+/** The decorations around a message's body, as plain text. */
+export function formatDecorations(view: MessageView, footerText: (footer: AnswerFooter) => string = formatFooterText): { cursor: string; after: string } {
+  let cursor = '';
+  let after = '';
+  if (view.streaming) {
+    cursor = ` ${CURSOR}`;
+    if (view.status !== null) after = SEPARATOR + view.status;
+  } else if (view.endLine) {
+    const footer = view.footer ? footerText(view.footer) : '';
+    // An interruption is the last thing people should read; other end lines go above the footer.
+    const lines = view.endLine.kind === 'interrupted' ? [footer, view.endLine.text] : [view.endLine.text, footer];
+    after = lines.filter((line) => line !== '').map((line) => SEPARATOR + line).join('');
+  } else if (view.footer) {
+    after = SEPARATOR + footerText(view.footer);
+  }
+  return { cursor, after };
+}
+
+/** The plain-text form of a message: body, cursor (or placeholder), status, end line and footer. */
+export function formatAnswerText(view: MessageView, footerText: (footer: AnswerFooter) => string = formatFooterText): string {
+  const { cursor, after } = formatDecorations(view, footerText);
+  const body = view.body.trimEnd();
+  if (body === '') {
+    const head = view.streaming ? PLACEHOLDER_TEXT : view.final && after === '' ? EMPTY_ANSWER_TEXT : '';
+    return (head + after).replace(/^\n+/, '');
+  }
+  const cursorPart = cursor === '' ? '' : endsWithFenceLine(body) ? `\n${cursor.trimStart()}` : cursor;
+  return body + cursorPart + after;
+}
+
+function endsWithFenceLine(text: string): boolean {
+  const lastLine = text.slice(text.lastIndexOf('\n') + 1);
+  return /^ {0,3}(`{3,}|~{3,})/.test(lastLine);
+}

@@ -1,0 +1,10 @@
+/** Small text helpers shared by every layer (this folder imports nothing of ours). */
+
+/** Cuts `text` to at most `max` characters, ending with "…" when cut, never inside a surrogate pair. */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = Math.max(0, max - 1);
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}
