@@ -5,14 +5,16 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { runCommand, usageOf, type Invocation } from '../../core/commands.ts';
+import { formatFooterText } from '../../core/answer-view.ts';
+import { usageOf } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
-import type { Core } from '../../core/core.ts';
-import { parseCommandLine, type ParsedLine } from '../../core/parse-command-line.ts';
+import type { AdapterHost } from '../../core/host.ts';
+import type { InboundPort } from '../../core/inbound.ts';
+import { parseCommandLine } from '../../core/parse-command-line.ts';
 import type { MessageSurface, NativeStream } from '../../core/types.ts';
 
 export interface ConsoleChatOptions {
-  core: Core;
+  host: AdapterHost;
   input: Readable;
   output: Writable;
   user: { id: string; name: string };
@@ -39,14 +41,14 @@ export function forTerminal(text: string, color: boolean): string {
 const PLACE = { platform: 'console', workspaceId: 'local', channelId: 'terminal' } as const;
 
 export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
-  const { core, output, user } = options;
+  const { host, output, user } = options;
   const dim = (text: string) => (options.color ? `\x1b[2m${text}\x1b[0m` : text);
   const write = (text: string) => {
     output.write(text);
   };
   const history: HistoryMessage[] = [];
-  let session = 0;
-  let running = false;
+  /** The answer being written, for Ctrl-C. */
+  let running: string | undefined;
 
   const surface: MessageSurface = {
     maxMessageLength: 1_000_000,
@@ -70,23 +72,24 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
           started = true;
           write(text);
         },
-        async stop(footer) {
-          write(`${started ? '\n' : ''}${dim(`— ${footer}`)}\n`);
+        async stop(end) {
+          const lines = [end.endLine?.text, end.footer ? `— ${formatFooterText(end.footer)}` : undefined].filter((l) => l !== undefined);
+          if (end.endLine?.kind === 'interrupted') lines.reverse();
+          write(`${started ? '\n' : ''}${lines.map((l) => dim(l)).join('\n')}\n`);
         },
       };
     },
   };
   let shown = '';
 
-  const invocation = (): Invocation => ({
-    ...PLACE,
-    user,
-    conversationKey: `console:${user.id}:${session}`,
+  const conversation = { platform: PLACE.platform, workspaceId: PLACE.workspaceId, channelId: PLACE.channelId };
+  const port: InboundPort = {
     isPlatformAdmin: async () => true,
     async reply(text) {
       write(`${forTerminal(text, options.color === true)}\n`);
     },
-    async answerSurface() {
+    async answerSurface(requestId) {
+      running = requestId;
       shown = '';
       return surface;
     },
@@ -94,37 +97,42 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
       return [...history];
     },
     onAnswer(prompt, answer) {
-      const at = new Date(core.clock.now());
+      const at = new Date(host.clock.now());
       history.push({ role: 'user', text: prompt, at, authorId: user.id, authorName: user.name });
       if (answer.trim() !== '') history.push({ role: 'assistant', text: answer, at });
     },
-  });
+    onSettled() {
+      running = undefined;
+    },
+  };
 
   const handle = async (line: string): Promise<void> => {
     const text = line.trim();
     if (text === '') return;
     if (text === '/help') {
-      write(['Commands:', ...core.commands.flatMap((c) => (c.subcommands ? Object.keys(c.subcommands).map((s) => `  ${usageOf(c, s)}`) : [`  ${usageOf(c)}`])), '  /quit', ''].join('\n'));
+      write(['Commands:', ...host.commands.flatMap((c) => (c.subcommands ? Object.keys(c.subcommands).map((s) => `  ${usageOf(c, s)}`) : [`  ${usageOf(c)}`])), '  /quit', ''].join('\n'));
       return;
     }
-    if (text === '/new') {
-      // The terminal keeps its history in memory: a new session forgets it outright.
-      history.length = 0;
-      session++;
+    const who = { id: user.id, name: user.name };
+    if (!text.startsWith('/')) {
+      await host.handle({ kind: 'message', place: PLACE, user: who, parts: [{ type: 'text', text }], conversation, port });
+      return;
     }
-    const parsed: ParsedLine = text.startsWith('/')
-      ? parseCommandLine(text, core.commands)
-      : { ok: true, command: core.commands.find((c) => c.name === 'ask')!, options: { prompt: text } };
+    const parsed = parseCommandLine(text, host.commands);
     if (!parsed.ok) {
       write(`${parsed.error}\n`);
       return;
     }
-    running = true;
-    try {
-      await runCommand(core, parsed.command, parsed.subName, parsed.options, invocation());
-    } finally {
-      running = false;
-    }
+    await host.handle({
+      kind: 'command',
+      place: PLACE,
+      user: who,
+      name: parsed.command.name,
+      subcommand: parsed.subName,
+      options: parsed.options,
+      conversation,
+      port,
+    });
   };
 
   const lines = createInterface({ input: options.input, terminal: false });
@@ -164,8 +172,8 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   return {
     done,
     interrupt() {
-      if (!running) return false;
-      return core.pipeline.stop({ platform: PLACE.platform, workspaceId: PLACE.workspaceId, userId: user.id }, user.name) > 0;
+      if (running === undefined) return false;
+      return host.stopAnswer(PLACE, running, user.name) > 0;
     },
   };
 }

@@ -30,7 +30,7 @@ async function main(): Promise<number> {
     console.log(`Switchboard terminal chat · model ${config.defaults.model} · /help for commands, /quit to leave, Ctrl-C stops an answer`);
   }
   const chat = startConsoleChat({
-    core: app.core,
+    host: app.core.host,
     input: process.stdin,
     output: process.stdout,
     user: { id: name, name },

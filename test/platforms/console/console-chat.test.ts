@@ -18,7 +18,7 @@ async function chat(app: TestApp, lines: string[]): Promise<Session> {
       callback();
     },
   });
-  const session = startConsoleChat({ core: app.core, input, output, user: { id: 'ada', name: 'Ada' } });
+  const session = startConsoleChat({ host: app.core.host, input, output, user: { id: 'ada', name: 'Ada' } });
   for (const line of lines) input.write(`${line}\n`);
   input.end();
   await session.done;
