@@ -144,4 +144,39 @@ describe('the Stop button', () => {
     await h.adapter.idle();
     expect(h.fake.message(message.id)!.content).toMatch(/⏹️ Stopped by Bob\./);
   });
+
+  it('Retry: anyone else gets a private "only the person who asked, or an admin"; the asker gets a new answer', async () => {
+    const { alice, carol } = h.fake.users;
+    const interaction = await h.fake.runCommand({ user: alice, channelId: general, name: 'ask', options: { prompt: 'once more' } });
+    await h.adapter.idle();
+    const last = h.fake.interactionMessages(interaction).at(-1)!;
+    const retry = buttonIds(last).find((id) => id.startsWith('sb:retry:'))!;
+    expect(retry).toBeDefined();
+
+    const denied = await h.fake.clickButton({ user: carol, messageId: last.id, customId: retry });
+    await h.adapter.idle();
+    expect(denied.ephemeral).toBe(true);
+    expect(lastEphemeral(carol.id)).toMatch(/^Only the person who asked, or an admin, can retry this answer\./);
+    expect(h.app.openrouter.chatRequests()).toHaveLength(1);
+
+    const again = await h.fake.clickButton({ user: alice, messageId: last.id, customId: retry });
+    await h.adapter.idle();
+    expect(again.ackType).toBe(5);
+    expect(h.fake.interactionMessages(again).at(-1)!.content).toMatch(/^You said: once more\n\n/);
+    expect(h.app.openrouter.chatRequests()).toHaveLength(2);
+  });
+});
+
+describe('buttons this version does not know', () => {
+  it('answer privately that the button no longer works', async () => {
+    const interaction = await h.fake.runCommand({ user: h.fake.users.alice, channelId: general, name: 'ask', options: { prompt: 'hi' } });
+    await h.adapter.idle();
+    const message = h.fake.interactionMessages(interaction).at(-1)!;
+    for (const customId of ['sb:share:some-request', 'legacy-button']) {
+      const click = await h.fake.clickButton({ user: h.fake.users.alice, messageId: message.id, customId, stale: true });
+      await h.adapter.idle();
+      expect(click.ephemeral).toBe(true);
+      expect(lastEphemeral(h.fake.users.alice.id)).toBe('This button no longer works.');
+    }
+  });
 });

@@ -3,6 +3,7 @@
  * threads, thread-per-conversation, DMs, and a channel the bot cannot post in.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Routes } from 'discord.js';
 import type { FakeMessage } from '../../fakes/discord.ts';
 import { hasFooter, startHarness, waitFor, type Harness } from './harness.ts';
 
@@ -166,6 +167,36 @@ describe('conversations', () => {
     const row = await waitFor(async () => (await h.app.core.store.ledger({})).find((r) => r.channelId === muted), 'the ledger row');
     expect(row.outcome).toBe('error');
     expect(h.fake.botMessages(muted)).toEqual([]);
+    expect(h.fake.violations).toEqual([]);
+  });
+
+  it("reads its own answers from their records, never from their text: a footer or status in any wording stays out of the history", async () => {
+    const question = h.fake.sendMessage({ user: h.fake.users.alice, channelId: general, content: `<@${bot}> pick a number` });
+    const answer = await answerTo(question);
+    // What an older (or newer) version might have shown under the same answer.
+    await h.app.core.host.budget.run(`discord:${general}`, { count: 5, windowMs: 5000 }, () =>
+      h.adapter.client.rest.patch(Routes.channelMessage(general, answer.id), {
+        body: { content: 'You said: pick a number\n\n🔧 still thinking about tools…\n\n— gpt-4o-mini, 12 tokens, $0, 1 s —', allowed_mentions: { parse: [] } },
+      }),
+    );
+    await answerTo(h.fake.sendMessage({ user: h.fake.users.alice, channelId: general, content: 'why that one?', replyTo: answer.id }));
+    expect(lastRequestMessages().slice(1)).toEqual([
+      { role: 'user', content: 'pick a number' },
+      { role: 'assistant', content: 'You said: pick a number' },
+      { role: 'user', content: 'why that one?' },
+    ]);
+    expect(h.fake.violations).toEqual([]);
+  });
+
+  it('after /new in a plain channel, a reply chain started before it continues without the earlier messages', async () => {
+    const question = h.fake.sendMessage({ user: h.fake.users.alice, channelId: general, content: `<@${bot}> remember the word banana` });
+    const answer = await answerTo(question);
+    await h.fake.runCommand({ user: h.fake.users.alice, channelId: general, name: 'new' });
+    await h.adapter.idle();
+    expect(h.fake.ephemeralFor(h.fake.users.alice.id).at(-1)!.content).toMatch(/Starting afresh/);
+
+    await answerTo(h.fake.sendMessage({ user: h.fake.users.alice, channelId: general, content: 'what was the word?', replyTo: answer.id }));
+    expect(lastRequestMessages().slice(1)).toEqual([{ role: 'user', content: 'what was the word?' }]);
     expect(h.fake.violations).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
  * or per guild, and through `npm run commands:deploy`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { Routes } from 'discord.js';
 import { parseConfig } from '../../../src/config.ts';
 import { commandsJson } from '../../../src/platforms/discord/command-json.ts';
 import { deployCommands } from '../../../src/platforms/discord/deploy-commands.ts';
@@ -84,5 +85,22 @@ describe('command registration', () => {
     lines.length = 0;
     expect(await deployCommands(parseConfig(env), { logger, write: (l) => lines.push(l) })).toBe(1);
     expect(lines[0]).toMatch(/DISCORD_TOKEN is not set/);
+  });
+
+  it('a command this version never registered gets a clear private reply and the commands are registered again', async () => {
+    h = await startHarness();
+    const current = commandsJson(commands);
+    // A command an older version registered, still shown by Discord.
+    await h.adapter.client.rest.put(Routes.applicationGuildCommands(h.fake.applicationId, h.fake.guildId), {
+      body: [...current, { type: 1, name: 'legacy', description: 'Gone in this version', options: [] }],
+    });
+    const puts = h.fake.commandPuts.length;
+    const interaction = await h.fake.runCommand({ user: h.fake.users.alice, channelId: h.fake.channels.general.id, name: 'legacy' });
+    await h.adapter.idle();
+    expect(interaction.ephemeral).toBe(true);
+    expect(h.fake.ephemeralFor(h.fake.users.alice.id).at(-1)!.content).toMatch(/I don't know `\/legacy` any more; the command list is being updated/);
+    expect(h.fake.commandPuts).toHaveLength(puts + 1);
+    expect(h.fake.commands(h.fake.guildId).map((c) => c.name)).toEqual(commands.map((c) => c.name));
+    expect(h.fake.violations).toEqual([]);
   });
 });
