@@ -121,7 +121,7 @@ async function startBot(ready: Extract<ToParent, { type: 'ready' }>, dir: string
   // Production logs at info; the lines go to a file so their cost counts.
   const logger = createLogger({ level: 'info', destination: createWriteStream(join(dir, 'bot.log')), secrets: config.secrets });
   const app = await createApp(config, { logger });
-  const discord = createDiscordAdapter(config.discord!, app.core);
+  const discord = createDiscordAdapter(config.discord!, app.core.host);
   const slack = createSlackAdapter(config.slack!, app.core, { port: 0, host: '127.0.0.1' });
   await discord.start();
   await slack.start();
