@@ -78,6 +78,8 @@ export interface Delivery {
   body: string;
   eventId?: string;
   ts?: string;
+  /** The body that was sent (slash commands), to deliver it again. */
+  payload?: Record<string, unknown>;
 }
 
 export type SignatureMode = 'valid' | 'bad' | 'stale' | 'missing';
@@ -718,7 +720,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         response_url: `${base}/respond/${randomUUID()}`,
         trigger_id: `trigger.${randomUUID()}`,
       };
-      return fake.deliver('slash_commands', payload, { signature });
+      return { ...(await fake.deliver('slash_commands', payload, { signature })), payload };
     },
 
     async clickButton({ user, channel, messageTs, actionId, value, threadTs }) {

@@ -52,7 +52,7 @@ export async function startHarness(options: { mode?: 'http' | 'socket'; env?: Re
       ...options.env,
     },
   });
-  const adapter = createSlackAdapter(app.config.slack!, app.core, {
+  const adapter = createSlackAdapter(app.config.slack!, app.core.host, {
     clock,
     port: 0,
     host: '127.0.0.1',

@@ -8,7 +8,7 @@ import {
   safeStreamPrefixLength,
   slackTextToPlain,
 } from '../../../src/platforms/slack/mrkdwn.ts';
-import { splitMrkdwn } from '../../../src/platforms/slack/surface.ts';
+import { splitMrkdwn } from '../../../src/platforms/slack/blocks.ts';
 
 const J = '\u2060';
 

@@ -1,0 +1,97 @@
+/**
+ * Mentions (app_mention) and DMs (message.im): each becomes an InboundMessage
+ * whose conversation is the thread the bot answers in. Reading the thread
+ * starts at once, alongside the core's checks; the core asks for it through
+ * port.history() only when the message is to be answered (a duplicate's
+ * reading is dropped).
+ */
+import type { App } from '@slack/bolt';
+import type { HistoryMessage } from '../../../core/conversation.ts';
+import type { InboundMessage, InboundPort } from '../../../core/inbound.ts';
+import { PLATFORM, type SlackDeps } from '../deps.ts';
+import { replyInThread } from '../replies.ts';
+import { isOwnMessage, lookupUser, readThread, toPlain } from '../thread.ts';
+
+interface MessageEventLike {
+  type: string;
+  subtype?: string;
+  user?: string;
+  bot_id?: string;
+  text?: string;
+  ts: string;
+  thread_ts?: string;
+  channel: string;
+  channel_type?: string;
+  team?: string;
+}
+
+interface EventBody {
+  event_id?: string;
+  team_id?: string;
+}
+
+export function register(app: App, deps: SlackDeps): void {
+  app.event('app_mention', async ({ event, body }) => {
+    onMessage(deps, event, body);
+  });
+  app.message(async ({ message, body }) => {
+    const event = message as unknown as MessageEventLike;
+    // Channel messages reach us only as app_mention; here only DMs count.
+    if (event.channel_type !== 'im') return;
+    onMessage(deps, event, body);
+  });
+}
+
+function onMessage(deps: SlackDeps, event: MessageEventLike, body: EventBody): void {
+  // Edits, joins and other subtypes are never questions: not worth an event.
+  if (event.subtype !== undefined) return;
+  deps.track(event.type, async () => deps.host.handle(await toInbound(deps, event, body)));
+}
+
+async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBody): Promise<InboundMessage> {
+  const teamId = body.team_id ?? event.team ?? deps.bot()?.teamId ?? 'unknown';
+  const rootId = event.thread_ts ?? event.ts;
+  const where = { platform: PLATFORM, workspaceId: teamId, channelId: event.channel };
+  const base = {
+    kind: 'message' as const,
+    place: where,
+    conversation: { ...where, rootId },
+    // A mention inside a DM is both app_mention and message.im: the message is claimed too.
+    dedupeKeys: [...(body.event_id ? [`slack:event:${body.event_id}`] : []), `slack:message:${teamId}:${event.channel}:${event.ts}`],
+  };
+  const user = event.user;
+  if (!user || event.bot_id !== undefined || isOwnMessage(deps, event)) {
+    const id = user ?? event.bot_id ?? 'unknown';
+    return { ...base, parts: [], user: { id, name: id, isBot: true }, port: { reply: async () => undefined, isPlatformAdmin: async () => false } };
+  }
+  const history = event.thread_ts ? readThread(deps, event.channel, event.thread_ts, event.ts) : Promise.resolve<HistoryMessage[]>([]);
+  history.catch(() => undefined);
+  // The asker's name reaches the model only in a thread where several people talk: elsewhere a
+  // name not yet known does not hold up the answer (the lookup goes on and fills the cache).
+  const named = deps.directory.nameOf(user);
+  const [text, name] = await Promise.all([toPlain(deps, event.text ?? ''), event.thread_ts ? named : (deps.directory.cachedName(user) ?? user)]);
+  return {
+    ...base,
+    parts: [{ type: 'text', text }],
+    user: { id: user, name, isBot: false },
+    port: messagePort(deps, { channel: event.channel, teamId, rootId, user }, history),
+  };
+}
+
+function messagePort(deps: SlackDeps, at: { channel: string; teamId: string; rootId: string; user: string }, history: Promise<HistoryMessage[]>): InboundPort {
+  let statusSet: Promise<boolean> = Promise.resolve(false);
+  return {
+    reply: replyInThread(deps, { channel: at.channel, user: at.user, threadTs: at.rootId }),
+    async answerSurface(requestId) {
+      // The status call runs alongside the answer: the upstream request does not wait for Slack.
+      statusSet = deps.status.set(at.channel, at.rootId, 'is thinking…');
+      return deps.surfaces.create({ channel: at.channel, teamId: at.teamId, threadTs: at.rootId, userId: at.user, requestId });
+    },
+    history: () => history,
+    isPlatformAdmin: () => deps.directory.isAdmin(at.user),
+    lookupUser: (ref) => lookupUser(deps, ref),
+    async onSettled() {
+      if (await statusSet) await deps.status.set(at.channel, at.rootId, '');
+    },
+  };
+}
