@@ -16,7 +16,7 @@ import { handleInteraction } from './interactions.ts';
 import { CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS, budgetKeyFor } from './limits.ts';
 import { markInterrupted } from './mark-interrupted.ts';
 import { handleMessage } from './messages.ts';
-import { explainRegistrationError, registerCommands, type RegisterResult } from './register-commands.ts';
+import { explainRegistrationError, registerCommands, type RegisterResult, type RegisterTarget } from './register-commands.ts';
 
 export type DiscordAdapterConfig = NonNullable<Config['discord']>;
 
@@ -111,6 +111,22 @@ function listen(ctx: DiscordContext, handlers: Handlers): void {
   client.on(Events.ShardResume, (shard, replayed) => logger.info({ shard, replayed }, 'gateway resumed'));
 }
 
+/** Forced re-registration for a command this version does not know, at most once a minute. */
+function reregistering(clock: Clock, logger: Logger, register: (o: { force: boolean }) => Promise<RegisterResult>, target: () => RegisterTarget) {
+  let last = -Infinity;
+  return async (reason: string): Promise<void> => {
+    if (clock.now() - last < REREGISTER_INTERVAL_MS) return;
+    last = clock.now();
+    logger.warn({ reason }, 'registering the slash commands again');
+    try {
+      const result = await register({ force: true });
+      logger.info({ commands: result.count }, 'registered slash commands again');
+    } catch (error) {
+      logger.error({ err: error }, explainRegistrationError(error, target()));
+    }
+  };
+}
+
 export function createDiscordAdapter(config: DiscordAdapterConfig, host: AdapterHost, options: DiscordAdapterOptions = {}): DiscordAdapter {
   const logger = (options.logger ?? host.logger).child({ platform: PLATFORM });
   const clock = options.clock ?? host.clock;
@@ -119,7 +135,6 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, host: Adapter
   const applicationId = () => client.application?.id ?? client.user?.id ?? '';
   const register = async (registerOptions: { force?: boolean } = {}) =>
     registerCommands(client.rest, host, host.commands, { applicationId: applicationId(), guildId: config.guildId }, registerOptions);
-  let lastReregister = -Infinity;
   const ctx: DiscordContext = {
     client,
     rest: client.rest,
@@ -129,16 +144,7 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, host: Adapter
     live: new LiveAnswers(),
     botId: () => client.user?.id ?? '',
     applicationId,
-    async reregister(reason) {
-      if (clock.now() - lastReregister < REREGISTER_INTERVAL_MS) return;
-      lastReregister = clock.now();
-      logger.warn({ reason }, 'registering the slash commands again');
-      try {
-        await register({ force: true });
-      } catch (error) {
-        logger.error({ err: error }, explainRegistrationError(error, { applicationId: applicationId(), guildId: config.guildId }));
-      }
-    },
+    reregister: reregistering(clock, logger, register, () => ({ applicationId: applicationId(), guildId: config.guildId })),
   };
   listen(ctx, handlers);
 

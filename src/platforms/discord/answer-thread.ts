@@ -7,7 +7,7 @@ import { ChannelType, MessageFlags, Routes, type ChatInputCommandInteraction } f
 import type { CommandDefinition } from '../../core/commands.ts';
 import type { Place } from '../../core/settings.ts';
 import { truncate } from '../../util/text.ts';
-import { answerSurface, conversationAt, placeOf, PLATFORM, type Conversation, type DiscordContext } from './context.ts';
+import { answerSurface, conversationAt, placeOf, PLATFORM, userOf, type Conversation, type DiscordContext } from './context.ts';
 import { isMissingPermissions, MISSING_PERMISSIONS_MESSAGE } from './discord-errors.ts';
 import { channelHistory, readHistory, threadHistory } from './history.ts';
 import { NO_MENTIONS } from './limits.ts';
@@ -34,6 +34,23 @@ export function threadStarterText(userId: string, prompt: string): string {
 export function threadName(prompt: string): string {
   const name = truncate(prompt.replace(/\s+/g, ' ').trim(), 90);
   return name === '' ? 'Conversation' : name;
+}
+
+/** The starter shows the question in our words: record it, so the thread's history reads it as the asker's turn. */
+async function recordQuestion(ctx: DiscordContext, interaction: ChatInputCommandInteraction, place: Place, messageId: string, prompt: string): Promise<void> {
+  const asker = userOf(interaction);
+  await ctx.host.recordMessage({
+    platform: PLATFORM,
+    channelId: place.channelId,
+    messageId,
+    requestId: null,
+    kind: 'question',
+    text: prompt,
+    askerId: asker.id,
+    askerName: asker.name,
+    prompt,
+    at: new Date(ctx.clock.now()),
+  });
 }
 
 export function promptOf(command: CommandDefinition, options: Record<string, unknown>): string {
@@ -92,18 +109,7 @@ async function openThread(
     const thread = (await ctx.rest.post(Routes.threads(place.channelId, starter.id), {
       body: { name: threadName(prompt), auto_archive_duration: 1440 },
     })) as { id: string };
-    await ctx.host.recordMessage({
-      platform: PLATFORM,
-      channelId: place.channelId,
-      messageId: starter.id,
-      requestId: null,
-      kind: 'question',
-      text: prompt,
-      askerId: interaction.user.id,
-      askerName: interaction.member && 'displayName' in interaction.member ? interaction.member.displayName : interaction.user.displayName,
-      prompt,
-      at: new Date(ctx.clock.now()),
-    });
+    await recordQuestion(ctx, interaction, place, starter.id, prompt);
     const threadPlace: Place = { ...place, channelId: thread.id, parentChannelId: place.channelId };
     return {
       place: threadPlace,

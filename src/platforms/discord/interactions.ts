@@ -56,14 +56,7 @@ async function handleCommand(ctx: DiscordContext, interaction: ChatInputCommandI
     ? await answerConversation(ctx, interaction, replier, promptOf(command, options), receivedAt)
     : commandConversation(interaction);
   if (!where) return;
-  const port: InboundPort = {
-    reply: (text, o) => replier.reply(text, o?.ephemeral ?? false),
-    ...(where.surface ? { answerSurface: async (requestId: string) => (surface = where.surface!(requestId)) } : {}),
-    ...(where.history ? { history: where.history } : {}),
-    isPlatformAdmin: async () => isManager(interaction.memberPermissions),
-    lookupUser: (ref) => lookupUser(ctx, interaction.guildId, ref),
-    onSettled: () => ctx.live.forget(surface?.postedIds ?? []),
-  };
+  const port = commandPort(ctx, interaction, replier, where, (s) => (surface = s));
   await ctx.host.handle({
     kind: 'command',
     name: command.name,
@@ -76,6 +69,33 @@ async function handleCommand(ctx: DiscordContext, interaction: ChatInputCommandI
   });
   if (surface?.permissionProblem) await replier.reply(MISSING_PERMISSIONS_MESSAGE, true);
   await replier.settle();
+}
+
+function commandPort(
+  ctx: DiscordContext,
+  interaction: ChatInputCommandInteraction,
+  replier: InteractionReplier,
+  where: Conversation & Partial<CommandConversation>,
+  onSurface: (surface: DiscordAnswerSurface) => void,
+): InboundPort {
+  let surface: DiscordAnswerSurface | undefined;
+  const makeSurface = where.surface;
+  return {
+    reply: (text, o) => replier.reply(text, o?.ephemeral ?? false),
+    ...(makeSurface
+      ? {
+          answerSurface: async (requestId: string) => {
+            surface = makeSurface(requestId);
+            onSurface(surface);
+            return surface;
+          },
+        }
+      : {}),
+    ...(where.history ? { history: where.history } : {}),
+    isPlatformAdmin: async () => isManager(interaction.memberPermissions),
+    lookupUser: (ref) => lookupUser(ctx, interaction.guildId, ref),
+    onSettled: () => ctx.live.forget(surface?.postedIds ?? []),
+  };
 }
 
 /** A command this version never registered (the list changed): say so, and register the current list again. */

@@ -46,7 +46,7 @@ export async function handleMessage(ctx: DiscordContext, message: Message): Prom
   if (!isAddressedToBot(message, botId)) return;
   const isBot = fromABot(message, botId);
   // A bot's message is dropped by the core: spend no requests on where it sits.
-  const where = isBot ? { place: placeOf(message.channel, message.guildId), conversation: conversationAt(placeOf(message.channel, message.guildId), message.id) } : await conversationOf(ctx, message);
+  const where = isBot ? ownConversation(message) : await conversationOf(ctx, message);
   const event: InboundMessage = {
     kind: 'message',
     parts: [{ type: 'text', text: stripBotMention(message.content, botId) }],
@@ -57,6 +57,12 @@ export async function handleMessage(ctx: DiscordContext, message: Message): Prom
     port: messagePort(ctx, message, where),
   };
   await ctx.host.handle(event);
+}
+
+/** A conversation rooted at the message itself. */
+function ownConversation(message: Message): Conversation {
+  const place = placeOf(message.channel, message.guildId);
+  return { place, conversation: conversationAt(place, message.id) };
 }
 
 /** Where a message sits: its thread, its DM, its reply chain, or a new conversation rooted at it. */
@@ -73,14 +79,14 @@ async function conversationOf(ctx: DiscordContext, message: Message): Promise<Co
     return { place, conversation: conversationAt(place), history: async () => readHistory(host, await channelHistory(rest, channel.id, message.id), botId) };
   }
   const raw = rawOf(message);
-  if (!raw.message_reference) return { place, conversation: conversationAt(place, message.id) };
+  if (!raw.message_reference) return ownConversation(message);
   try {
     // The chain's root is the conversation's key, so the walk cannot wait; its records can.
     const chain = await replyChain(rest, raw);
     return { place, conversation: conversationAt(place, chain.rootId), history: () => readHistory(host, chain.messages, botId, { questionAtRoot: true }) };
   } catch (error) {
     ctx.logger.warn({ err: error, message: message.id }, 'could not read the reply chain; answering without history');
-    return { place, conversation: conversationAt(place, message.id) };
+    return ownConversation(message);
   }
 }
 
