@@ -3,7 +3,7 @@ import { defineCommand, defineSubcommand, type Invocation } from '../src/core/co
 import { UserFacingError } from '../src/core/errors.ts';
 import { formatAmount, formatUsd } from '../src/core/quota.ts';
 import { resolveUser } from '../src/core/users.ts';
-import { QUOTA_LIMITS, type QuotaLimitName, type QuotaSubject } from '../src/store/types.ts';
+import { QUOTA_LIMITS, type QuotaLimitName, type QuotaSubject } from '../src/core/store-types.ts';
 
 /** Far beyond any real budget; larger numbers are almost certainly typos. */
 const MAX_COUNT = 1e12;

@@ -4,7 +4,7 @@ import { UserFacingError } from '../src/core/errors.ts';
 import { formatTokens } from '../src/core/answer-view.ts';
 import { formatAmount, formatDuration, formatUsd } from '../src/core/quota.ts';
 import { parseUserRef, resolveUser } from '../src/core/users.ts';
-import type { LedgerGroupKey, LedgerTotalsRow, QuotaLimitName, UsageTotals } from '../src/store/types.ts';
+import type { LedgerGroupKey, LedgerTotalsRow, QuotaLimitName, UsageTotals } from '../src/core/store-types.ts';
 
 const USED: Record<QuotaLimitName, (t: { day: UsageTotals; month: UsageTotals }) => number> = {
   'requests-per-day': (t) => t.day.requests,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { systemClock, type Clock } from '../core/types.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 import { redactSecrets } from './errors.ts';
 import { rankModels, suggestIds } from './model-search.ts';
 import type { ModelCatalog, ModelInfo } from './types.ts';

@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { systemClock, type Clock } from '../core/types.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 import { createHttpFetch } from '../http-fetch.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { RequestContext } from '../tools/types.ts';

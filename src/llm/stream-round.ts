@@ -1,6 +1,6 @@
 import type OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
-import type { Clock } from '../core/types.ts';
+import type { Clock } from '../util/clock.ts';
 import { classifyError, errorFromBody, LlmError } from './errors.ts';
 import type { OpenRouterExtras } from './to-openai-request.ts';
 import type { ToolCall } from './types.ts';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Clock } from '../core/types.ts';
+import type { Clock } from '../util/clock.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { RequestContext, Tool } from '../tools/types.ts';
 import type { ToolCall } from './types.ts';
