@@ -238,6 +238,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       if (ctx) request = await applyBeforeRequest(request, ctx, log);
       const tools = await resolveTools(request, options, log);
       const openAiTools = toOpenAiTools(tools.specs);
+      const offeredNames: ReadonlySet<string> = new Set(tools.specs.map((s) => s.name));
       const maxRounds = options.maxRounds ?? defaultMaxRounds;
       const messages: ChatMessage[] = [...request.messages];
       let toolRounds = 0;
@@ -305,7 +306,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         for (const call of outcome.toolCalls) yield { type: 'tool-call', call };
         const results = await Promise.all(
           outcome.toolCalls.map((call) =>
-            runToolCall(call, { registry: opts.registry, context: ctx, signal: chatAbort.signal, clock, logger: log }),
+            runToolCall(call, { registry: opts.registry, context: ctx, signal: chatAbort.signal, clock, logger: log, offered: offeredNames }),
           ),
         );
         for (const r of results) {
