@@ -9,7 +9,7 @@ import type { RequestContext } from '../tools/types.ts';
 import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundOutcome, type StreamingBody } from './stream-round.ts';
-import { commonBody, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
+import { commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
 import { runToolCall } from './tool-runner.ts';
 import {
   emptyUsage,
@@ -205,6 +205,13 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     return { specs: opts.registry.specs(options.tools), toolChoice: info.supportedParameters.includes('tool_choice') };
   }
 
+  /** Says so when stored settings name more fallbacks than OpenRouter takes (the request builder drops them). */
+  function warnDroppedFallbacks(request: ChatRequest, log: Logger): void {
+    const sent = fallbacksToSend(request);
+    const dropped = [...new Set(request.fallbackModels ?? [])].filter((m) => m !== request.model && !sent.includes(m));
+    if (dropped.length > 0) log.warn({ modelRequested: request.model, sent, dropped }, 'too many fallback models for OpenRouter; extra ones dropped');
+  }
+
   async function* chat(original: ChatRequest, options: ChatOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
     const started = clock.now();
     const log = opts.logger;
@@ -236,6 +243,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
 
     try {
       if (ctx) request = await applyBeforeRequest(request, ctx, log);
+      warnDroppedFallbacks(request, log);
       const tools = await resolveTools(request, options, log);
       const openAiTools = toOpenAiTools(tools.specs);
       const offeredNames: ReadonlySet<string> = new Set(tools.specs.map((s) => s.name));

@@ -191,6 +191,8 @@ export function defaultModels(): ModelEntry[] {
 }
 
 const CREATED = 1_700_000_000;
+/** OpenRouter answers 400 to a longer `models` array. */
+const MAX_MODELS = 3;
 
 function lastUserText(body: ChatBody): string {
   for (let i = body.messages.length - 1; i >= 0; i--) {
@@ -306,6 +308,11 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   }
 
   async function answerChat(body: ChatBody, res: ServerResponse, state: StreamState): Promise<void> {
+    if (body.models && body.models.length > MAX_MODELS) {
+      // What the real one answers (seen in the field; not in its docs).
+      sendError(res, 400, { message: `'models' array must have ${MAX_MODELS} items or fewer.` });
+      return;
+    }
     const next = queue.shift();
     const scenario = next === undefined ? defaultFn(body) : typeof next === 'function' ? next(body) : next;
 

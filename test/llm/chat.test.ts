@@ -162,6 +162,25 @@ describe('OpenRouter request fields', () => {
     expect(result.usage.costSource).toBe('openrouter');
   });
 
+  it('never more than 3 models (primary + 2 fallbacks) reach OpenRouter, which rejects a longer models array with 400', async () => {
+    const { service, log } = makeHarness(fake);
+    const fallbackModels = ['anthropic/claude-3.5-sonnet', 'openai/gpt-4o-mini', 'anthropic/claude-3.5-sonnet', 'x/one', 'x/two'];
+    const result = doneOf(await collect(service.chat({ ...hello, fallbackModels })));
+    expect(result.text).toBe('You said: hello there');
+    expect(fake.chatRequests()[0]!.body!.models).toEqual(['openai/gpt-4o-mini', 'anthropic/claude-3.5-sonnet', 'x/one']);
+    const warning = log.entries().find((e) => e.msg === 'too many fallback models for OpenRouter; extra ones dropped');
+    expect(warning).toMatchObject({ level: 40, dropped: ['x/two'] });
+
+    // The fake answers a longer array as the real one does.
+    const raw = await fetch(`${fake.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify({ model: 'a/a', models: ['a/a', 'b/b', 'c/c', 'd/d'], messages: [] }),
+    });
+    expect(raw.status).toBe(400);
+    expect(await raw.json()).toEqual({ error: { code: 400, message: "'models' array must have 3 items or fewer." } });
+  });
+
   it('does not call openrouter/auto answering as a concrete model a fallback', async () => {
     const { service } = makeHarness(fake);
     const result = doneOf(await collect(service.chat({ ...hello, model: 'openrouter/auto' })));
