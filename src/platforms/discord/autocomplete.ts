@@ -2,8 +2,8 @@
  * Autocomplete choices for `model` and `tool` options: up to 25, each name at
  * most 100 characters (Discord's limits).
  */
-import { formatPrices } from '../../core/command-options.ts';
 import type { Core } from '../../core/core.ts';
+import { formatPrices } from '../../llm/price-label.ts';
 import type { ModelInfo } from '../../llm/types.ts';
 
 export const MAX_CHOICES = 25;
@@ -19,9 +19,9 @@ function clip(text: string, max: number): string {
 }
 
 /** "openai/gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens", the id shortened first when too long. */
-export function modelChoice(model: Pick<ModelInfo, 'id' | 'isFree' | 'pricing'>): Choice | undefined {
+export function modelChoice(model: Pick<ModelInfo, 'id' | 'isFree' | 'pricing' | 'ceilingPricing'>): Choice | undefined {
   if (model.id.length > MAX_CHOICE) return undefined;
-  const price = model.pricing.prompt < 0 || model.pricing.completion < 0 ? 'price varies' : formatPrices(model);
+  const price = formatPrices(model, { short: true });
   const suffix = ` · ${price}`;
   const name = suffix.length >= MAX_CHOICE - 10 ? clip(model.id, MAX_CHOICE) : clip(model.id, MAX_CHOICE - suffix.length) + suffix;
   return { name, value: model.id };
