@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../core/types.ts';
 import { createHttpFetch } from '../http-fetch.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { RequestContext } from '../tools/types.ts';
+import { withBodyActivity } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundOutcome, type StreamingBody } from './stream-round.ts';
@@ -116,7 +117,8 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     timeout: opts.timeoutMs,
     maxRetries: opts.maxRetries ?? 2,
     // node:http instead of the global fetch: a fifth of the CPU of a busy bot went to fetch (see http-fetch.ts).
-    fetch: createHttpFetch(),
+    // Body bytes (SSE keep-alive comments too) keep a round's idle watchdog quiet (see body-activity.ts).
+    fetch: withBodyActivity(createHttpFetch()),
     organization: null,
     project: null,
     defaultHeaders: {

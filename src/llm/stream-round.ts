@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { Clock } from '../core/types.ts';
+import { bodyActivityOption } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError } from './errors.ts';
 import type { OpenRouterExtras } from './to-openai-request.ts';
 import type { ToolCall } from './types.ts';
@@ -31,7 +32,7 @@ export interface StreamRoundArgs {
   body: StreamingBody;
   /** Aborts the upstream request (the user's stop button, or the consumer going away). */
   signal: AbortSignal;
-  /** Longest silence allowed between chunks once the stream has started. */
+  /** Longest silence allowed once the stream has started; any bytes, keep-alive comments too, break a silence. */
   idleTimeoutMs: number;
   secrets: readonly string[];
   clock: Clock;
@@ -63,7 +64,10 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string
 
   try {
     // The SDK's own timeout (and retries) cover the wait for the response headers.
-    const stream = await args.client.chat.completions.create(args.body, { signal: controller.signal });
+    const stream = await args.client.chat.completions.create(args.body, {
+      signal: controller.signal,
+      fetchOptions: bodyActivityOption(() => watchdog?.refresh()),
+    });
     watchdog = setTimeout(() => {
       timedOut = true;
       controller.abort();

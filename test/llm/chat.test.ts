@@ -259,6 +259,15 @@ describe('failures after streaming began', () => {
     expect(fake.chatRequests()[0]!.aborted).toBe(true);
   });
 
+  it('SSE keep-alive comments reset the idle watchdog: a model that reasons silently for longer than the idle timeout is not cut off', async () => {
+    const { service } = makeHarness(fake, { timeoutMs: 150 });
+    // Five idle timeouts of nothing but `: OPENROUTER PROCESSING`, which the SDK never shows us.
+    fake.enqueue({ keepAliveFor: { forMs: 750, everyMs: 20 }, text: ['thought ', 'hard'] });
+    const result = doneOf(await collect(service.chat(hello)));
+    expect(result.text).toBe('thought hard');
+    expect(fake.chatRequests()[0]!.aborted).toBe(false);
+  });
+
   it('times out when no headers arrive', async () => {
     const { service } = makeHarness(fake, { timeoutMs: 60 });
     fake.enqueue({ hang: 'before-headers' });
