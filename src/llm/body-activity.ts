@@ -15,8 +15,6 @@ type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<
 
 const ON_BODY_BYTES = Symbol('switchboard.onBodyBytes');
 
-type ActivityInit = RequestInit & { [ON_BODY_BYTES]?: () => void };
-
 /** The SDK's per-request `fetchOptions` type. */
 type SdkFetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>['fetchOptions']>;
 
@@ -52,9 +50,9 @@ function observed(response: Response, onBytes: () => void): Response {
  */
 export function withBodyActivity(fetchImpl: FetchLike): FetchLike {
   return async (input, init) => {
-    const onBytes = (init as ActivityInit | undefined)?.[ON_BODY_BYTES];
+    const onBytes: unknown = init ? Reflect.get(init, ON_BODY_BYTES) : undefined;
     const response = await fetchImpl(input, init);
-    if (!onBytes || !response.ok || response.body === null) return response;
-    return observed(response, onBytes);
+    if (typeof onBytes !== 'function' || !response.ok || response.body === null) return response;
+    return observed(response, onBytes as () => void);
   };
 }
