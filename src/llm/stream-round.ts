@@ -95,14 +95,31 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string
   if (args.signal.aborted) out.error = new LlmError('aborted', 'request aborted');
   else if (timedOut) out.error = new LlmError('timeout', `no data from OpenRouter for ${args.idleTimeoutMs} ms`);
 
-  out.toolCalls = [...calls.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([index, c]) => ({
-      id: c.id || `call_${args.round}_${index}`,
-      name: c.name,
-      arguments: c.arguments,
-    }));
+  out.toolCalls = onePerId(
+    [...calls.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([index, c]) => ({
+        id: c.id || `call_${args.round}_${index}`,
+        name: c.name,
+        arguments: c.arguments,
+      })),
+  );
   return out;
+}
+
+/**
+ * A call id names one execution: a provider that repeats a call under another
+ * index (as some repeat what they sent on the finishing chunk) must not run it
+ * twice, nor send the model two results for one id. The first copy with
+ * arguments wins.
+ */
+function onePerId(calls: readonly ToolCall[]): ToolCall[] {
+  const byId = new Map<string, ToolCall>();
+  for (const call of calls) {
+    const seen = byId.get(call.id);
+    if (!seen || (seen.arguments.trim() === '' && call.arguments.trim() !== '')) byId.set(call.id, call);
+  }
+  return [...byId.values()];
 }
 
 /** Folds one chunk into the round; returns its text delta. Tolerates `choices: []` and missing fields. */

@@ -63,6 +63,30 @@ describe('recorded OpenRouter streams', () => {
     expect(result.finishReason).toBe('stop');
   });
 
+  it('one tool execution per call id: a call repeated under another index runs once and gets one result', async () => {
+    const runs: unknown[] = [];
+    const registry = new ToolRegistry(1000).register(
+      defineTool({
+        name: 'get_weather',
+        description: 'Weather for a city',
+        input: z.object({ city: z.string().describe('city name') }),
+        execute: (input) => {
+          runs.push(input);
+          return `Sunny in ${input.city}`;
+        },
+      }),
+    );
+    const { service, context } = makeHarness(fake, { registry });
+    const call = { id: 'toolu_1', name: 'get_weather', arguments: '{"city": "Paris"}' };
+    fake.enqueue({ toolCalls: [call, { ...call, fragments: 1 }] }, { text: ['Sunny.'] });
+    const events = await collect(service.chat(hello, { context, tools: ['get_weather'] }));
+    expect(doneOf(events).text).toBe('Sunny.');
+    expect(runs).toEqual([{ city: 'Paris' }]);
+    expect(events.filter((e) => e.type === 'tool-result')).toHaveLength(1);
+    const toolMessages = fake.chatRequests()[1]!.body!.messages.filter((m) => m.role === 'tool');
+    expect(toolMessages).toEqual([{ role: 'tool', tool_call_id: 'toolu_1', content: 'Sunny in Paris' }]);
+  });
+
   it('a usage chunk whose choice sets finish_reason back to null keeps "stop", and its usage is counted once (keep-alive comments between data events)', async () => {
     const { service } = makeHarness(fake);
     fake.enqueue({ sse: recording('openrouter-stream-reasoning-anthropic-signature.sse') });
