@@ -122,7 +122,7 @@ async function startBot(ready: Extract<ToParent, { type: 'ready' }>, dir: string
   const logger = createLogger({ level: 'info', destination: createWriteStream(join(dir, 'bot.log')), secrets: config.secrets });
   const app = await createApp(config, { logger });
   const discord = createDiscordAdapter(config.discord!, app.core.host);
-  const slack = createSlackAdapter(config.slack!, app.core, { port: 0, host: '127.0.0.1' });
+  const slack = createSlackAdapter(config.slack!, app.core.host, { port: 0, host: '127.0.0.1' });
   await discord.start();
   await slack.start();
   const address = slack.address()!;

@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { defineCommand, defineSubcommand, withHints } from '../src/core/commands.ts';
-import { formatContext, formatPrices, levelOf, scopeOption, scopeWords } from '../src/core/command-options.ts';
+import { formatContext, levelOf, scopeOption, scopeWords } from '../src/core/command-options.ts';
+import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import type { SettingKey } from '../src/core/settings.ts';
+import { costsMore, formatPrices } from '../src/core/price-label.ts';
+import { MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST } from '../src/llm/to-openai-request.ts';
+import type { ModelInfo } from '../src/llm/types.ts';
 
 const modelId = withHints(z.string().trim().min(1).describe('Model id, e.g. openai/gpt-4o-mini'), { autocomplete: 'model' });
 
@@ -28,6 +32,37 @@ function parseOptionValue(option: keyof typeof OPTION_KEYS, raw: string): number
     throw new UserFacingError('bad-input', '`max-tokens` is a whole number from 1 to 1000000.');
   }
   return n;
+}
+
+/** Accepts ids separated by spaces or commas; refuses more than OpenRouter takes, before anything is checked or stored. */
+function parseFallbacks(raw: string): string[] {
+  if (raw.toLowerCase() === 'none') return [];
+  const ids = [...new Set(raw.split(/[\s,]+/).filter(Boolean))];
+  if (ids.length > MAX_FALLBACK_MODELS) {
+    throw new UserFacingError(
+      'bad-input',
+      `OpenRouter takes at most ${MAX_FALLBACK_MODELS} fallback models (${MAX_MODELS_PER_REQUEST} models per request with the model itself) and rejects more; you gave ${ids.length}.`,
+    );
+  }
+  return ids;
+}
+
+/**
+ * One line per model in the order OpenRouter tries them, with prices, and a
+ * warning under each fallback that may cost more than the model before it.
+ */
+async function describeFallbackChain(core: Core, primary: string, fallbacks: readonly string[], infos: readonly (ModelInfo | undefined)[]) {
+  const chain = [{ id: primary, info: await core.catalog.get(primary) }, ...fallbacks.map((id, i) => ({ id, info: infos[i] }))];
+  const lines: string[] = [];
+  chain.forEach((entry, i) => {
+    const price = entry.info ? formatPrices(entry.info) : 'price unknown (not in the catalog)';
+    lines.push(`${i + 1}. \`${entry.id}\`${i === 0 ? ' (the model here)' : ''} · ${price}`);
+    const before = chain[i - 1];
+    if (before && costsMore(entry.info, before.info)) {
+      lines.push(`   ⚠️ costs more than \`${before.id}\`: an outage then multiplies the bill.`);
+    }
+  });
+  return lines;
 }
 
 export default defineCommand({
@@ -75,16 +110,19 @@ export default defineCommand({
       }),
       async execute({ options, invocation, core, reply }) {
         const level = levelOf(options.scope);
-        const ids = options.models.toLowerCase() === 'none' ? [] : options.models.split(/[\s,]+/).filter(Boolean);
-        if (ids.length > 3) throw new UserFacingError('bad-input', 'OpenRouter takes at most 3 fallback models.');
-        for (const id of ids) await core.pipeline.checkModel(id);
+        const ids = parseFallbacks(options.models);
+        const infos: (ModelInfo | undefined)[] = [];
+        for (const id of ids) infos.push(await core.pipeline.checkModel(id));
         await core.settings.set(invocation, level, 'fallbackModels', ids);
-        await reply(
-          ids.length === 0
-            ? `No fallback models for ${scopeWords(level)}.`
-            : `Fallbacks for ${scopeWords(level)}: ${ids.map((m) => `\`${m}\``).join(' → ')}.`,
-          { ephemeral: true },
-        );
+        if (ids.length === 0) {
+          await reply(`No fallback models for ${scopeWords(level)}.`, { ephemeral: true });
+          return;
+        }
+        const primary = (await core.settings.resolve(invocation)).model.value;
+        const chain = await describeFallbackChain(core, primary, ids, infos);
+        await reply([`Fallbacks for ${scopeWords(level)}: ${ids.map((m) => `\`${m}\``).join(' → ')}.`, ...chain].join('\n'), {
+          ephemeral: true,
+        });
       },
     }),
     provider: defineSubcommand({

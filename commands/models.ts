@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineCommand } from '../src/core/commands.ts';
-import { formatContext, formatPrices } from '../src/core/command-options.ts';
+import { formatContext } from '../src/core/command-options.ts';
+import { formatPrices } from '../src/core/price-label.ts';
 
 export default defineCommand({
   name: 'models',

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST } from './llm/to-openai-request.ts';
 
 /** A bad value as shown in an error: quoted, and cut short (it may be long, or a misplaced secret). */
 function shown(value: string): string {
@@ -95,7 +96,13 @@ const schema = z.object({
   DEFAULT_MODEL: optionalString
     .transform((v) => v ?? 'openrouter/auto')
     .refine((v) => !/\s/.test(v), 'must be a model id without spaces, e.g. openai/gpt-4o-mini'),
-  DEFAULT_FALLBACK_MODELS: list,
+  DEFAULT_FALLBACK_MODELS: list.superRefine((v, ctx) => {
+    if (v.length <= MAX_FALLBACK_MODELS) return;
+    ctx.addIssue({
+      code: 'custom',
+      message: `lists ${v.length} models but takes at most ${MAX_FALLBACK_MODELS}: OpenRouter accepts ${MAX_MODELS_PER_REQUEST} models per request (DEFAULT_MODEL plus ${MAX_FALLBACK_MODELS} fallbacks) and rejects more with HTTP 400`,
+    });
+  }),
   DEFAULT_MAX_TOKENS: positiveInt(1024),
   DEFAULT_TEMPERATURE: numberVar(undefined, 'a number from 0 to 2', (n) => n >= 0 && n <= 2),
   DEFAULT_SYSTEM_PROMPT: optionalString,

@@ -71,6 +71,14 @@ describe('config', () => {
     expect(config.secrets).toContain('discord-token-abcdef');
   });
 
+  it('DEFAULT_FALLBACK_MODELS refuses more than 2 fallbacks, naming the limit', () => {
+    expect(parseConfig({ ...base, DEFAULT_FALLBACK_MODELS: 'a/b,c/d' }).defaults.fallbackModels).toEqual(['a/b', 'c/d']);
+    const text = problems({ ...base, DEFAULT_FALLBACK_MODELS: 'a/b, c/d, e/f' }).join('\n');
+    expect(text).toContain('DEFAULT_FALLBACK_MODELS');
+    expect(text).toContain('takes at most 2');
+    expect(text).toContain('OpenRouter accepts 3 models per request');
+  });
+
   it('names every bad variable in one readable message', () => {
     const list = problems({
       DEFAULT_MAX_TOKENS: 'lots',

@@ -16,14 +16,6 @@ export function scopeWords(level: SettingsLevel): string {
 }
 
 /** "$0.15 / $0.60 per 1M tokens in/out", "free". */
-export function formatPrices(info: { isFree: boolean; pricing: { prompt: number; completion: number } }): string {
-  if (info.isFree) return 'free';
-  const per = (p: number) => {
-    const v = p * 1_000_000;
-    return v === 0 ? '$0' : v < 0.01 ? `$${v.toFixed(4)}` : `$${v.toFixed(2)}`;
-  };
-  return `${per(info.pricing.prompt)} in / ${per(info.pricing.completion)} out per 1M tokens`;
-}
 
 export function formatContext(tokens: number): string {
   if (tokens >= 1_000_000) return `${(tokens / 1_000_000).toFixed(tokens % 1_000_000 === 0 ? 0 : 1)}M`;

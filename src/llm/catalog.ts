@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { redactSecrets } from './errors.ts';
 import { rankModels, suggestIds } from './model-search.ts';
+import { isVariablePrice, worstCasePricing } from './pricing.ts';
 import type { ModelCatalog, ModelInfo } from './types.ts';
 
 export interface ModelCatalogOptions {
@@ -34,23 +35,29 @@ const RawModel = z.object({
   pricing: z.object({ prompt: priceField, completion: priceField, request: priceField }).nullish(),
   top_provider: z.object({ context_length: z.number().nullish(), max_completion_tokens: z.number().nullish() }).nullish(),
   supported_parameters: z.array(z.string()).nullish(),
+  architecture: z.object({ output_modalities: z.array(z.string()).nullish() }).nullish(),
 });
 
 const ModelsBody = z.object({ data: z.array(z.unknown()) });
 
-/** Missing prices count as zero; unparseable ones as variable (-1), which pricing treats as unknown. */
-function toPrice(value: string | number | null | undefined): number {
-  if (value === undefined || value === null || value === '') return 0;
+/**
+ * Unparseable prices count as variable (-1), which pricing treats as unknown.
+ * A missing prompt or completion price is unknown too (reading it as zero
+ * would call the model free); a missing per-request price is zero.
+ */
+function toPrice(value: string | number | null | undefined, missing: 0 | -1): number {
+  if (value === undefined || value === null || value === '') return missing;
   const n = typeof value === 'number' ? value : Number(value);
   return Number.isFinite(n) ? n : -1;
 }
 
 export function toModelInfo(raw: z.infer<typeof RawModel>): ModelInfo {
   const pricing = {
-    prompt: toPrice(raw.pricing?.prompt),
-    completion: toPrice(raw.pricing?.completion),
-    request: toPrice(raw.pricing?.request),
+    prompt: toPrice(raw.pricing?.prompt, -1),
+    completion: toPrice(raw.pricing?.completion, -1),
+    request: toPrice(raw.pricing?.request, 0),
   };
+  const outputModalities = raw.architecture?.output_modalities ?? undefined;
   const maxCompletion = raw.top_provider?.max_completion_tokens;
   const description = raw.description ?? undefined;
   return {
@@ -62,7 +69,17 @@ export function toModelInfo(raw: z.infer<typeof RawModel>): ModelInfo {
     pricing,
     supportedParameters: raw.supported_parameters ?? [],
     isFree: raw.id.endsWith(':free') || (pricing.prompt === 0 && pricing.completion === 0 && pricing.request === 0),
+    ...(outputModalities ? { outputModalities } : {}),
   };
+}
+
+/** Gives every variable-price model the most it may cost, so /models and /model can say so. */
+function attachCeilings(models: ModelInfo[]): void {
+  const ceiling = worstCasePricing(models);
+  if (!ceiling) return;
+  for (const model of models) {
+    if (isVariablePrice(model.pricing) && !model.id.endsWith(':free')) model.ceilingPricing = ceiling;
+  }
 }
 
 /**
@@ -109,6 +126,7 @@ export function createModelCatalog(opts: ModelCatalogOptions): ModelCatalog {
       }
       if (closer.signal.aborted) return;
       models.sort((a, b) => a.id.localeCompare(b.id));
+      attachCeilings(models);
       list = models;
       byId = new Map(models.map((m) => [m.id, m]));
       loadedAt = clock.now();

@@ -14,6 +14,7 @@ export type LlmErrorKind =
   | 'rate_limited'
   | 'out_of_credits'
   | 'moderation'
+  | 'policy'
   | 'context_length'
   | 'not_found'
   | 'upstream_down'
@@ -74,6 +75,8 @@ export class LlmError extends Error {
         return this.reasons
           ? `The request was blocked by moderation: ${this.reasons.join(', ')}.`
           : 'The request was blocked by moderation.';
+      case 'policy':
+        return 'The request was blocked by an OpenRouter guardrail/policy on this account; tell an admin if that seems wrong.';
       case 'context_length':
         return 'The conversation is too long for this model; start a new one with /new.';
       case 'not_found':
@@ -132,6 +135,20 @@ function stringOf(value: unknown): string | undefined {
 
 const CONTEXT_PATTERN = /context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long|reduce the length/i;
 const MODERATION_PATTERN = /moderation|flagged/i;
+const POLICY_PATTERN = /request blocked|guardrail|polic(y|ies)/i;
+
+/**
+ * A 403 is moderation (`metadata.reasons`, `flagged_input`), a guardrail the
+ * account's admin set up ("Request blocked…", `metadata.patterns`), or a key
+ * limit; it never means the key itself was rejected unless nothing else fits.
+ */
+function kindFor403(text: string, metadata: Record<string, unknown> | undefined): LlmErrorKind {
+  if (metadata?.reasons !== undefined || metadata?.flagged_input !== undefined) return 'moderation';
+  if (metadata?.patterns !== undefined || POLICY_PATTERN.test(text)) return 'policy';
+  if (MODERATION_PATTERN.test(text)) return 'moderation';
+  if (/limit/i.test(text)) return 'out_of_credits';
+  return 'bad_key';
+}
 
 /** Retry-After in seconds or as an HTTP date; retry-after-ms; OpenRouter's X-RateLimit-Reset (epoch ms) in metadata. */
 export function parseRetryAfterMs(headers: Headers | undefined, metadata?: Record<string, unknown>, now = Date.now()): number | undefined {
@@ -168,9 +185,7 @@ function kindForStatus(status: number, hasOpenRouterBody: boolean, text: string,
     case 402:
       return 'out_of_credits';
     case 403:
-      if (metadata?.reasons !== undefined || metadata?.flagged_input !== undefined || MODERATION_PATTERN.test(text)) return 'moderation';
-      if (/limit/i.test(text)) return 'out_of_credits';
-      return 'bad_key';
+      return kindFor403(text, metadata);
     case 404:
       return 'not_found';
     case 408:
@@ -260,7 +275,7 @@ export function classifyError(err: unknown, options: { secrets?: readonly string
     else if (err instanceof AuthenticationError) kind = 'bad_key';
     else if (err instanceof NotFoundError) kind = 'not_found';
     else if (err instanceof BadRequestError && kind !== 'context_length') kind = 'bad_request';
-    else if (err instanceof PermissionDeniedError && kind !== 'moderation' && kind !== 'out_of_credits') kind = 'bad_key';
+    else if (err instanceof PermissionDeniedError && kind !== 'moderation' && kind !== 'policy' && kind !== 'out_of_credits') kind = 'bad_key';
     const retryAfterMs = kind === 'rate_limited' ? parseRetryAfterMs(headers, body?.metadata) : undefined;
     return new LlmError(kind, `OpenRouter answered ${status}: ${scrubbed ?? 'no message'}`, {
       ...common,

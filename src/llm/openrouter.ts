@@ -6,10 +6,11 @@ import { systemClock, type Clock } from '../util/clock.ts';
 import { createHttpFetch } from '../http-fetch.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { RequestContext } from '../tools/types.ts';
+import { withBodyActivity } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundOutcome, type StreamingBody } from './stream-round.ts';
-import { commonBody, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
+import { commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
 import { runToolCall } from './tool-runner.ts';
 import {
   emptyUsage,
@@ -116,7 +117,8 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     timeout: opts.timeoutMs,
     maxRetries: opts.maxRetries ?? 2,
     // node:http instead of the global fetch: a fifth of the CPU of a busy bot went to fetch (see http-fetch.ts).
-    fetch: createHttpFetch(),
+    // Body bytes (SSE keep-alive comments too) keep a round's idle watchdog quiet (see body-activity.ts).
+    fetch: withBodyActivity(createHttpFetch()),
     organization: null,
     project: null,
     defaultHeaders: {
@@ -205,6 +207,13 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     return { specs: opts.registry.specs(options.tools), toolChoice: info.supportedParameters.includes('tool_choice') };
   }
 
+  /** Says so when stored settings name more fallbacks than OpenRouter takes (the request builder drops them). */
+  function warnDroppedFallbacks(request: ChatRequest, log: Logger): void {
+    const sent = fallbacksToSend(request);
+    const dropped = [...new Set(request.fallbackModels ?? [])].filter((m) => m !== request.model && !sent.includes(m));
+    if (dropped.length > 0) log.warn({ modelRequested: request.model, sent, dropped }, 'too many fallback models for OpenRouter; extra ones dropped');
+  }
+
   async function* chat(original: ChatRequest, options: ChatOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
     const started = clock.now();
     const log = opts.logger;
@@ -236,8 +245,10 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
 
     try {
       if (ctx) request = await applyBeforeRequest(request, ctx, log);
+      warnDroppedFallbacks(request, log);
       const tools = await resolveTools(request, options, log);
       const openAiTools = toOpenAiTools(tools.specs);
+      const offeredNames: ReadonlySet<string> = new Set(tools.specs.map((s) => s.name));
       const maxRounds = options.maxRounds ?? defaultMaxRounds;
       const messages: ChatMessage[] = [...request.messages];
       let toolRounds = 0;
@@ -305,7 +316,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         for (const call of outcome.toolCalls) yield { type: 'tool-call', call };
         const results = await Promise.all(
           outcome.toolCalls.map((call) =>
-            runToolCall(call, { registry: opts.registry, context: ctx, signal: chatAbort.signal, clock, logger: log }),
+            runToolCall(call, { registry: opts.registry, context: ctx, signal: chatAbort.signal, clock, logger: log, offered: offeredNames }),
           ),
         );
         for (const r of results) {

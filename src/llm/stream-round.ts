@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { Clock } from '../util/clock.ts';
+import { bodyActivityOption } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError } from './errors.ts';
 import type { OpenRouterExtras } from './to-openai-request.ts';
 import type { ToolCall } from './types.ts';
@@ -31,7 +32,7 @@ export interface StreamRoundArgs {
   body: StreamingBody;
   /** Aborts the upstream request (the user's stop button, or the consumer going away). */
   signal: AbortSignal;
-  /** Longest silence allowed between chunks once the stream has started. */
+  /** Longest silence allowed once the stream has started; any bytes, keep-alive comments too, break a silence. */
   idleTimeoutMs: number;
   secrets: readonly string[];
   clock: Clock;
@@ -63,7 +64,10 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string
 
   try {
     // The SDK's own timeout (and retries) cover the wait for the response headers.
-    const stream = await args.client.chat.completions.create(args.body, { signal: controller.signal });
+    const stream = await args.client.chat.completions.create(args.body, {
+      signal: controller.signal,
+      fetchOptions: bodyActivityOption(() => watchdog?.refresh()),
+    });
     watchdog = setTimeout(() => {
       timedOut = true;
       controller.abort();
@@ -91,14 +95,31 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string
   if (args.signal.aborted) out.error = new LlmError('aborted', 'request aborted');
   else if (timedOut) out.error = new LlmError('timeout', `no data from OpenRouter for ${args.idleTimeoutMs} ms`);
 
-  out.toolCalls = [...calls.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([index, c]) => ({
-      id: c.id || `call_${args.round}_${index}`,
-      name: c.name,
-      arguments: c.arguments,
-    }));
+  out.toolCalls = onePerId(
+    [...calls.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([index, c]) => ({
+        id: c.id || `call_${args.round}_${index}`,
+        name: c.name,
+        arguments: c.arguments,
+      })),
+  );
   return out;
+}
+
+/**
+ * A call id names one execution: a provider that repeats a call under another
+ * index (as some repeat what they sent on the finishing chunk) must not run it
+ * twice, nor send the model two results for one id. The first copy with
+ * arguments wins.
+ */
+function onePerId(calls: readonly ToolCall[]): ToolCall[] {
+  const byId = new Map<string, ToolCall>();
+  for (const call of calls) {
+    const seen = byId.get(call.id);
+    if (!seen || (seen.arguments.trim() === '' && call.arguments.trim() !== '')) byId.set(call.id, call);
+  }
+  return [...byId.values()];
 }
 
 /** Folds one chunk into the round; returns its text delta. Tolerates `choices: []` and missing fields. */

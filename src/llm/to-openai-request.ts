@@ -2,6 +2,26 @@ import { createHash } from 'node:crypto';
 import type { ChatCompletionContentPartText, ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ChatMessage, ChatRequest, MessagePart, ProviderPreferences, ToolSpec } from './types.ts';
 
+/**
+ * OpenRouter rejects a `models` array longer than this with HTTP 400
+ * ("'models' array must have 3 items or fewer"; reported by several projects,
+ * not in its docs), failing every answer of a channel configured that way.
+ */
+export const MAX_MODELS_PER_REQUEST = 3;
+
+/** The primary model takes one of the places, so two fallbacks at most. */
+export const MAX_FALLBACK_MODELS = MAX_MODELS_PER_REQUEST - 1;
+
+/**
+ * The fallbacks that go into `models`: without the primary, without repeats,
+ * and never more than OpenRouter takes. Settings stored before the limit was
+ * known may hold more; the extra ones are dropped here, the last line.
+ */
+export function fallbacksToSend(request: Pick<ChatRequest, 'model' | 'fallbackModels'>): string[] {
+  const unique = [...new Set(request.fallbackModels ?? [])].filter((m) => m !== request.model);
+  return unique.slice(0, MAX_FALLBACK_MODELS);
+}
+
 /** OpenRouter-only body fields; the SDK sends them as they are. */
 export interface OpenRouterExtras {
   models?: string[];
@@ -93,7 +113,7 @@ export function commonBody(request: ChatRequest): OpenRouterExtras & {
   temperature?: number;
 } {
   const body: OpenRouterExtras & { model: string; max_tokens?: number; temperature?: number } = { model: request.model };
-  const fallbacks = (request.fallbackModels ?? []).filter((m) => m !== request.model);
+  const fallbacks = fallbacksToSend(request);
   if (fallbacks.length > 0) body.models = [request.model, ...fallbacks];
   if (request.provider) body.provider = toProviderBody(request.provider);
   if (request.user) body.user = hashUser(request.user);

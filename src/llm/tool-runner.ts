@@ -19,6 +19,12 @@ export interface ToolRunDeps {
   signal: AbortSignal;
   clock: Clock;
   logger: Logger;
+  /**
+   * Names of the tools offered to the model in this round. The model may name
+   * any tool (a disabled built-in, a plugin not enabled here, one it made up);
+   * only these may run.
+   */
+  offered: ReadonlySet<string>;
 }
 
 const errorContent = (message: string) => JSON.stringify({ error: message });
@@ -80,8 +86,11 @@ export async function runToolCall(call: ToolCall, deps: ToolRunDeps): Promise<To
   return { call, ...outcome };
 
   async function decideAndExecute(): Promise<{ content: string; isError: boolean }> {
-    const tool = deps.registry.get(call.name);
-    if (!tool) return { content: errorContent(`unknown tool "${call.name}"`), isError: true };
+    const tool = deps.offered.has(call.name) ? deps.registry.get(call.name) : undefined;
+    if (!tool) {
+      log.warn({ requestId: deps.context.requestId }, 'model called a tool that was not offered in this round; refused');
+      return { content: errorContent(`the tool "${call.name}" is not available here`), isError: true };
+    }
 
     const parsed = parseArguments(call.arguments);
     if (!parsed.ok) return { content: errorContent(parsed.message), isError: true };

@@ -136,8 +136,16 @@ export interface ModelInfo {
   maxCompletionTokens?: number;
   pricing: ModelPricing;
   supportedParameters: string[];
-  /** `:free` suffix, or every price zero. */
+  /** `:free` suffix, or every price zero (a variable or missing price is never free). */
   isFree: boolean;
+  /** `architecture.output_modalities`, when the catalog lists them. */
+  outputModalities?: string[];
+  /**
+   * For a router or other variable-price model (a price of `-1`, or none
+   * listed): the most it can cost per token, the priciest text model in the
+   * catalog. Undefined when nothing is known.
+   */
+  ceilingPricing?: ModelPricing;
 }
 
 export interface ModelCatalog {

@@ -46,7 +46,7 @@ describe('commands', () => {
     expect(lastBody().models).toEqual(['openai/gpt-4o-mini', 'anthropic/claude-3.5-sonnet', 'meta-llama/llama-3.1-8b-instruct:free']);
     expect(lastBody().provider).toMatchObject({ sort: 'price' });
     await h.run(admin, 'model', 'fallbacks', { models: 'a b c d' });
-    expect(h.lastReply()).toContain('at most 3 fallback models');
+    expect(h.lastReply()).toContain('at most 2 fallback models');
     await h.run(admin, 'model', 'fallbacks', { models: 'nope/model' });
     expect(h.lastReply()).toContain('There is no model `nope/model`');
     await h.run(admin, 'model', 'reset', {});

@@ -64,6 +64,16 @@ export interface Scenario {
   chunkDelayMs?: number;
   /** `: OPENROUTER PROCESSING` comment lines before the first chunk. */
   keepAlive?: number;
+  /**
+   * A model reasoning silently: `: OPENROUTER PROCESSING` every `everyMs` for
+   * `forMs` before the first chunk, as OpenRouter sends it for minutes.
+   */
+  keepAliveFor?: { forMs: number; everyMs: number };
+  /**
+   * A recorded `text/event-stream` body (e.g. from test/fixtures/openrouter-*.sse),
+   * sent byte for byte with status 200 instead of a generated answer.
+   */
+  sse?: string;
   /** false: no usage chunk at all. */
   usage?: false | FakeUsage;
   /** After the text: a chunk with a top-level `error` and finish_reason "error" (HTTP stays 200). */
@@ -191,6 +201,8 @@ export function defaultModels(): ModelEntry[] {
 }
 
 const CREATED = 1_700_000_000;
+/** OpenRouter answers 400 to a longer `models` array. */
+const MAX_MODELS = 3;
 
 function lastUserText(body: ChatBody): string {
   for (let i = body.messages.length - 1; i >= 0; i--) {
@@ -306,6 +318,11 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   }
 
   async function answerChat(body: ChatBody, res: ServerResponse, state: StreamState): Promise<void> {
+    if (body.models && body.models.length > MAX_MODELS) {
+      // What the real one answers (seen in the field; not in its docs).
+      sendError(res, 400, { message: `'models' array must have ${MAX_MODELS} items or fewer.` });
+      return;
+    }
     const next = queue.shift();
     const scenario = next === undefined ? defaultFn(body) : typeof next === 'function' ? next(body) : next;
 
@@ -318,6 +335,11 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     const answering = candidates.find((m) => !fake.down.has(m));
     if (!answering) {
       sendError(res, 502, { message: 'Provider returned error', metadata: { provider_name: 'Fake', raw: `${body.model} is down` } });
+      return;
+    }
+    if (scenario.sse !== undefined && body.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...scenario.headers });
+      res.end(scenario.sse);
       return;
     }
     const model = scenario.model ?? (answering === 'openrouter/auto' ? fake.autoModel : answering);
@@ -375,6 +397,13 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     };
 
     for (let i = 0; i < (s.keepAlive ?? 0); i++) write(': OPENROUTER PROCESSING\n\n');
+    if (s.keepAliveFor) {
+      const until = Date.now() + s.keepAliveFor.forMs;
+      while (Date.now() < until && !state.closed) {
+        write(': OPENROUTER PROCESSING\n\n');
+        await pause(s.keepAliveFor.everyMs);
+      }
+    }
     await pause(s.firstTokenDelayMs);
     let first = true;
     for (const text of s.text ?? []) {

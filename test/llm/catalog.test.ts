@@ -35,6 +35,7 @@ describe('model catalog', () => {
       pricing: { prompt: 0.00000015, completion: 0.0000006, request: 0 },
       supportedParameters: ['max_tokens', 'temperature', 'tools', 'tool_choice', 'response_format', 'structured_outputs'],
       isFree: false,
+      outputModalities: ['text'],
     });
     expect((await catalog.get('meta-llama/llama-3.1-8b-instruct:free'))?.isFree).toBe(true);
     expect((await catalog.get('openrouter/auto'))?.isFree).toBe(false);
@@ -43,6 +44,24 @@ describe('model catalog', () => {
     const request = fake.requests.find((r) => r.path === '/models')!;
     expect(request.headers.authorization).toBe(`Bearer ${API_KEY}`);
     expect(request.headers['x-title']).toBe('Switchboard');
+  });
+
+  it('a router or a model without listed prices is variable-priced, never free, with the priciest text model as its ceiling', async () => {
+    fake.models = [
+      ...fake.models,
+      modelEntry('mystery/unpriced', { pricing: {} as ReturnType<typeof modelEntry>['pricing'] }),
+      modelEntry('pics/image-maker', {
+        pricing: { prompt: '0.0001', completion: '0.04' },
+        architecture: { input_modalities: ['text'], output_modalities: ['image'], tokenizer: 'Other' },
+      }),
+    ];
+    const { catalog } = makeCatalog();
+    const ceiling = { prompt: 0.000003, completion: 0.000015, request: 0 };
+    expect(await catalog.get('openrouter/auto')).toMatchObject({ pricing: { prompt: -1, completion: -1 }, isFree: false, ceilingPricing: ceiling });
+    expect(await catalog.get('mystery/unpriced')).toMatchObject({ pricing: { prompt: -1, completion: -1, request: 0 }, isFree: false, ceilingPricing: ceiling });
+    expect((await catalog.get('anthropic/claude-3.5-sonnet'))?.ceilingPricing).toBeUndefined();
+    // The cost of an answer is never computed from the ceiling.
+    expect(computeCostUsd(await catalog.get('openrouter/auto'), 1000, 100)).toBeUndefined();
   });
 
   it('skips malformed entries instead of failing the whole list', async () => {

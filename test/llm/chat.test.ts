@@ -162,6 +162,25 @@ describe('OpenRouter request fields', () => {
     expect(result.usage.costSource).toBe('openrouter');
   });
 
+  it('never more than 3 models (primary + 2 fallbacks) reach OpenRouter, which rejects a longer models array with 400', async () => {
+    const { service, log } = makeHarness(fake);
+    const fallbackModels = ['anthropic/claude-3.5-sonnet', 'openai/gpt-4o-mini', 'anthropic/claude-3.5-sonnet', 'x/one', 'x/two'];
+    const result = doneOf(await collect(service.chat({ ...hello, fallbackModels })));
+    expect(result.text).toBe('You said: hello there');
+    expect(fake.chatRequests()[0]!.body!.models).toEqual(['openai/gpt-4o-mini', 'anthropic/claude-3.5-sonnet', 'x/one']);
+    const warning = log.entries().find((e) => e.msg === 'too many fallback models for OpenRouter; extra ones dropped');
+    expect(warning).toMatchObject({ level: 40, dropped: ['x/two'] });
+
+    // The fake answers a longer array as the real one does.
+    const raw = await fetch(`${fake.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify({ model: 'a/a', models: ['a/a', 'b/b', 'c/c', 'd/d'], messages: [] }),
+    });
+    expect(raw.status).toBe(400);
+    expect(await raw.json()).toEqual({ error: { code: 400, message: "'models' array must have 3 items or fewer." } });
+  });
+
   it('does not call openrouter/auto answering as a concrete model a fallback', async () => {
     const { service } = makeHarness(fake);
     const result = doneOf(await collect(service.chat({ ...hello, model: 'openrouter/auto' })));
@@ -238,6 +257,15 @@ describe('failures after streaming began', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     await fake.chatRequests()[0]!.finished;
     expect(fake.chatRequests()[0]!.aborted).toBe(true);
+  });
+
+  it('SSE keep-alive comments reset the idle watchdog: a model that reasons silently for longer than the idle timeout is not cut off', async () => {
+    const { service } = makeHarness(fake, { timeoutMs: 150 });
+    // Five idle timeouts of nothing but `: OPENROUTER PROCESSING`, which the SDK never shows us.
+    fake.enqueue({ keepAliveFor: { forMs: 750, everyMs: 20 }, text: ['thought ', 'hard'] });
+    const result = doneOf(await collect(service.chat(hello)));
+    expect(result.text).toBe('thought hard');
+    expect(fake.chatRequests()[0]!.aborted).toBe(false);
   });
 
   it('times out when no headers arrive', async () => {

@@ -126,6 +126,25 @@ describe('HTTP errors through the real SDK', () => {
     });
   }
 
+  it('a 403 from a guardrail is reported as blocked by a policy, not as a rejected key or moderation', async () => {
+    const { service } = makeHarness(fake, { maxRetries: 0 });
+    fake.enqueue({
+      status: 403,
+      error: {
+        message: 'Request blocked: input matched a pattern your organization blocks',
+        metadata: { patterns: ['credit-card-number'], provider_name: null },
+      },
+    });
+    const event = errorOf(await collect(service.chat(hello)));
+    expect(event.error.kind).toBe('policy');
+    expect(event.error.status).toBe(403);
+    expect(event.error.userMessage()).toContain('blocked by an OpenRouter guardrail/policy');
+    expect(event.error.userMessage()).not.toMatch(/key|moderation/i);
+    // Moderation keeps its own meaning: reasons win over the word "blocked".
+    fake.enqueue({ status: 403, error: { message: 'Request blocked', metadata: { reasons: ['violence'], flagged_input: 'x' } } });
+    expect(errorOf(await collect(service.chat(hello))).error.kind).toBe('moderation');
+  });
+
   it('lets the SDK retry a 502 and then succeeds', async () => {
     const { service } = makeHarness(fake, { maxRetries: 1 });
     fake.enqueue({ status: 502, headers: { 'retry-after-ms': '1' } }, { text: ['second ', 'time'] });
@@ -194,6 +213,7 @@ describe('classifyError', () => {
       'rate_limited',
       'out_of_credits',
       'moderation',
+      'policy',
       'context_length',
       'not_found',
       'upstream_down',

@@ -152,10 +152,61 @@ describe('tool loop', () => {
     const contents = results.map((r) => (r.type === 'tool-result' ? (JSON.parse(r.content) as { error: string }).error : ''));
     expect(contents[0]).toMatch(/not valid JSON/);
     expect(contents[1]).toMatch(/invalid arguments for add/);
-    expect(contents[2]).toBe('unknown tool "nope"');
+    expect(contents[2]).toBe('the tool "nope" is not available here');
     expect(contents[3]).toBe('kaboom');
     const toolMessages = fake.chatRequests()[1]!.body!.messages.filter((m) => m.role === 'tool');
     expect(toolMessages.map((m) => m.tool_call_id)).toEqual(['c1', 'c2', 'c3', 'c4']);
+  });
+
+  it('a tool not offered in this round never runs: a disabled built-in, a plugin tool not enabled here and a made-up name get "not available here" and a warning', async () => {
+    const { registry, calls } = makeRegistry();
+    let pluginRan = false;
+    registry.register(
+      defineTool({
+        name: 'plugin_secret',
+        description: 'A plugin tool enabled in another channel only',
+        input: z.object({}),
+        execute: () => {
+          pluginRan = true;
+          return 'leaked';
+        },
+      }),
+    );
+    const { service, context, log } = makeHarness(fake, { registry });
+    fake.enqueue(
+      {
+        toolCalls: [
+          { id: 'c_add', name: 'add', arguments: '{"a": 1, "b": 2}' },
+          { id: 'c_weather', name: 'weather', arguments: '{"city": "Oslo"}' },
+          { id: 'c_plugin', name: 'plugin_secret', arguments: '{}' },
+          { id: 'c_made_up', name: 'rm_rf', arguments: '{}' },
+        ],
+      },
+      { text: ['done'] },
+    );
+    const events = await collect(service.chat(hello, { context, tools: ['add'] }));
+
+    expect(doneOf(events).text).toBe('done');
+    expect(calls).toEqual([{ name: 'add', input: { a: 1, b: 2 } }]);
+    expect(pluginRan).toBe(false);
+    expect(fake.chatRequests()[0]!.body!.tools!.map((t) => t.function.name)).toEqual(['add']);
+    const results = events.filter((e) => e.type === 'tool-result');
+    expect(results).toEqual([
+      { type: 'tool-result', callId: 'c_add', name: 'add', content: '{"sum":3}', isError: false },
+      ...['weather', 'plugin_secret', 'rm_rf'].map((name) => ({
+        type: 'tool-result',
+        callId: expect.any(String),
+        name,
+        content: JSON.stringify({ error: `the tool "${name}" is not available here` }),
+        isError: true,
+      })),
+    ]);
+    const warnings = log.entries().filter((e) => e.level === 40 && String(e.msg).includes('not offered'));
+    expect(warnings.map((w) => [w.tool, w.requestId])).toEqual([
+      ['weather', 'req-1'],
+      ['plugin_secret', 'req-1'],
+      ['rm_rf', 'req-1'],
+    ]);
   });
 
   it('times out a hanging tool and aborts its signal', async () => {

@@ -3,7 +3,7 @@
  * most 100 characters (Discord's limits), within Discord's 3 s.
  */
 import type { AutocompleteInteraction } from 'discord.js';
-import { formatPrices } from '../../core/command-options.ts';
+import { formatPrices } from '../../core/price-label.ts';
 import { describeOptions } from '../../core/commands.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { ModelInfo } from '../../llm/types.ts';
@@ -22,9 +22,9 @@ export interface Choice {
 }
 
 /** "openai/gpt-4o-mini · $0.15 in / $0.60 out per 1M tokens", the id shortened first when too long. */
-export function modelChoice(model: Pick<ModelInfo, 'id' | 'isFree' | 'pricing'>): Choice | undefined {
+export function modelChoice(model: Pick<ModelInfo, 'id' | 'isFree' | 'pricing' | 'ceilingPricing'>): Choice | undefined {
   if (model.id.length > MAX_CHOICE) return undefined;
-  const price = model.pricing.prompt < 0 || model.pricing.completion < 0 ? 'price varies' : formatPrices(model);
+  const price = formatPrices(model, { short: true });
   const suffix = ` · ${price}`;
   const name = suffix.length >= MAX_CHOICE - 10 ? truncate(model.id, MAX_CHOICE) : truncate(model.id, MAX_CHOICE - suffix.length) + suffix;
   return { name, value: model.id };

@@ -199,4 +199,16 @@ describe('conversations', () => {
     expect(lastRequestMessages().slice(1)).toEqual([{ role: 'user', content: 'what was the word?' }]);
     expect(h.fake.violations).toEqual([]);
   });
+
+  it('never answers bots: another bot mentioning it, or its own messages in a thread it owns', async () => {
+    const otherBot = { id: '123456789012345678', username: 'otherbot', global_name: null, bot: true };
+    h.fake.sendMessage({ user: otherBot, channelId: general, content: `<@${bot}> answer me, fellow bot` });
+    const thread = h.fake.createThread(general, 'Bot thread', h.fake.bot);
+    h.fake.sendMessage({ user: h.fake.bot, channelId: thread.id, content: 'a message of my own' });
+    await answerTo(h.fake.sendMessage({ user: h.fake.users.alice, channelId: general, content: `<@${bot}> and me?` }));
+    expect(h.app.openrouter.chatRequests()).toHaveLength(1);
+    expect(lastRequestMessages().slice(1)).toEqual([{ role: 'user', content: 'and me?' }]);
+    expect(h.fake.botMessages(thread.id).map((m) => m.content)).toEqual(['a message of my own']);
+    expect(h.fake.violations).toEqual([]);
+  });
 });
