@@ -201,7 +201,7 @@ describe('conversations', () => {
   });
 
   it('never answers bots: another bot mentioning it, or its own messages in a thread it owns', async () => {
-    const otherBot = { id: '123456789012345678', username: 'otherbot', global_name: null, bot: true };
+    const otherBot = { ...h.fake.addUser('otherbot'), bot: true };
     h.fake.sendMessage({ user: otherBot, channelId: general, content: `<@${bot}> answer me, fellow bot` });
     const thread = h.fake.createThread(general, 'Bot thread', h.fake.bot);
     h.fake.sendMessage({ user: h.fake.bot, channelId: thread.id, content: 'a message of my own' });
