@@ -103,148 +103,173 @@ function postControl(options: NativeStreamOptions): { ts(): string | undefined; 
   };
 }
 
-export function createNativeStream(options: NativeStreamOptions): NativeStream {
-  const { client, channel, threadTs, clock } = options;
-  const pacer = new Pacer(clock);
-  const control = postControl(options);
-  const written: string[] = [];
-  let raw = '';
-  let sentRaw = 0;
-  let ts: string | undefined;
-  let messageLength = 0;
-  let failure: unknown;
+/** Stream calls run one at a time, in order. */
+class CallChain {
+  #tail: Promise<void> = Promise.resolve();
 
-  const fail = async (error: unknown): Promise<never> => {
+  run(fn: () => Promise<void>): Promise<void> {
+    const run = this.#tail.then(fn);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves when every call queued so far has finished (failed ones included). */
+  settled(): Promise<void> {
+    return this.#tail;
+  }
+}
+
+/**
+ * One answer's stream. An append that would have to wait for the pacing
+ * interval returns at once and leaves its text buffered: a timer sends it when
+ * the interval passes, unless the next append or stop takes it first.
+ */
+class SlackNativeStream implements NativeStream {
+  readonly #pacer: Pacer;
+  readonly #control: ReturnType<typeof postControl>;
+  readonly #calls = new CallChain();
+  /** Every message this stream started, in order. */
+  readonly #written: string[] = [];
+  #raw = '';
+  #sentRaw = 0;
+  /** The open streamed message. */
+  #ts: string | undefined;
+  #messageLength = 0;
+  #failure: unknown;
+  #pending: AbortController | undefined;
+
+  constructor(private readonly options: NativeStreamOptions) {
+    this.#pacer = new Pacer(options.clock);
+    this.#control = postControl(options);
+  }
+
+  async append(text: string): Promise<void> {
+    this.#raw += text;
+    if (this.#failure !== undefined) throw toSurfaceError(this.#failure);
+    if (this.#ts !== undefined && this.#pacer.readyAt > this.options.clock.now()) {
+      this.#scheduleFlush();
+      return;
+    }
+    this.#cancelPending();
+    await this.#calls.run(() => this.#flush(false));
+  }
+
+  async stop(end: StreamEnd): Promise<void> {
+    this.#cancelPending();
+    await this.#calls.settled();
+    await this.#finish(end);
+    this.options.onFinished();
+    await this.#control.remove();
+  }
+
+  ref(): string | undefined {
+    const control = this.#control.ts();
+    if (!this.#ts && !control) return undefined;
+    return slackMessageRef({ channel: this.options.channel, ts: this.#ts, thread: this.options.threadTs, control, streaming: this.#ts !== undefined });
+  }
+
+  messageIds(): string[] {
+    return [...this.#written];
+  }
+
+  async #fail(error: unknown): Promise<never> {
     const code = slackErrorCode(error);
-    failure ??= error;
-    options.onFailed(ts, code === STREAM_EXPIRED);
-    await control.remove();
-    if (!ts && code && code !== STREAM_EXPIRED && !GONE_ERRORS.has(code)) options.onStreamUnsupported?.(code);
+    this.#failure ??= error;
+    this.options.onFailed(this.#ts, code === STREAM_EXPIRED);
+    await this.#control.remove();
+    if (!this.#ts && code && code !== STREAM_EXPIRED && !GONE_ERRORS.has(code)) this.options.onStreamUnsupported?.(code);
     const mapped = toSurfaceError(error);
     // A rate limit that outlasted our retries must not make the renderer re-send the delta.
     throw mapped instanceof PlatformRateLimitError ? new Error('Slack kept rate limiting the stream', { cause: error }) : mapped;
-  };
+  }
 
-  const startMessage = async (markdown: string) => {
-    const result = await pacer.call(() =>
-      client.chat.startStream({
-        channel,
-        thread_ts: threadTs,
-        markdown_text: markdown,
-        recipient_user_id: options.recipientUserId,
-        recipient_team_id: options.teamId,
-      }),
+  async #startMessage(markdown: string): Promise<void> {
+    const { client, channel, threadTs, recipientUserId, teamId } = this.options;
+    const result = await this.#pacer.call(() =>
+      client.chat.startStream({ channel, thread_ts: threadTs, markdown_text: markdown, recipient_user_id: recipientUserId, recipient_team_id: teamId }),
     );
     if (!result.ts) throw new Error('chat.startStream returned no ts');
-    ts = result.ts;
-    written.push(ts);
-    messageLength = markdown.length;
-    options.onStarted(ts);
-  };
+    this.#ts = result.ts;
+    this.#written.push(result.ts);
+    this.#messageLength = markdown.length;
+    this.options.onStarted(result.ts);
+  }
 
-  const send = async (markdown: string) => {
+  async #send(markdown: string): Promise<void> {
+    const { client, channel } = this.options;
     for (let offset = 0; offset < markdown.length; offset += STREAM_CHUNK_LIMIT) {
       const chunk = markdown.slice(offset, offset + STREAM_CHUNK_LIMIT);
-      const current = ts;
-      if (current && messageLength + chunk.length > STREAM_MESSAGE_LIMIT) {
+      const current = this.#ts;
+      if (current && this.#messageLength + chunk.length > STREAM_MESSAGE_LIMIT) {
         // Long answers continue in a new streamed message.
-        await pacer.call(() => client.chat.stopStream({ channel, ts: current }));
-        ts = undefined;
+        await this.#pacer.call(() => client.chat.stopStream({ channel, ts: current }));
+        this.#ts = undefined;
       }
-      const open = ts;
-      if (!open) await startMessage(chunk);
+      const open = this.#ts;
+      if (!open) await this.#startMessage(chunk);
       else {
-        await pacer.call(() => client.chat.appendStream({ channel, ts: open, markdown_text: chunk }));
-        messageLength += chunk.length;
+        await this.#pacer.call(() => client.chat.appendStream({ channel, ts: open, markdown_text: chunk }));
+        this.#messageLength += chunk.length;
       }
     }
-  };
+  }
 
-  const flush = async (final: boolean) => {
-    if (failure !== undefined) throw toSurfaceError(failure);
-    const end = final ? raw.length : sentRaw + safeStreamPrefixLength(raw.slice(sentRaw));
-    if (end <= sentRaw) return;
-    const markdown = neutralizeMentions(raw.slice(sentRaw, end));
-    sentRaw = end;
+  async #flush(final: boolean): Promise<void> {
+    if (this.#failure !== undefined) throw toSurfaceError(this.#failure);
+    const end = final ? this.#raw.length : this.#sentRaw + safeStreamPrefixLength(this.#raw.slice(this.#sentRaw));
+    if (end <= this.#sentRaw) return;
+    const markdown = neutralizeMentions(this.#raw.slice(this.#sentRaw, end));
+    this.#sentRaw = end;
     if (markdown === '') return;
     try {
-      await send(markdown);
+      await this.#send(markdown);
     } catch (error) {
-      await fail(error);
+      await this.#fail(error);
     }
-  };
+  }
 
-  // Stream calls run one at a time. An append that would have to wait for the
-  // pacing interval returns at once and leaves its text buffered: a timer sends
-  // it when the interval passes, unless the next append or stop takes it first.
-  let chain: Promise<void> = Promise.resolve();
-  const exclusive = (fn: () => Promise<void>): Promise<void> => {
-    const run = chain.then(fn);
-    chain = run.catch(() => undefined);
-    return run;
-  };
-  let pending: AbortController | undefined;
-  const cancelPending = () => {
-    pending?.abort();
-    pending = undefined;
-  };
-  const scheduleFlush = () => {
-    if (pending || failure !== undefined) return;
+  #cancelPending(): void {
+    this.#pending?.abort();
+    this.#pending = undefined;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#pending || this.#failure !== undefined) return;
     const controller = new AbortController();
-    pending = controller;
+    this.#pending = controller;
+    const { clock } = this.options;
     clock
-      .sleep(Math.max(0, pacer.readyAt - clock.now()), controller.signal)
+      .sleep(Math.max(0, this.#pacer.readyAt - clock.now()), controller.signal)
       .then(async () => {
         // stop() or a newer append took over between the timer firing and this turn.
         if (controller.signal.aborted) return;
-        if (pending === controller) pending = undefined;
-        await exclusive(() => flush(false));
+        if (this.#pending === controller) this.#pending = undefined;
+        await this.#calls.run(() => this.#flush(false));
       })
-      .catch(() => undefined); // aborted, or failed: `failure` is set and the next call throws it
-  };
+      .catch(() => undefined); // aborted, or failed: the failure is kept and the next call throws it
+  }
 
   /** Closes the open message with the end blocks; the last text rides along when it fits. */
-  const finish = async (end: StreamEnd) => {
-    if (failure !== undefined) throw toSurfaceError(failure);
-    const rest = neutralizeMentions(raw.slice(sentRaw));
+  async #finish(end: StreamEnd): Promise<void> {
+    if (this.#failure !== undefined) throw toSurfaceError(this.#failure);
+    const { client, channel } = this.options;
+    const rest = neutralizeMentions(this.#raw.slice(this.#sentRaw));
     // Riding on chat.stopStream ends the answer one call (and one pacing interval) sooner.
-    const inline = ts !== undefined && rest.length <= STREAM_CHUNK_LIMIT && messageLength + rest.length <= STREAM_MESSAGE_LIMIT;
-    if (inline) sentRaw = raw.length;
-    else await flush(true);
+    const inline = this.#ts !== undefined && rest.length <= STREAM_CHUNK_LIMIT && this.#messageLength + rest.length <= STREAM_MESSAGE_LIMIT;
+    if (inline) this.#sentRaw = this.#raw.length;
+    else await this.#flush(true);
     const blocks = endBlocks(end);
     try {
-      if (!ts) await startMessage('…');
-      const open = ts!;
+      if (!this.#ts) await this.#startMessage('…');
+      const open = this.#ts!;
       const last = inline && rest !== '' ? { markdown_text: rest } : {};
-      await pacer.call(() => client.chat.stopStream({ channel, ts: open, ...last, ...(blocks.length > 0 ? { blocks } : {}) }), false);
+      await this.#pacer.call(() => client.chat.stopStream({ channel, ts: open, ...last, ...(blocks.length > 0 ? { blocks } : {}) }), false);
     } catch (error) {
-      await fail(error);
+      await this.#fail(error);
     }
-  };
+  }
+}
 
-  return {
-    async append(text) {
-      raw += text;
-      if (failure !== undefined) throw toSurfaceError(failure);
-      if (ts !== undefined && pacer.readyAt > clock.now()) {
-        scheduleFlush();
-        return;
-      }
-      cancelPending();
-      await exclusive(() => flush(false));
-    },
-    async stop(end) {
-      cancelPending();
-      await chain;
-      await finish(end);
-      options.onFinished();
-      await control.remove();
-    },
-    ref() {
-      const controlTs = control.ts();
-      if (!ts && !controlTs) return undefined;
-      return slackMessageRef({ channel, ts, thread: threadTs, control: controlTs, streaming: ts !== undefined });
-    },
-    messageIds: () => [...written],
-  };
+export function createNativeStream(options: NativeStreamOptions): NativeStream {
+  return new SlackNativeStream(options);
 }
