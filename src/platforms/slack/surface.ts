@@ -8,7 +8,7 @@
  * the renderer's MessageView (blocks.ts), never from its text.
  */
 import type { types, webApi } from '@slack/bolt';
-import type { Clock, MessageSurface, PostOptions, PostedMessage } from '../../core/types.ts';
+import type { Clock, MessageSurface, NativeStream, PostOptions, PostedMessage } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
 import { actionsBlock, fallbackText, formatView, headerBlock, sectionBlocks, viewBlocks } from './blocks.ts';
 import { toSurfaceError } from './errors.ts';
@@ -52,82 +52,92 @@ function messageContent(text: string, options: PostOptions | undefined, requestI
   return { text: fallbackText(mrkdwn), blocks };
 }
 
-export function createSlackSurface(options: SlackSurfaceOptions): MessageSurface {
-  const { client, channel, threadTs } = options;
+class SlackSurface implements MessageSurface {
+  readonly maxMessageLength = SLACK_MAX_MESSAGE_LENGTH;
+  readonly rateLimit = SLACK_RATE_LIMIT;
+  readonly budgetKey: string;
+  readonly format = formatView;
+  readonly stream?: () => NativeStream;
   /** A streamed message the fallback should take over, and whether it may still be streaming. */
-  let takeover: { ts: string; maybeStreaming: boolean } | undefined;
-  let firstMessageId: string | undefined;
+  #takeover: { ts: string; maybeStreaming: boolean } | undefined;
+  #firstMessageId: string | undefined;
 
-  const headerFor = (first: boolean) => (first ? options.header : undefined);
-  const refOf = (ts: string) => slackMessageRef({ channel, ts, thread: threadTs, ...(ts === firstMessageId && options.header ? { header: options.header } : {}) });
+  constructor(private readonly options: SlackSurfaceOptions) {
+    this.budgetKey = `slack:${options.teamId}:${options.channel}`;
+    const threadTs = options.threadTs;
+    if (threadTs && options.nativeStream) {
+      this.stream = () =>
+        createNativeStream({
+          ...options,
+          threadTs,
+          onStarted: (ts) => (this.#takeover = { ts, maybeStreaming: true }),
+          onFailed: (ts, expired) => {
+            if (ts) this.#takeover = { ts, maybeStreaming: !expired };
+          },
+          onFinished: () => (this.#takeover = undefined),
+        });
+    }
+  }
 
-  const update = async (ts: string, text: string, postOptions: PostOptions | undefined, first: boolean) => {
+  async post(text: string, postOptions?: PostOptions): Promise<PostedMessage> {
+    const { client, channel } = this.options;
+    const first = this.#firstMessageId === undefined;
+    const target = this.#takeover;
+    this.#takeover = undefined;
+    if (target?.maybeStreaming) {
+      // Close a stream that failed for another reason, so the message can be updated.
+      await client.chat.stopStream({ channel, ts: target.ts }).catch(() => undefined);
+    }
+    const ts = target ? target.ts : await this.#postNew(text, postOptions, first);
+    if (target) await this.#update(target.ts, text, postOptions, first);
+    this.#firstMessageId ??= ts;
+    return { id: ts, ref: this.#refOf(ts) };
+  }
+
+  async edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
+    await this.#update(messageId, text, options, messageId === this.#firstMessageId);
+  }
+
+  async delete(messageId: string): Promise<void> {
     try {
-      await client.chat.update({ channel, ts, ...messageContent(text, postOptions, options.requestId, headerFor(first)), ...messageArgs });
+      await this.options.client.chat.delete({ channel: this.options.channel, ts: messageId });
     } catch (error) {
       throw toSurfaceError(error);
     }
-  };
+    if (this.#firstMessageId === messageId) this.#firstMessageId = undefined;
+  }
 
-  const postNew = async (text: string, postOptions: PostOptions | undefined, first: boolean): Promise<string> => {
+  #content(text: string, options: PostOptions | undefined, first: boolean) {
+    return messageContent(text, options, this.options.requestId, first ? this.options.header : undefined);
+  }
+
+  #refOf(ts: string): string {
+    const { channel, threadTs, header } = this.options;
+    return slackMessageRef({ channel, ts, thread: threadTs, ...(ts === this.#firstMessageId && header ? { header } : {}) });
+  }
+
+  async #update(ts: string, text: string, options: PostOptions | undefined, first: boolean): Promise<void> {
+    try {
+      await this.options.client.chat.update({ channel: this.options.channel, ts, ...this.#content(text, options, first), ...messageArgs });
+    } catch (error) {
+      throw toSurfaceError(error);
+    }
+  }
+
+  async #postNew(text: string, options: PostOptions | undefined, first: boolean): Promise<string> {
+    const { client, channel, threadTs } = this.options;
     let ts: string | undefined;
     try {
-      const content = messageContent(text, postOptions, options.requestId, headerFor(first));
-      const result = await client.chat.postMessage({ channel, ...(threadTs ? { thread_ts: threadTs } : {}), ...content, ...messageArgs });
+      const result = await client.chat.postMessage({ channel, ...(threadTs ? { thread_ts: threadTs } : {}), ...this.#content(text, options, first), ...messageArgs });
       ts = result.ts;
     } catch (error) {
       throw toSurfaceError(error);
     }
     if (!ts) throw new Error('chat.postMessage returned no ts');
     return ts;
-  };
-
-  const surface: MessageSurface = {
-    maxMessageLength: SLACK_MAX_MESSAGE_LENGTH,
-    rateLimit: SLACK_RATE_LIMIT,
-    budgetKey: `slack:${options.teamId}:${channel}`,
-    format: formatView,
-    async post(text, postOptions): Promise<PostedMessage> {
-      const first = firstMessageId === undefined;
-      const target = takeover;
-      takeover = undefined;
-      if (target?.maybeStreaming) {
-        // Close a stream that failed for another reason, so the message can be updated.
-        await client.chat.stopStream({ channel, ts: target.ts }).catch(() => undefined);
-      }
-      const ts = target ? target.ts : await postNew(text, postOptions, first);
-      if (target) await update(target.ts, text, postOptions, first);
-      firstMessageId ??= ts;
-      return { id: ts, ref: refOf(ts) };
-    },
-    async edit(messageId, text, editOptions) {
-      await update(messageId, text, editOptions, messageId === firstMessageId);
-    },
-    async delete(messageId) {
-      try {
-        await client.chat.delete({ channel, ts: messageId });
-      } catch (error) {
-        throw toSurfaceError(error);
-      }
-      if (firstMessageId === messageId) firstMessageId = undefined;
-    },
-  };
-
-  if (threadTs && options.nativeStream) {
-    surface.stream = () =>
-      createNativeStream({
-        ...options,
-        threadTs,
-        onStarted(ts) {
-          takeover = { ts, maybeStreaming: true };
-        },
-        onFailed(ts, expired) {
-          if (ts) takeover = { ts, maybeStreaming: !expired };
-        },
-        onFinished() {
-          takeover = undefined;
-        },
-      });
   }
-  return surface;
+}
+
+export function createSlackSurface(options: SlackSurfaceOptions): MessageSurface {
+  return new SlackSurface(options);
 }
