@@ -9,6 +9,7 @@ import type { Config } from '../../config.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { ChatAdapter, Clock } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
+import { truncate } from '../../util/text.ts';
 import { withDeadline } from '../../util/time.ts';
 import { CommandJsonError } from './command-json.ts';
 import { LiveAnswers, PLATFORM, type DiscordContext } from './context.ts';
@@ -165,7 +166,7 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, host: Adapter
     async postToChannel(channelId, text) {
       await host.budget.run(budgetKeyFor(channelId), CHANNEL_RATE_LIMIT, async () => {
         await client.rest.post(Routes.channelMessages(channelId), {
-          body: { content: text.slice(0, MAX_MESSAGE_LENGTH), allowed_mentions: NO_MENTIONS },
+          body: { content: truncate(text, MAX_MESSAGE_LENGTH), allowed_mentions: NO_MENTIONS },
         });
       });
     },
