@@ -2,6 +2,10 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const SDKS = ['discord.js', '@discordjs/*', '@slack/*', 'openai', 'openai/*'];
+const BELOW_CORE = [
+  { group: ['discord.js', '@discordjs/*', '@slack/*'], message: 'Only platform adapters use a chat SDK.' },
+  { group: ['**/platforms/**', '**/core/**'], message: 'llm, tools and store sit below the core.' },
+];
 const restrict = (files, patterns, ignores = []) => ({
   files,
   ignores,
@@ -14,11 +18,16 @@ export const layering = [
     { group: SDKS, message: 'The core is platform-neutral: no chat or LLM SDK in src/core.' },
     { group: ['**/platforms/**'], message: 'The core never imports a platform adapter.' },
   ]),
-  restrict(['src/llm/**/*.ts', 'src/tools/**/*.ts', 'src/store/**/*.ts'], [
-    { group: ['discord.js', '@discordjs/*', '@slack/*'], message: 'Only platform adapters use a chat SDK.' },
-    { group: ['**/platforms/**', '**/core/**'], message: 'llm, tools and store sit below the core.' },
+  // One entry per folder: a later entry for the same files would replace this rule's patterns, not add to them.
+  restrict(['src/llm/**/*.ts'], [
+    ...BELOW_CORE,
+    { group: ['**/tools/**'], message: 'llm runs tools through ToolSource (llm/tool-types.ts); it never imports src/tools.' },
   ]),
-  restrict(['src/tools/**/*.ts'], [{ group: ['**/llm/openrouter.ts', '**/llm/tool-runner.ts', 'openai', 'openai/*'], message: 'Tools know the LLM types only, not the client.' }]),
+  restrict(['src/tools/**/*.ts'], [
+    ...BELOW_CORE,
+    { group: ['**/llm/openrouter.ts', '**/llm/tool-runner.ts', 'openai', 'openai/*'], message: 'Tools know the LLM types only, not the client.' },
+  ]),
+  restrict(['src/store/**/*.ts'], BELOW_CORE),
   restrict(['src/util/**/*.ts'], [{ group: ['../*'], message: 'src/util imports nothing of ours.' }]),
   restrict(['src/platforms/discord/**/*.ts'], [
     { group: ['**/platforms/slack/**', '**/platforms/console/**', '../slack/*', '../console/*', '@slack/*'], message: 'No platform imports another.' },

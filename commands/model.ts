@@ -4,9 +4,7 @@ import { formatContext, levelOf, scopeOption, scopeWords } from '../src/core/com
 import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import type { SettingKey } from '../src/core/settings.ts';
-import { costsMore, formatPrices } from '../src/core/price-label.ts';
-import { MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST } from '../src/llm/to-openai-request.ts';
-import type { ModelInfo } from '../src/llm/types.ts';
+import { costsMore, formatPrices, MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST, type ModelInfo } from '../src/core/price-label.ts';
 
 const modelId = withHints(z.string().trim().min(1).describe('Model id, e.g. openai/gpt-4o-mini'), { autocomplete: 'model' });
 

@@ -48,3 +48,7 @@ export function costsMore(next: PricedModel | undefined, before: PricedModel | u
   if (!a || !b) return undefined;
   return a.prompt > b.prompt || a.completion > b.completion || a.request > b.request;
 }
+
+/** What commands need of the LLM layer's limits and types, so they depend on the core alone. */
+export { MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST } from '../llm/to-openai-request.ts';
+export type { ModelInfo } from '../llm/types.ts';

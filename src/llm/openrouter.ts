@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { createHttpFetch } from '../http-fetch.ts';
-import type { ToolRegistry } from '../tools/registry.ts';
-import type { RequestContext } from '../tools/types.ts';
+import type { ToolSource } from './tool-types.ts';
+import type { RequestContext } from './tool-types.ts';
 import { withBodyActivity } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
@@ -38,7 +38,7 @@ export interface OpenRouterServiceOptions {
   maxRetries?: number;
   logger: Logger;
   catalog: ModelCatalog;
-  registry: ToolRegistry;
+  registry: ToolSource;
   /** Tool rounds before the loop makes the model answer without tools (default 5). */
   maxToolRounds?: number;
   clock?: Clock;

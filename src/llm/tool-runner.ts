@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Clock } from '../util/clock.ts';
-import type { ToolRegistry } from '../tools/registry.ts';
-import type { RequestContext, Tool } from '../tools/types.ts';
+import type { ToolSource } from './tool-types.ts';
+import type { RequestContext, Tool } from './tool-types.ts';
 import type { ToolCall } from './types.ts';
 
 export interface ToolRunResult {
@@ -13,7 +13,7 @@ export interface ToolRunResult {
 }
 
 export interface ToolRunDeps {
-  registry: ToolRegistry;
+  registry: ToolSource;
   context: RequestContext;
   /** The request's signal; aborting it aborts every running tool. */
   signal: AbortSignal;

@@ -163,7 +163,7 @@ export interface ModelCatalog {
 
 export interface ChatOptions {
   /** Who and where; required for tools and hooks. */
-  context?: import('../tools/types.ts').RequestContext;
+  context?: import('./tool-types.ts').RequestContext;
   /** Names of the tools this request may use (sent only when the model lists `tools`). */
   tools?: readonly string[];
   /** Tool rounds before the loop stops asking (default from config, 5). */

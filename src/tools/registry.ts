@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ToolSpec } from '../llm/types.ts';
-import type { Hooks, Tool } from './types.ts';
+import type { Hooks, Tool, ToolSource } from './types.ts';
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
@@ -8,7 +8,7 @@ const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
  * Every tool and hook the bot knows. Built-ins and plugins register here; the
  * tool loop asks it for specs and runs hooks in registration order.
  */
-export class ToolRegistry {
+export class ToolRegistry implements ToolSource {
   readonly #tools = new Map<string, Tool>();
   readonly #hooks: Hooks[] = [];
   readonly #specs = new WeakMap<Tool, ToolSpec>();
