@@ -7,7 +7,7 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { App, HTTPReceiver, SocketModeReceiver, type webApi } from '@slack/bolt';
+import { App, HTTPReceiver, SocketModeReceiver, type Logger as BoltLogger, type webApi } from '@slack/bolt';
 import type { Config } from '../../config.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { ChatAdapter, Clock } from '../../core/types.ts';
@@ -54,15 +54,9 @@ const DISCONNECT_GRACE_MS = 5_000;
 export function createSlackAdapter(config: SlackConfig, host: AdapterHost, options: SlackAdapterOptions = {}): SlackAdapter {
   const clock = options.clock ?? host.clock;
   const logger = (options.logger ?? host.logger).child({ platform: PLATFORM });
-  const socketMode = Boolean(config.appToken);
-  if (!socketMode && !config.signingSecret) {
-    throw new Error('Slack needs SLACK_SIGNING_SECRET in HTTP mode (or SLACK_APP_TOKEN for Socket Mode).');
-  }
   const boltLogger = toBoltLogger(logger);
   const clientOptions = webClientOptions(config, options, boltLogger);
-  const receiver = socketMode
-    ? new SocketModeReceiver({ appToken: config.appToken!, logger: boltLogger, installerOptions: { clientOptions } })
-    : new HTTPReceiver({ signingSecret: config.signingSecret!, logger: boltLogger, processBeforeResponse: options.processBeforeResponse ?? false, endpoints: '/slack/events' });
+  const receiver = createReceiver(config, options, boltLogger, clientOptions);
   const app = new App({ token: config.botToken, receiver, logger: boltLogger, clientOptions, deferInitialization: true });
   const client = app.client;
   const tracker = new Tracker(logger);
@@ -78,14 +72,12 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
     surfaces: new SlackSurfaces({ client, logger, clock }),
     status: new AssistantStatus({ client, logger, clock }),
   };
-  commands.register(app, deps);
-  events.register(app, deps);
-  actions.register(app, deps);
+  for (const listeners of [commands, events, actions]) listeners.register(app, deps);
   app.error(async (error) => {
     logger.error({ err: error }, 'bolt error');
   });
 
-  const connection = socketMode ? socketConnection(receiver as SocketModeReceiver) : undefined;
+  const connection = receiver instanceof SocketModeReceiver ? socketConnection(receiver) : undefined;
   let server: Server | undefined;
 
   return {
@@ -94,23 +86,19 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
       await app.init();
       const auth = await client.auth.test();
       bot = { userId: auth.user_id ?? '', botId: auth.bot_id ?? '', teamId: auth.team_id ?? '' };
-      if (socketMode) {
+      if (connection) {
         await app.start();
         logger.info({ mode: 'socket' }, 'Slack connected (Socket Mode)');
-      } else {
-        server = await app.start({ port: options.port ?? config.port, ...(options.host ? { host: options.host } : {}) });
-        logger.info({ mode: 'http', port: (server.address() as AddressInfo | null)?.port }, 'Slack HTTP receiver listening');
+        return;
       }
+      server = await app.start({ port: options.port ?? config.port, ...(options.host ? { host: options.host } : {}) });
+      logger.info({ mode: 'http', port: (server.address() as AddressInfo | null)?.port }, 'Slack HTTP receiver listening');
     },
     async stop() {
-      if (connection) {
-        const disconnected = connection.disconnected();
-        await app.stop();
-        await withDeadline(disconnected, DISCONNECT_GRACE_MS, undefined);
-      } else if (server) {
-        await app.stop();
-        server = undefined;
-      }
+      const disconnected = connection?.disconnected();
+      if (connection || server) await app.stop();
+      server = undefined;
+      if (disconnected) await withDeadline(disconnected, DISCONNECT_GRACE_MS, undefined);
       await withDeadline(tracker.idle(), STOP_GRACE_MS, undefined);
     },
     connected: () => (connection ? connection.connected() : server?.listening === true),
@@ -127,7 +115,14 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
   };
 }
 
-function webClientOptions(config: SlackConfig, options: SlackAdapterOptions, logger: ReturnType<typeof toBoltLogger>): webApi.WebClientOptions {
+/** Socket Mode when an app token is configured, otherwise HTTP with signature checks. */
+function createReceiver(config: SlackConfig, options: SlackAdapterOptions, logger: BoltLogger, clientOptions: webApi.WebClientOptions): SocketModeReceiver | HTTPReceiver {
+  if (config.appToken) return new SocketModeReceiver({ appToken: config.appToken, logger, installerOptions: { clientOptions } });
+  if (!config.signingSecret) throw new Error('Slack needs SLACK_SIGNING_SECRET in HTTP mode (or SLACK_APP_TOKEN for Socket Mode).');
+  return new HTTPReceiver({ signingSecret: config.signingSecret, logger, processBeforeResponse: options.processBeforeResponse ?? false, endpoints: '/slack/events' });
+}
+
+function webClientOptions(config: SlackConfig, options: SlackAdapterOptions, logger: BoltLogger): webApi.WebClientOptions {
   return {
     ...(config.apiUrl ? { slackApiUrl: `${config.apiUrl.replace(/\/+$/, '')}/` } : {}),
     retryConfig: options.retryConfig ?? { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000 },
