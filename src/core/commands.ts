@@ -30,6 +30,8 @@ export interface Invocation extends Place {
   /** The message's content as parts, when it came as a message rather than command options. */
   parts?: MessagePart[];
   reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
+  /** False where an "ephemeral" reply is still seen by others (a reply to a Discord channel message). */
+  privateReplies?: boolean;
   /** Where /ask streams its answer. */
   answerSurface(): Promise<MessageSurface>;
   /** The conversation so far, oldest first. */
@@ -252,13 +254,14 @@ export async function runCommand(
  */
 export async function replyToFailure(
   logger: Logger,
-  to: { reply(text: string, options?: { ephemeral?: boolean }): Promise<void> },
+  to: { reply(text: string, options?: { ephemeral?: boolean }): Promise<void>; privateReplies?: boolean },
   error: unknown,
 ): Promise<void> {
   let text: string;
   if (error instanceof UserFacingError) {
     logger.info({ code: error.code }, 'request refused: %s', error.message);
-    text = error.message;
+    // Where a reply is not private (a reply to a channel message), only the public wording is said.
+    text = to.privateReplies === false ? error.publicMessage : error.message;
   } else {
     const errorId = newErrorId();
     logger.error({ err: error, errorId }, 'request failed');

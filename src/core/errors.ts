@@ -16,13 +16,17 @@ export type UserFacingCode =
  * to the person who triggered it, never logged as an error.
  */
 export class UserFacingError extends Error {
+  /** What may be said where others read along (a reply in a channel): no amounts, nothing personal. Defaults to the message. */
+  readonly publicMessage: string;
+
   constructor(
     readonly code: UserFacingCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; publicMessage?: string },
   ) {
     super(message, options);
     this.name = 'UserFacingError';
+    this.publicMessage = options?.publicMessage ?? message;
   }
 }
 

@@ -35,6 +35,11 @@ export interface InboundUser extends CommandUser {
 export interface InboundPort {
   /** Replies to the person who triggered the event; private where the platform can. */
   reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
+  /**
+   * False where even an ephemeral reply is seen by others (Discord has no
+   * private reply to a channel message): refusals then leave out amounts.
+   */
+  privateReplies?: boolean;
   /** Where an answer to this event streams (the request id goes into button ids). */
   answerSurface?(requestId: string): Promise<MessageSurface>;
   /** The conversation so far, oldest first (read only once the cheap checks passed). */
@@ -184,6 +189,7 @@ export class InboundRouter {
       requestId,
       parts,
       signal: event.signal,
+      ...(port.privateReplies === false ? { privateReplies: false } : {}),
       isPlatformAdmin: () => port.isPlatformAdmin(),
       reply: (text, options) => port.reply(text, options),
       answerSurface: () => {

@@ -112,7 +112,7 @@ export class QuotaService {
       ttlMs: this.defaults.reservationTtlMs,
       owner: this.owner,
     });
-    if (!result.ok) throw new UserFacingError('quota', describeRefusal(result, now));
+    if (!result.ok) throw new UserFacingError('quota', describeRefusal(result, now), { publicMessage: describeRefusalPublicly(result, now) });
   }
 
   /**
@@ -180,6 +180,24 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(hours / 24)} days`;
 }
 
+function resetWords(result: Extract<ReserveResult, { ok: false }>, now: Date): string {
+  return result.resetsAt
+    ? ` It resets ${result.resetsAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(result.resetsAt.getTime() - now.getTime())}).`
+    : '';
+}
+
+/**
+ * The refusal as it may be read by others (a reply in a channel): which limit
+ * and when it resets, never anyone's spending. The amounts are for /usage and
+ * private replies.
+ */
+export function describeRefusalPublicly(result: Extract<ReserveResult, { ok: false }>, now: Date): string {
+  const what = LIMIT_WORDS[result.limit];
+  if (result.limit === 'concurrent-requests') return `You already have the most answers running at once (the ${what}). Wait for one to finish or use /stop.`;
+  const subject = result.limit === 'server-usd-per-month' ? `This server has reached ${what}` : `You have reached your ${what}`;
+  return `${subject}.${resetWords(result, now)} \`/usage\` shows the details privately; an admin can raise the limit with /quota set.`;
+}
+
 export function describeRefusal(result: Extract<ReserveResult, { ok: false }>, now: Date): string {
   const what = LIMIT_WORDS[result.limit];
   if (result.limit === 'concurrent-requests') {
@@ -187,9 +205,7 @@ export function describeRefusal(result: Extract<ReserveResult, { ok: false }>, n
   }
   const used = formatAmount(result.limit, result.used);
   const max = formatAmount(result.limit, result.max);
-  const reset = result.resetsAt
-    ? ` It resets ${result.resetsAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(result.resetsAt.getTime() - now.getTime())}).`
-    : '';
+  const reset = resetWords(result, now);
   const subject = result.limit === 'server-usd-per-month' ? `This server has reached ${what}` : `You have reached your ${what}`;
   return `${subject}: ${used} used of ${max}, and this request could need more.${reset} An admin can raise it with /quota set.`;
 }

@@ -95,6 +95,8 @@ function messagePort(ctx: DiscordContext, message: Message, where: Conversation)
   let surface: DiscordAnswerSurface | undefined;
   const channelId = message.channelId;
   return {
+    // In a server channel the whole channel reads a reply; in a DM only the asker does.
+    privateReplies: !message.inGuild(),
     async reply(text) {
       for (const content of splitMessage(text, MAX_MESSAGE_LENGTH)) {
         await budgeted(ctx.host.budget, channelId, () =>
