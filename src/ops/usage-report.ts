@@ -5,7 +5,7 @@
  * nothing and are left out, as in the quota totals.
  */
 import { pathToFileURL } from 'node:url';
-import { ConfigError, loadStoreConfig } from '../config.ts';
+import { ConfigError, databasePasswords, loadStoreConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { createStore } from '../store/index.ts';
 import type { LedgerTotalsRow, Store } from '../store/types.ts';
@@ -163,7 +163,7 @@ export async function runUsageReport(argv: readonly string[], io: ReportIo): Pro
     io.stderr(`${error.message}\n`);
     return 1;
   }
-  const logger = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
+  const logger = createLogger({ level: 'warn', pretty: false, destination: process.stderr, secrets: databasePasswords(databaseUrl) });
   let store: Store;
   try {
     store = await createStore(databaseUrl, { logger });
