@@ -407,6 +407,7 @@ export function createSlackAdapter(config: SlackConfig, core: Core, options: Sla
       await app.init();
       const auth = await client.auth.test();
       bot = { userId: auth.user_id ?? '', botId: auth.bot_id ?? '', teamId: auth.team_id ?? '' };
+      directory.setOwnTeam(bot.teamId);
       if (socketMode) {
         await app.start();
         logger.info({ mode: 'socket' }, 'Slack connected (Socket Mode)');
