@@ -315,8 +315,31 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   return toConfig({ ...result.data, LOG_LEVEL_SET: Boolean(env.LOG_LEVEL?.trim()) });
 }
 
+/**
+ * The password in DATABASE_URL (user:PASSWORD@ or ?password=), as written and
+ * decoded: drivers echo URLs and connection settings into their errors.
+ */
+export function databasePasswords(url: string | undefined): string[] {
+  if (!url || !/^postgres(ql)?:\/\//i.test(url.trim())) return [];
+  let parsed: URL;
+  try {
+    parsed = new URL(url.trim());
+  } catch {
+    return [];
+  }
+  const raw = [parsed.password, parsed.searchParams.get('password') ?? ''].filter((p) => p !== '');
+  const decoded = raw.map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  return [...new Set([...raw, ...decoded])];
+}
+
 function toConfig(e: Parsed): Config {
-  const secrets = [e.OPENROUTER_API_KEY, e.DISCORD_TOKEN, e.SLACK_BOT_TOKEN, e.SLACK_APP_TOKEN, e.SLACK_SIGNING_SECRET].filter(
+  const secrets = [e.OPENROUTER_API_KEY, e.DISCORD_TOKEN, e.SLACK_BOT_TOKEN, e.SLACK_APP_TOKEN, e.SLACK_SIGNING_SECRET, ...databasePasswords(e.DATABASE_URL)].filter(
     (s): s is string => typeof s === 'string' && s.length >= 6,
   );
   return {

@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   const adapters = createAdapters(config, app.core);
   // Heartbeats from now on; sweeps what dead processes left once the adapters are up.
   const liveness = startLiveness(app.core, adapters);
-  const metrics = createMetrics(app.core.events, { processMetrics: true });
+  const metrics = createMetrics(app.core.events, { processMetrics: true, catalog: app.core.catalog });
   const budget = watchBudget(app.core, adapters);
   let ops: OpsServer | undefined;
   const closeRest = async () => {

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ChatAdapter } from '../core/types.ts';
+import { systemClock, type Clock, type ChatAdapter } from '../core/types.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -15,44 +15,92 @@ export interface HealthDeps {
   draining?: () => boolean;
   /** A store that has not answered after this long counts as down. */
   pingTimeoutMs?: number;
+  /**
+   * One store probe serves every /healthz for this long (default 1 s), so a
+   * flood of health checks cannot take the database pool from the answers.
+   */
+  probeCacheMs?: number;
+  clock?: Clock;
 }
 
 export interface HealthReport {
   ok: boolean;
-  /** Each part: 'up', or why it is down. */
+  /** Each part: 'up', or 'down: <fixed reason>'. */
   platforms: Record<string, string>;
+  /** 'up', 'down: timeout' or 'down: query failed'; never the error text, which can name hosts and users. */
   store: string;
   draining: boolean;
   /** The parts that are down, for a quick read. */
   down: string[];
 }
 
-export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
-  const platforms: Record<string, string> = {};
-  for (const adapter of deps.adapters) platforms[adapter.platform] = adapter.connected() ? 'up' : 'down: not connected';
-  let store = 'up';
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      deps.store.ping(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${deps.pingTimeoutMs ?? 2000} ms`)), deps.pingTimeoutMs ?? 2000);
-      }),
-    ]);
-  } catch (error) {
-    store = `down: ${error instanceof Error ? error.message : String(error)}`;
-  } finally {
-    clearTimeout(timer);
-  }
-  const draining = deps.draining?.() ?? false;
-  const down = [
-    ...Object.entries(platforms)
-      .filter(([, state]) => state !== 'up')
-      .map(([name]) => name),
-    ...(store === 'up' ? [] : ['store']),
-    ...(draining ? ['shutting down'] : []),
-  ];
-  return { ok: down.length === 0, platforms, store, draining, down };
+type StoreState = 'up' | 'down: timeout' | 'down: query failed';
+
+/**
+ * The store probe behind /healthz: at most one ping starts per `probeCacheMs`,
+ * and none while an earlier one still hangs. The raw error goes to the log
+ * only; the answer says which part failed and a fixed reason.
+ */
+function createStoreProbe(deps: HealthDeps, logger: Logger): () => Promise<StoreState> {
+  const clock = deps.clock ?? systemClock;
+  const cacheMs = deps.probeCacheMs ?? 1000;
+  const timeoutMs = deps.pingTimeoutMs ?? 2000;
+  let last: { at: number; state: Promise<StoreState>; settled: boolean } | undefined;
+  let hanging = false;
+
+  const probe = async (): Promise<StoreState> => {
+    hanging = true;
+    const ping = deps.store.ping().then(
+      () => 'up' as const,
+      (error: unknown) => {
+        logger.warn({ err: error }, 'health check: the store ping failed');
+        return 'down: query failed' as const;
+      },
+    );
+    void ping.finally(() => (hanging = false));
+    const stop = new AbortController();
+    const timeout = clock.sleep(timeoutMs, stop.signal).then(
+      () => {
+        logger.warn({ timeoutMs }, 'health check: the store did not answer in time');
+        return 'down: timeout' as const;
+      },
+      () => 'up' as const,
+    );
+    try {
+      return await Promise.race([ping, timeout]);
+    } finally {
+      stop.abort();
+    }
+  };
+
+  return () => {
+    const now = clock.now();
+    if (last && (now - last.at < cacheMs || !last.settled)) return last.state;
+    // A ping that outlived its timeout still holds a connection: do not queue another behind it.
+    const entry = { at: now, state: hanging ? Promise.resolve<StoreState>('down: timeout') : probe(), settled: false };
+    void entry.state.then(() => (entry.settled = true));
+    last = entry;
+    return entry.state;
+  };
+}
+
+/** Builds the /healthz check; the store probe is shared by every request through it. */
+export function createHealthCheck(deps: HealthDeps, logger: Logger): () => Promise<HealthReport> {
+  const storeState = createStoreProbe(deps, logger);
+  return async () => {
+    const platforms: Record<string, string> = {};
+    for (const adapter of deps.adapters) platforms[adapter.platform] = adapter.connected() ? 'up' : 'down: not connected';
+    const store = await storeState();
+    const draining = deps.draining?.() ?? false;
+    const down = [
+      ...Object.entries(platforms)
+        .filter(([, state]) => state !== 'up')
+        .map(([name]) => name),
+      ...(store === 'up' ? [] : ['store']),
+      ...(draining ? ['shutting down'] : []),
+    ];
+    return { ok: down.length === 0, platforms, store, draining, down };
+  };
 }
 
 export interface OpsServer {
@@ -69,6 +117,7 @@ export async function startOpsServer(options: {
   logger: Logger;
 }): Promise<OpsServer> {
   const { logger } = options;
+  const checkHealth = createHealthCheck(options.health, logger);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const send = (status: number, type: string, body: string) => {
@@ -81,7 +130,7 @@ export async function startOpsServer(options: {
     }
     const work =
       path === '/healthz'
-        ? checkHealth(options.health).then((report) => send(report.ok ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`))
+        ? checkHealth().then((report) => send(report.ok ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`))
         : path === '/metrics'
           ? options.metrics.render().then((text) => send(200, options.metrics.contentType, text))
           : Promise.resolve(send(404, 'text/plain; charset=utf-8', 'not found: try /healthz or /metrics\n'));

@@ -4,13 +4,16 @@
  * several apps in one process never share counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CoreEvents } from '../core/events.ts';
+import type { CoreEventMap, CoreEvents } from '../core/events.ts';
+import type { ModelCatalog } from '../llm/types.ts';
 
 export interface Metrics {
   readonly registry: Registry;
   /** The text /metrics serves. */
   render(): Promise<string>;
   readonly contentType: string;
+  /** Resolves once every answer finished so far is counted (the model label needs a catalog look-up). */
+  settled(): Promise<void>;
   /** Stops listening to the core. */
   close(): void;
 }
@@ -18,6 +21,25 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event loop lag) too; npm start turns them on. */
   processMetrics?: boolean;
+  /**
+   * Only ids in the catalog become `model` label values, so users cannot grow
+   * the series count by typing ids; without a catalog every model is `other`.
+   */
+  catalog?: Pick<ModelCatalog, 'get'>;
+}
+
+/** The `model` label of anything that is not a catalog id. */
+export const OTHER_MODEL = 'other';
+
+type Finished = CoreEventMap['answer-finished'];
+
+/** The model that answered, else the one requested, when the catalog lists it; else `other`. */
+async function modelLabel(e: Finished, catalog: Pick<ModelCatalog, 'get'> | undefined): Promise<string> {
+  if (!catalog) return OTHER_MODEL;
+  for (const id of [e.modelAnswered, e.modelRequested]) {
+    if (id && (await catalog.get(id))?.id === id) return id;
+  }
+  return OTHER_MODEL;
 }
 
 /** Seconds; answers stream for a few seconds up to minutes. */
@@ -31,7 +53,7 @@ export function createMetrics(events: CoreEvents, options: MetricsOptions = {}):
 
   const requests = new Counter({
     name: 'switchboard_requests_total',
-    help: 'Answers finished, by platform, outcome (ok, error, cancelled, interrupted) and model (the one that answered, else the one requested)',
+    help: 'Answers finished, by platform, outcome (ok, error, cancelled, interrupted) and model (the one that answered, else the one requested, if the catalog lists it; else other)',
     labelNames: ['platform', 'outcome', 'model'] as const,
     registers,
   });
@@ -86,20 +108,28 @@ export function createMetrics(events: CoreEvents, options: MetricsOptions = {}):
     registers,
   });
 
+  const counting = new Set<Promise<void>>();
+  const countByModel = (e: Finished, model: string) => {
+    requests.inc({ platform: e.platform, outcome: e.outcome, model });
+    if (e.tokensIn > 0) tokens.inc({ platform: e.platform, model, direction: 'in' }, e.tokensIn);
+    if (e.tokensOut > 0) tokens.inc({ platform: e.platform, model, direction: 'out' }, e.tokensOut);
+    if (e.costUsd > 0) cost.inc({ platform: e.platform, model }, e.costUsd);
+  };
+
   const unsubscribe = [
     events.on('answer-started', (e) => {
       streaming.inc({ platform: e.platform });
     }),
     events.on('answer-finished', (e) => {
-      const model = e.modelAnswered ?? e.modelRequested;
       streaming.dec({ platform: e.platform });
-      requests.inc({ platform: e.platform, outcome: e.outcome, model });
-      if (e.tokensIn > 0) tokens.inc({ platform: e.platform, model, direction: 'in' }, e.tokensIn);
-      if (e.tokensOut > 0) tokens.inc({ platform: e.platform, model, direction: 'out' }, e.tokensOut);
-      if (e.costUsd > 0) cost.inc({ platform: e.platform, model }, e.costUsd);
       if (e.ttftMs !== undefined) firstToken.observe({ platform: e.platform }, e.ttftMs / 1000);
       total.observe({ platform: e.platform, outcome: e.outcome }, e.totalMs / 1000);
       if (e.outcome === 'error' && e.errorKind !== null) llmErrors.inc({ kind: e.errorKind });
+      const counted = modelLabel(e, options.catalog)
+        .catch(() => OTHER_MODEL)
+        .then((model) => countByModel(e, model))
+        .finally(() => counting.delete(counted));
+      counting.add(counted);
     }),
     events.on('quota-refused', (e) => {
       refusals.inc({ platform: e.platform });
@@ -113,6 +143,9 @@ export function createMetrics(events: CoreEvents, options: MetricsOptions = {}):
     registry,
     contentType: registry.contentType,
     render: () => registry.metrics(),
+    async settled() {
+      await Promise.all([...counting]);
+    },
     close() {
       for (const off of unsubscribe) off();
     },

@@ -5,7 +5,7 @@
  * nothing and are left out, as in the quota totals.
  */
 import { pathToFileURL } from 'node:url';
-import { ConfigError, loadStoreConfig } from '../config.ts';
+import { ConfigError, databasePasswords, loadStoreConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { createStore } from '../store/index.ts';
 import type { LedgerTotalsRow, Store } from '../store/types.ts';
@@ -91,6 +91,21 @@ export async function buildReport(store: Store, from: Date, to: Date): Promise<R
 
 const COLUMNS = ['platform', 'workspace', 'user', 'model', 'requests', 'tokens_in', 'tokens_out', 'cost_usd'] as const;
 
+/**
+ * A spreadsheet runs a cell starting with one of these as a formula (OWASP CSV
+ * injection), and user ids, model ids and workspace ids come from users.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** One CSV cell: text that would run as a formula gets a leading `'`; quoted when it holds a separator. */
+export function csvCell(value: string, kind: 'text' | 'number'): string {
+  const safe = kind === 'text' && FORMULA_START.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** The first four columns are text from users; the rest are numbers we computed. */
+const isTextColumn = (c: number) => c < 4;
+
 function cells(row: ReportRow): string[] {
   return [row.platform, row.workspace, row.user, row.model, String(row.requests), String(row.tokensIn), String(row.tokensOut), row.costUsd.toFixed(6)];
 }
@@ -110,8 +125,8 @@ export function formatReport(rows: readonly ReportRow[], args: ReportArgs): stri
     return `${JSON.stringify({ from: fromText, to: toText, rows, total: { ...total, costUsd: Number(total.costUsd.toFixed(6)) } }, null, 2)}\n`;
   }
   if (args.format === 'csv') {
-    const quote = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
-    return [COLUMNS.join(','), ...rows.map((r) => cells(r).map(quote).join(','))].join('\n') + '\n';
+    const line = (r: ReportRow) => cells(r).map((v, c) => csvCell(v, isTextColumn(c) ? 'text' : 'number')).join(',');
+    return [COLUMNS.join(','), ...rows.map(line)].join('\n') + '\n';
   }
   const title = `Usage ${fromText} to ${toText} (UTC, both days included)`;
   if (rows.length === 0) return `${title}\nNo usage in this period.\n`;
@@ -119,8 +134,7 @@ export function formatReport(rows: readonly ReportRow[], args: ReportArgs): stri
   const footer = ['total', '', '', '', String(total.requests), String(total.tokensIn), String(total.tokensOut), `$${total.costUsd.toFixed(4)}`];
   const table = [[...COLUMNS], ...body, footer];
   const widths = COLUMNS.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  const numeric = (c: number) => c >= 4;
-  const line = (row: string[]) => row.map((cell, c) => (numeric(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+  const line = (row: string[]) => row.map((cell, c) => (!isTextColumn(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [title, '', line(table[0]!), rule, ...body.map(line), rule, line(footer)].join('\n') + '\n';
 }
@@ -149,7 +163,7 @@ export async function runUsageReport(argv: readonly string[], io: ReportIo): Pro
     io.stderr(`${error.message}\n`);
     return 1;
   }
-  const logger = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
+  const logger = createLogger({ level: 'warn', pretty: false, destination: process.stderr, secrets: databasePasswords(databaseUrl) });
   let store: Store;
   try {
     store = await createStore(databaseUrl, { logger });

@@ -20,6 +20,12 @@ export interface FakeUser {
   isOwner?: boolean;
   isBot?: boolean;
   deleted?: boolean;
+  /** Slack Connect: the user's own team when it is not the fake's (users.info `team_id`). */
+  teamId?: string;
+  /** Slack Connect: users.info `is_stranger` (someone from an organisation we do not share a channel with). */
+  isStranger?: boolean;
+  /** Enterprise Grid: users.info `enterprise_user` with these workspaces in `teams`. */
+  enterprise?: { id: string; teams: string[] };
 }
 
 export interface FakeBlock {
@@ -253,7 +259,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   function userJson(user: FakeUser) {
     return {
       id: user.id,
-      team_id: teamId,
+      team_id: user.teamId ?? teamId,
       name: user.name,
       deleted: user.deleted ?? false,
       real_name: user.realName ?? user.name,
@@ -261,6 +267,19 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       is_owner: user.isOwner ?? false,
       is_primary_owner: false,
       is_bot: user.isBot ?? false,
+      ...(user.isStranger !== undefined ? { is_stranger: user.isStranger } : {}),
+      ...(user.enterprise
+        ? {
+            enterprise_user: {
+              id: user.id,
+              enterprise_id: user.enterprise.id,
+              enterprise_name: 'Fake Enterprise',
+              is_admin: user.isAdmin ?? false,
+              is_owner: user.isOwner ?? false,
+              teams: user.enterprise.teams,
+            },
+          }
+        : {}),
       profile: { real_name: user.realName ?? user.name, display_name: user.displayName ?? '' },
     };
   }

@@ -18,7 +18,7 @@ let storeUp: boolean;
 
 beforeEach(async () => {
   t = await startTestApp({ env: { QUOTA_DEFAULT_REQUESTS_PER_DAY: '3' } });
-  metrics = createMetrics(t.core.events);
+  metrics = createMetrics(t.core.events, { catalog: t.core.catalog });
   slackUp = true;
   storeUp = true;
   ops = await startOpsServer({
@@ -29,6 +29,8 @@ beforeEach(async () => {
       store: { ping: () => (storeUp ? t.core.store.ping() : Promise.reject(new Error('connection refused'))) },
       draining: () => t.core.draining,
       pingTimeoutMs: 500,
+      // Every request probes here; the one-second cache has its own tests (health-guarantees.test.ts).
+      probeCacheMs: 0,
     },
     metrics,
     logger: t.core.logger,
@@ -77,6 +79,7 @@ describe('/metrics', () => {
     await h.run(user, 'ask', undefined, { prompt: 'over the quota' });
     expect(h.lastReply()).toMatch(/daily request limit/);
 
+    await metrics.settled();
     const response = await fetch(`${base()}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/plain');
@@ -121,7 +124,7 @@ describe('/healthz', () => {
     storeUp = false;
     response = await fetch(`${base()}/healthz`);
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ ok: false, store: 'down: connection refused', down: ['store'] });
+    expect(await response.json()).toMatchObject({ ok: false, store: 'down: query failed', down: ['store'] });
 
     storeUp = true;
     t.core.draining = true;

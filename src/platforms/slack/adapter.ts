@@ -86,6 +86,7 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
       await app.init();
       const auth = await client.auth.test();
       bot = { userId: auth.user_id ?? '', botId: auth.bot_id ?? '', teamId: auth.team_id ?? '' };
+      deps.directory.setOwnTeam(bot.teamId);
       if (connection) {
         await app.start();
         logger.info({ mode: 'socket' }, 'Slack connected (Socket Mode)');
