@@ -164,7 +164,7 @@ function trackedStream(inner: NativeStream, record: (ref: string | undefined, bo
 export async function sweepOrphans(core: Core, adapters: readonly ChatAdapter[]): Promise<number> {
   const { logger } = core;
   const staleMs = STALE_HEARTBEATS * core.config.instanceHeartbeatMs;
-  const orphans = await core.store.takeOrphanedAnswers(new Date(core.clock.now()), staleMs, core.instanceId);
+  const orphans = await core.store.takeOrphanedAnswers(staleMs, core.instanceId);
   if (orphans.length === 0) return 0;
   logger.warn({ answers: orphans.length }, 'a process died with answers running; marking them interrupted');
   const byPlatform = new Map(adapters.map((adapter) => [adapter.platform, adapter]));
@@ -245,7 +245,7 @@ export function startLiveness(core: Core, adapters: readonly ChatAdapter[]): Liv
 
   const beat = async () => {
     try {
-      await store.heartbeat(core.instanceId, new Date(clock.now()));
+      await store.heartbeat(core.instanceId);
     } catch (error) {
       logger.warn({ err: error }, 'could not record the heartbeat');
     }

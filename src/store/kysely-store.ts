@@ -8,6 +8,7 @@ import { prepare, type Prepared } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { sql, type Kysely } from 'kysely';
 import {
+  type ActiveAnswer,
   type AnswerRecord,
   type LedgerGroupKey,
   QUOTA_LIMITS,
@@ -22,6 +23,11 @@ import {
 /** The Store on top of one kysely query layer; `backend` supplies locking and transactions. */
 export function createKyselyStore(backend: Backend, logger: Logger): Store {
   const { run, transaction } = backend;
+  /** The database's clock in epoch ms: heartbeats and staleness never compare two hosts' clocks. */
+  const dbNowMs =
+    backend.kind === 'sqlite'
+      ? sql<number>`cast(unixepoch('subsec') * 1000 as integer)`
+      : sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
   const store: Store = {
     kind: backend.kind,
@@ -176,8 +182,27 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
         await deleteActiveAnswer.run(trx, entry.requestId);
         const row = toLedgerRow(entry);
         const inserted = await insertLedgerRow.run(trx, ...LEDGER_COLUMNS.map((column) => row[column]));
-        // A repeated settle inserts nothing and must not count twice.
-        if (Number(inserted.numAffectedRows ?? 0) === 0 || entry.outcome === 'refused') return;
+        if (Number(inserted.numAffectedRows ?? 0) === 0) {
+          // A repeated settle must not count twice; only a real settle of an answer
+          // a sweeper wrongly took for dead replaces the sweeper's row (the only
+          // extra query, and only on this rare path).
+          if (entry.errorKind === PROCESS_DIED || entry.outcome === 'refused') return;
+          const { rows } = await replaceDiedRow.run<{ at: number | string }>(
+            trx,
+            entry.modelAnswered,
+            entry.tokensIn,
+            entry.tokensOut,
+            entry.costUsd,
+            entry.generationId,
+            entry.outcome,
+            entry.errorKind,
+            entry.requestId,
+          );
+          // The replaced row was counted as one request with no usage: add the usage, in its windows.
+          if (rows[0] !== undefined) await addToTotals(trx, { ...entry, at: new Date(Number(rows[0].at)) }, 0);
+          return;
+        }
+        if (entry.outcome === 'refused') return;
         await addToTotals(trx, entry);
       });
     },
@@ -376,11 +401,11 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       return rows.length === ids.length;
     },
 
-    async heartbeat(instanceId, now) {
+    async heartbeat(instanceId) {
       await run((db) =>
         db
           .insertInto('instances')
-          .values({ id: instanceId, heartbeat_at: now.getTime() })
+          .values({ id: instanceId, heartbeat_at: dbNowMs })
           .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ heartbeat_at: eb.ref('excluded.heartbeat_at') })))
           .execute(),
       );
@@ -412,13 +437,13 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
       await run((db) => updateAnswerProgress.run(db, ref, body, requestId));
     },
 
-    async takeOrphanedAnswers(now, staleMs, selfId) {
-      const staleBefore = now.getTime() - staleMs;
+    async takeOrphanedAnswers(staleMs, selfId) {
       return transaction(ORPHANS_LOCK_KEY, async (trx) => {
+        // The clock is read after the lock: a sweeper that waited for another compares with the time it runs.
         const stale = await trx
           .selectFrom('instances')
           .select('id')
-          .where('heartbeat_at', '<', staleBefore)
+          .where('heartbeat_at', '<', sql<number>`${dbNowMs} - ${staleMs}`)
           .where('id', '!=', selfId)
           .execute();
         const owners = stale.map((row) => row.id);
@@ -432,25 +457,117 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
           .execute();
         await trx.deleteFrom('reservations').where('owner', 'in', owners).execute();
         await trx.deleteFrom('instances').where('id', 'in', owners).execute();
-        return rows
-          .map((row) => ({
-            requestId: row.request_id,
-            platform: row.platform,
-            workspaceId: row.workspace_id,
-            channelId: row.channel_id,
-            userId: row.user_id,
-            model: row.model,
-            owner: row.owner,
-            startedAt: new Date(Number(row.started_at)),
-            messageRef: row.message_ref,
-            messageBody: row.message_body,
-          }))
-          .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || a.requestId.localeCompare(b.requestId));
+        return rows.map(fromActiveAnswerRow).sort(byStart);
       });
+    },
+
+    async activeAnswers(filter) {
+      const rows = await run((db) =>
+        db
+          .selectFrom('active_answers')
+          .selectAll()
+          .where('platform', '=', filter.platform)
+          .where('workspace_id', '=', filter.workspaceId)
+          .$if(filter.userId !== undefined, (qb) => qb.where('user_id', '=', filter.userId ?? ''))
+          .$if(filter.requestId !== undefined, (qb) => qb.where('request_id', '=', filter.requestId ?? ''))
+          .execute(),
+      );
+      return rows.map(fromActiveAnswerRow).sort(byStart);
+    },
+
+    async requestStops(requestIds, requestedBy) {
+      const ids = [...new Set(requestIds)];
+      if (ids.length === 0) return;
+      await transaction(STOP_REQUESTS_LOCK_KEY, async (trx) => {
+        // Housekeeping rides along: a request for an answer that ended before its owner polled is never taken.
+        await trx.deleteFrom('stop_requests').where('at', '<', sql<number>`${dbNowMs} - ${STOP_REQUEST_TTL_MS}`).execute();
+        for (const part of chunks(ids, MAX_VALUES_PER_QUERY)) {
+          await trx
+            .insertInto('stop_requests')
+            .values(part.map((id) => ({ request_id: id, requested_by: requestedBy, at: dbNowMs })))
+            .onConflict((oc) => oc.column('request_id').doNothing())
+            .execute();
+        }
+      });
+    },
+
+    async takeStopRequests(owner) {
+      const { rows } = await run((db) => takeStopRequestsOf.run<{ request_id: string; requested_by: string }>(db, owner));
+      return rows.map((row) => ({ requestId: row.request_id, requestedBy: row.requested_by }));
     },
   };
   return store;
 }
+
+type ActiveAnswerRow = Database['active_answers'];
+
+function fromActiveAnswerRow(row: ActiveAnswerRow): ActiveAnswer {
+  return {
+    requestId: row.request_id,
+    platform: row.platform,
+    workspaceId: row.workspace_id,
+    channelId: row.channel_id,
+    userId: row.user_id,
+    model: row.model,
+    owner: row.owner,
+    startedAt: new Date(Number(row.started_at)),
+    messageRef: row.message_ref,
+    messageBody: row.message_body,
+  };
+}
+
+function byStart(a: ActiveAnswer, b: ActiveAnswer): number {
+  return a.startedAt.getTime() - b.startedAt.getTime() || a.requestId.localeCompare(b.requestId);
+}
+
+/** The errorKind of the row a sweeper writes for an answer whose process died. */
+const PROCESS_DIED = 'process-died';
+
+/** Stop requests nobody took by then are dropped. */
+const STOP_REQUEST_TTL_MS = 60 * 60 * 1000;
+
+const STOP_REQUESTS_LOCK_KEY = 'switchboard:stop-requests';
+
+/**
+ * Polled every few hundred ms by each process while it has answers running:
+ * one statement, by the active_answers owner index and the stop_requests key.
+ */
+const takeStopRequestsOf = prepare(1, (db, owner: string) =>
+  db
+    .deleteFrom('stop_requests')
+    .where('request_id', 'in', (eb) => eb.selectFrom('active_answers').select('request_id').where('owner', '=', owner))
+    .returning(['request_id', 'requested_by']),
+);
+
+/** A real settle replacing the row of a sweep that took a live process for dead (see Store.settle). */
+const replaceDiedRow = prepare(
+  8,
+  (
+    db,
+    modelAnswered: string | null,
+    tokensIn: number,
+    tokensOut: number,
+    costUsd: number,
+    generationId: string | null,
+    outcome: string,
+    errorKind: string | null,
+    requestId: string,
+  ) =>
+    db
+      .updateTable('usage_ledger')
+      .set({
+        model_answered: modelAnswered,
+        tokens_in: tokensIn,
+        tokens_out: tokensOut,
+        cost_usd: costUsd,
+        generation_id: generationId,
+        outcome,
+        error_kind: errorKind,
+      })
+      .where('request_id', '=', requestId)
+      .where('error_kind', '=', PROCESS_DIED)
+      .returning('at'),
+);
 
 // ---- prepared queries of the path every answer takes (reserve, track, settle) ----
 

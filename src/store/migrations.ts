@@ -207,6 +207,19 @@ export const MIGRATIONS: readonly Migration[] = [
       await addColumnIfNotExists(db, 'active_answers', 'message_body', 'text');
     },
   },
+  {
+    version: 4,
+    name: 'stop-requests',
+    async up(db) {
+      await db.schema
+        .createTable('stop_requests')
+        .ifNotExists()
+        .addColumn('request_id', 'text', (c) => c.primaryKey())
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 ];
 
 /**

@@ -82,6 +82,11 @@ export interface Database {
     /** The answer's clean text so far (migration 3); null until known. */
     message_body: string | null;
   };
+  /**
+   * Stop pressed on a process that is not running the answer (migration 4):
+   * the owner polls for its own answers' rows and deletes them as it stops them.
+   */
+  stop_requests: { request_id: string; requested_by: string; at: number };
   /** Facts about the bot's own messages, so history never re-parses its formatted output (migration 3). */
   answer_records: {
     platform: string;

@@ -211,7 +211,11 @@ export interface Store {
   /**
    * Deletes the reservation (if still there) and the tracked answer, and writes
    * exactly one ledger row, in one transaction. Idempotent on requestId: a
-   * second call writes nothing.
+   * second call writes nothing, with one exception: a real settle (any
+   * errorKind but 'process-died') replaces the 'interrupted'/'process-died'
+   * row a sweeper wrote for an answer whose process it wrongly took for dead,
+   * so its real usage is counted (the row keeps its time). A 'process-died'
+   * row never replaces another row.
    */
   settle(reservationId: string | null, entry: LedgerEntry): Promise<void>;
   /** Deletes reservations past their expiry; returns how many. */
@@ -258,8 +262,8 @@ export interface Store {
    */
   claimEvents(eventIds: readonly string[], now: Date, ttlMs: number): Promise<boolean>;
 
-  /** Records that this instance is alive (upsert). */
-  heartbeat(instanceId: string, now: Date): Promise<void>;
+  /** Records that this instance is alive (upsert), at the database's clock, so hosts' clocks never matter. */
+  heartbeat(instanceId: string): Promise<void>;
   /** Records an answer that has a reservation and may be shown; settle() deletes it. */
   trackAnswer(answer: ActiveAnswer): Promise<void>;
   /** Stores where the answer is shown (no-op when it is no longer tracked). */
@@ -268,12 +272,35 @@ export interface Store {
   setAnswerProgress(requestId: string, ref: string, body: string): Promise<void>;
   /**
    * In one transaction: finds the instances whose heartbeat is older than
-   * `staleMs` (never `selfId`; an owner that never sent a heartbeat is left to
+   * `staleMs` by the database's clock (never `selfId`; an owner that never sent a heartbeat is left to
    * the reservation TTL), hands their tracked answers over to `selfId` and
    * returns them, deletes their reservations (freeing the quota at once) and
    * their heartbeat rows. The caller settles each answer, which deletes it; if
    * the caller dies first, its own heartbeat goes stale and the next sweep
    * takes them again, so no answer is lost or settled twice.
    */
-  takeOrphanedAnswers(now: Date, staleMs: number, selfId: string): Promise<ActiveAnswer[]>;
+  takeOrphanedAnswers(staleMs: number, selfId: string): Promise<ActiveAnswer[]>;
+
+  /** Tracked answers of one workspace, optionally of one user or one request (Stop and /stop in another process). */
+  activeAnswers(filter: ActiveAnswerFilter): Promise<ActiveAnswer[]>;
+  /**
+   * Asks whichever process runs these answers to stop them (it polls with
+   * takeStopRequests). A repeated request keeps the first; requests nobody
+   * took within an hour are dropped.
+   */
+  requestStops(requestIds: readonly string[], requestedBy: string): Promise<void>;
+  /** Deletes and returns the stop requests for answers `owner` runs: one indexed query. */
+  takeStopRequests(owner: string): Promise<StopRequest[]>;
+}
+
+export interface ActiveAnswerFilter {
+  platform: string;
+  workspaceId: string;
+  userId?: string;
+  requestId?: string;
+}
+
+export interface StopRequest {
+  requestId: string;
+  requestedBy: string;
 }

@@ -8,17 +8,17 @@ import type { LedgerEntry, UsageTotals } from './types.ts';
 const WHOLE_WORKSPACE = '';
 
 /** Day and month rows, for the user and for the whole workspace: one upsert of four rows. */
-const addTotals = prepare(12, (db, platform: unknown, workspaceId: unknown, userId: unknown, dayStart: unknown, monthStart: unknown, tokens: unknown, usd: unknown, ...wholeWorkspace: unknown[]) => {
-  const [wUser, wDay, wMonth, wTokens, wUsd] = wholeWorkspace;
-  const row = (user_id: unknown, period: string, starts_at: unknown, t: unknown, u: unknown) =>
-    ({ platform, workspace_id: workspaceId, requests: 1, tokens: t, usd: u, user_id, period, starts_at }) as Database['usage_totals'];
+const addTotals = prepare(14, (db, platform: unknown, workspaceId: unknown, userId: unknown, dayStart: unknown, monthStart: unknown, requests: unknown, tokens: unknown, usd: unknown, ...wholeWorkspace: unknown[]) => {
+  const [wUser, wDay, wMonth, wRequests, wTokens, wUsd] = wholeWorkspace;
+  const row = (user_id: unknown, period: string, starts_at: unknown, r: unknown, t: unknown, u: unknown) =>
+    ({ platform, workspace_id: workspaceId, requests: r, tokens: t, usd: u, user_id, period, starts_at }) as Database['usage_totals'];
   return db
     .insertInto('usage_totals')
     .values([
-      row(userId, 'day', dayStart, tokens, usd),
-      row(userId, 'month', monthStart, tokens, usd),
-      row(wUser, 'day', wDay, wTokens, wUsd),
-      row(wUser, 'month', wMonth, wTokens, wUsd),
+      row(userId, 'day', dayStart, requests, tokens, usd),
+      row(userId, 'month', monthStart, requests, tokens, usd),
+      row(wUser, 'day', wDay, wRequests, wTokens, wUsd),
+      row(wUser, 'month', wMonth, wRequests, wTokens, wUsd),
     ])
     .onConflict((oc) =>
       oc.columns(['platform', 'workspace_id', 'user_id', 'period', 'starts_at']).doUpdateSet((eb) => ({
@@ -29,8 +29,11 @@ const addTotals = prepare(12, (db, platform: unknown, workspaceId: unknown, user
     );
 });
 
-/** Runs inside settle's transaction, only for a newly inserted, non-refused ledger row. */
-export async function addToTotals(db: Kysely<Database>, entry: LedgerEntry): Promise<void> {
+/**
+ * Runs inside settle's transaction, for a newly inserted, non-refused ledger
+ * row (one request), or with `requests` 0 for a row whose usage was replaced.
+ */
+export async function addToTotals(db: Kysely<Database>, entry: LedgerEntry, requests = 1): Promise<void> {
   const windows = utcWindows(entry.at);
   const tokens = entry.tokensIn + entry.tokensOut;
   await addTotals.run(
@@ -40,11 +43,13 @@ export async function addToTotals(db: Kysely<Database>, entry: LedgerEntry): Pro
     entry.userId,
     windows.dayStart,
     windows.monthStart,
+    requests,
     tokens,
     entry.costUsd,
     WHOLE_WORKSPACE,
     windows.dayStart,
     windows.monthStart,
+    requests,
     tokens,
     entry.costUsd,
   );

@@ -508,7 +508,83 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(await store.reserve(request({ limits: { requestsPerDay: 3 } }))).toMatchObject({ ok: false, used: 3 });
         expect(await store.ledger({})).toHaveLength(4);
       });
+
+      it('a late real settle replaces the interrupted row of a process swept while alive, still one row per request', async () => {
+        const died = entry({ requestId: 'late', at: NOW, outcome: 'interrupted', errorKind: 'process-died', modelAnswered: null, tokensIn: 0, tokensOut: 0, costUsd: 0, generationId: null });
+        const real = entry({ requestId: 'late', at: new Date(NOW.getTime() + 5_000), tokensIn: 300, tokensOut: 200, costUsd: 0.75 });
+        await store.settle(null, died);
+        await store.settle(null, real);
+        // Its real usage, at the time the row was first written (the usage windows it was counted in).
+        expect(await store.ledger({})).toEqual([{ ...real, at: NOW }]);
+        const usage = await store.usage('discord', 'guild-1', 'alice', NOW);
+        expect(usage.day).toEqual({ requests: 1, tokens: 500, usd: 0.75 });
+        expect((await store.usage('discord', 'guild-1', undefined, NOW)).month).toEqual({ requests: 1, tokens: 500, usd: 0.75 });
+        // Replaced once: a repeated real settle (a retry) changes nothing more.
+        await store.settle(null, { ...real, costUsd: 9 });
+        expect(await store.ledger({})).toEqual([{ ...real, at: NOW }]);
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).day).toEqual({ requests: 1, tokens: 500, usd: 0.75 });
+      });
+
+      it('an interrupted row never replaces a real one, nor another interrupted one', async () => {
+        const real = entry({ requestId: 'first-real' });
+        const died = (requestId: string) =>
+          entry({ requestId, outcome: 'interrupted', errorKind: 'process-died', modelAnswered: null, tokensIn: 0, tokensOut: 0, costUsd: 0, generationId: null });
+        await store.settle(null, real);
+        await store.settle(null, died('first-real'));
+        await store.settle(null, died('twice'));
+        await store.settle(null, { ...died('twice'), at: new Date(NOW.getTime() + 1) });
+        expect(await store.ledger({})).toEqual([real, died('twice')].map((row) => ({ ...row, requestId: row.requestId })));
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).day).toEqual({ requests: 2, tokens: 150, usd: 0.25 });
+      });
     });
+
+    describe('stop requests (Stop pressed on another process)', () => {
+      const tracked = (requestId: string, owner: string, userId = 'alice'): ActiveAnswer => ({
+        requestId,
+        platform: 'discord',
+        workspaceId: 'guild-1',
+        channelId: 'chan-1',
+        userId,
+        model: 'openai/gpt-4o-mini',
+        owner,
+        startedAt: NOW,
+        messageRef: null,
+        messageBody: null,
+      });
+
+      it('finds tracked answers by workspace, user or request', async () => {
+        await store.trackAnswer(tracked('a-1', 'proc-a'));
+        await store.trackAnswer(tracked('a-2', 'proc-b'));
+        await store.trackAnswer(tracked('b-1', 'proc-a', 'bob'));
+        await store.trackAnswer({ ...tracked('elsewhere', 'proc-a'), workspaceId: 'guild-2' });
+        const ids = (answers: ActiveAnswer[]) => answers.map((a) => a.requestId).sort();
+        expect(ids(await store.activeAnswers({ platform: 'discord', workspaceId: 'guild-1' }))).toEqual(['a-1', 'a-2', 'b-1']);
+        expect(ids(await store.activeAnswers({ platform: 'discord', workspaceId: 'guild-1', userId: 'alice' }))).toEqual(['a-1', 'a-2']);
+        expect(await store.activeAnswers({ platform: 'discord', workspaceId: 'guild-1', requestId: 'b-1' })).toEqual([tracked('b-1', 'proc-a', 'bob')]);
+        expect(await store.activeAnswers({ platform: 'slack', workspaceId: 'guild-1', requestId: 'b-1' })).toEqual([]);
+      });
+
+      it('hands each owner the requests for its own answers, once; the first request wins', async () => {
+        await store.trackAnswer(tracked('a-1', 'proc-a'));
+        await store.trackAnswer(tracked('a-2', 'proc-a'));
+        await store.trackAnswer(tracked('b-1', 'proc-b'));
+        expect(await store.takeStopRequests('proc-a')).toEqual([]);
+        await store.requestStops(['a-1', 'b-1'], 'Wanda');
+        await store.requestStops(['a-1'], 'Someone later');
+        expect(await store.takeStopRequests('proc-a')).toEqual([{ requestId: 'a-1', requestedBy: 'Wanda' }]);
+        expect(await store.takeStopRequests('proc-a')).toEqual([]);
+        expect(await store.takeStopRequests('proc-b')).toEqual([{ requestId: 'b-1', requestedBy: 'Wanda' }]);
+        await store.requestStops([], 'nobody');
+      });
+
+      itShared('a request made through one instance reaches the owner through another', async () => {
+        const other = await second();
+        await store.trackAnswer(tracked('a-1', 'proc-a'));
+        await other.requestStops(['a-1'], 'Bob');
+        expect(await store.takeStopRequests('proc-a')).toEqual([{ requestId: 'a-1', requestedBy: 'Bob' }]);
+      });
+    });
+
 
     describe('usage and ledger', () => {
       it('gives user and workspace snapshots with live reservations included', async () => {
@@ -788,7 +864,9 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
     });
 
     describe('crash recovery: heartbeats and active answers', () => {
-      const STALE = 30_000;
+      /** Staleness is measured by the database's clock, so these tests wait for real. */
+      const STALE = 150;
+      const goStale = () => new Promise((r) => setTimeout(r, STALE + 60));
       const later = (ms: number) => new Date(NOW.getTime() + ms);
       const active = (requestId: string, owner: string, over: Partial<ActiveAnswer> = {}): ActiveAnswer => ({
         requestId,
@@ -810,18 +888,18 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
       }
 
       it('hands a dead owner\'s answers to the sweeper once, with their refs, and frees its reservations', async () => {
-        await store.heartbeat('dead', NOW);
-        await store.heartbeat('alive', NOW);
+        await store.heartbeat('dead');
+        await store.heartbeat('alive');
         await running('r-1', 'dead');
         await running('r-2', 'dead', bob);
         await running('r-3', 'alive');
         await store.setAnswerMessageRef('r-1', '{"m":1}');
         await store.setAnswerMessageRef('r-1', '{"m":2}');
-        await store.heartbeat('alive', later(STALE));
-
         // Not stale yet: nothing to take.
-        expect(await store.takeOrphanedAnswers(later(STALE - 1), STALE, 'sweeper')).toEqual([]);
-        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        expect(await store.takeOrphanedAnswers(60_000, 'sweeper')).toEqual([]);
+        await goStale();
+        await store.heartbeat('alive');
+        const taken = await store.takeOrphanedAnswers(STALE, 'sweeper');
         expect(taken).toEqual([
           active('r-1', 'sweeper', { messageRef: '{"m":2}' }),
           active('r-2', 'sweeper', { userId: 'bob' }),
@@ -830,23 +908,25 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         const usage = await store.usage('discord', 'guild-1', undefined, later(STALE + 1));
         expect(usage.reserved.requests).toBe(1);
         // Taken once: a second sweep (or another sweeper) finds nothing.
-        expect(await store.takeOrphanedAnswers(later(STALE + 2), STALE, 'other-sweeper')).toEqual([]);
+        expect(await store.takeOrphanedAnswers(STALE, 'other-sweeper')).toEqual([]);
       });
 
       it('never takes its own answers or those of an owner with no heartbeat', async () => {
-        await store.heartbeat('me', NOW);
+        await store.heartbeat('me');
         await running('mine', 'me');
         await running('unknown', 'never-beat');
-        expect(await store.takeOrphanedAnswers(later(10 * STALE), STALE, 'me')).toEqual([]);
+        await goStale();
+        expect(await store.takeOrphanedAnswers(STALE, 'me')).toEqual([]);
         expect((await store.usage('discord', 'guild-1', undefined, later(1))).reserved.requests).toBe(2);
       });
 
       it('settle removes the tracked answer in the same transaction', async () => {
-        await store.heartbeat('dead', NOW);
+        await store.heartbeat('dead');
+        await goStale();
         await running('finished', 'dead');
         await running('half', 'dead');
         await store.settle('finished', entry({ requestId: 'finished' }));
-        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        const taken = await store.takeOrphanedAnswers(STALE, 'sweeper');
         expect(taken.map((a) => a.requestId)).toEqual(['half']);
         await store.settle('half', entry({ requestId: 'half', outcome: 'interrupted', errorKind: 'process-died', tokensIn: 0, tokensOut: 0, costUsd: 0 }));
         expect((await store.ledger({})).map((row) => [row.requestId, row.outcome])).toEqual([
@@ -856,26 +936,30 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
       });
 
       it('gives answers a sweeper took and did not settle to the next sweeper once it dies', async () => {
-        await store.heartbeat('dead', NOW);
+        await store.heartbeat('dead');
         await running('r-1', 'dead');
-        await store.heartbeat('sweeper-1', later(STALE));
-        expect(await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper-1')).toHaveLength(1);
+        await goStale();
+        await store.heartbeat('sweeper-1');
+        expect(await store.takeOrphanedAnswers(STALE, 'sweeper-1')).toHaveLength(1);
         // sweeper-1 dies before settling; its heartbeat goes stale in turn.
-        const taken = await store.takeOrphanedAnswers(later(3 * STALE), STALE, 'sweeper-2');
+        await goStale();
+        const taken = await store.takeOrphanedAnswers(STALE, 'sweeper-2');
         expect(taken.map((a) => [a.requestId, a.owner])).toEqual([['r-1', 'sweeper-2']]);
       });
 
       it('ignores a ref for an answer that is no longer tracked, and a repeated track', async () => {
         await store.setAnswerMessageRef('nope', '{}');
-        await store.heartbeat('dead', NOW);
+        await store.heartbeat('dead');
+        await goStale();
         await store.trackAnswer(active('r-1', 'dead'));
         await store.trackAnswer(active('r-1', 'dead', { channelId: 'other' }));
-        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        const taken = await store.takeOrphanedAnswers(STALE, 'sweeper');
         expect(taken.map((a) => a.channelId)).toEqual(['chan-1']);
       });
 
       it('setAnswerProgress keeps the clean body for the sweeper', async () => {
-        await store.heartbeat('dead', NOW);
+        await store.heartbeat('dead');
+        await goStale();
         await running('r-1', 'dead');
         await running('r-2', 'dead');
         await running('r-3', 'dead');
@@ -888,7 +972,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         await store.setAnswerMessageRef('r-3', '{"m":3b}');
         // Not tracked (or settled already): nothing happens.
         await store.setAnswerProgress('gone', '{}', 'lost');
-        const taken = await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper');
+        const taken = await store.takeOrphanedAnswers(STALE, 'sweeper');
         expect(taken.map((a) => [a.requestId, a.messageRef, a.messageBody])).toEqual([
           ['r-1', '{"m":1}', 'The answer so far, «clean» 🌈'],
           ['r-2', '{"m":2}', null],
@@ -899,25 +983,41 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
       });
 
       it('setAnswerProgress after settle leaves nothing behind', async () => {
-        await store.heartbeat('dead', NOW);
+        await store.heartbeat('dead');
+        await goStale();
         await running('r-1', 'dead');
         await store.settle('r-1', entry({ requestId: 'r-1' }));
         await store.setAnswerProgress('r-1', '{"m":1}', 'late');
-        expect(await store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper')).toEqual([]);
+        expect(await store.takeOrphanedAnswers(STALE, 'sweeper')).toEqual([]);
       });
 
       itShared('lets one of two sweepers on one database take each answer', async () => {
         const other = await second();
-        await store.heartbeat('dead', NOW);
+        await store.heartbeat('dead');
+        await goStale();
         for (let i = 0; i < 20; i++) await running(`r-${i}`, 'dead');
         const [a, b] = await Promise.all([
-          store.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper-a'),
-          other.takeOrphanedAnswers(later(STALE + 1), STALE, 'sweeper-b'),
+          store.takeOrphanedAnswers(STALE, 'sweeper-a'),
+          other.takeOrphanedAnswers(STALE, 'sweeper-b'),
         ]);
         const ids = [...a, ...b].map((x) => x.requestId).sort();
         expect(ids).toHaveLength(20);
         expect(new Set(ids).size).toBe(20);
         expect((await other.usage('discord', 'guild-1', undefined, later(STALE + 1))).reserved.requests).toBe(0);
+      });
+
+      it('heartbeats are stamped with the database clock, not a caller\'s', async () => {
+        const before = Date.now();
+        await store.heartbeat('me');
+        await store.heartbeat('dead');
+        await running('r-1', 'dead');
+        // Recent by the database's clock: no staleness window of a minute sees it as dead.
+        expect(await store.takeOrphanedAnswers(60_000, 'me')).toEqual([]);
+        await goStale();
+        await store.heartbeat('me');
+        expect((await store.takeOrphanedAnswers(STALE, 'me')).map((a) => a.requestId)).toEqual(['r-1']);
+        // The database and this test share a host here: its clock is ours, give or take.
+        expect(Date.now() - before).toBeLessThan(60_000);
       });
     });
   });
