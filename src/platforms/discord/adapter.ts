@@ -146,6 +146,7 @@ export function createDiscordAdapter(config: DiscordAdapterConfig, host: Adapter
     botId: () => client.user?.id ?? '',
     applicationId,
     reregister: reregistering(clock, logger, register, () => ({ applicationId: applicationId(), guildId: config.guildId })),
+    background: (work) => handlers.track(work),
   };
   listen(ctx, handlers);
 

@@ -11,6 +11,7 @@ import type { Place } from '../../core/settings.ts';
 import type { Clock } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
 import { DM_WORKSPACE, PLATFORM } from './limits.ts';
+import { budgeted } from './rate-limit.ts';
 import { DiscordAnswerSurface, type InteractionTarget } from './surface.ts';
 
 export { DM_WORKSPACE, PLATFORM } from './limits.ts';
@@ -44,6 +45,8 @@ export interface DiscordContext {
   applicationId(): string;
   /** Registers the commands again (someone used one this version does not know). */
   reregister(reason: string): Promise<void>;
+  /** Work that outlives the call that started it (idle() and stop() wait for it). */
+  background(work: Promise<void>): void;
 }
 
 /** Where an event happened, and what an answer there continues. */
@@ -94,5 +97,7 @@ export function answerSurface(
     replyTo: options.replyTo,
     retryButton: options.retryButton,
     onPosted: (messageId) => ctx.live.add(messageId, requestId, place),
+    // Clean-up writes (a stuck message) take their own turn in the channel's budget, after the call that found them.
+    later: (work) => ctx.background(budgeted(ctx.host.budget, place.channelId, work).then(() => undefined)),
   });
 }

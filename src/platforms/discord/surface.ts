@@ -30,6 +30,8 @@ export { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } fro
 
 /** Interaction tokens last 15 minutes; switch to the bot token a minute early. */
 export const INTERACTION_TOKEN_MS = 15 * 60_000;
+/** What a message Discord stopped letting us edit says once its answer moved to a reply. */
+export const CONTINUED_BELOW = '↪ The answer continues in the reply below.';
 const TOKEN_MARGIN_MS = 60_000;
 
 /** PostedMessage.ref on Discord: the bot token can edit the message through the channel route. */
@@ -86,6 +88,8 @@ export interface DiscordSurfaceOptions {
   retryButton?: boolean;
   /** Told about every message posted (the adapter watches them for deletion). */
   onPosted?: (messageId: string) => void;
+  /** Runs clean-up writes later, in their own budget slot (default: at once). */
+  later?: (work: () => Promise<void>) => void;
 }
 
 interface RawMessage {
@@ -109,6 +113,7 @@ export class DiscordAnswerSurface implements MessageSurface {
   readonly #interaction: InteractionTarget | undefined;
   readonly #retryButton: boolean;
   readonly #onPosted: ((messageId: string) => void) | undefined;
+  readonly #later: ((work: () => Promise<void>) => void) | undefined;
   #replyTo: string | undefined;
   #originalUsed = false;
   #tokenDead = false;
@@ -116,6 +121,8 @@ export class DiscordAnswerSurface implements MessageSurface {
   readonly #channelMessages = new Set<string>();
   /** Messages that had to be replaced by a new one (old id -> new id). */
   readonly #replaced = new Map<string, string>();
+  /** The answer text each message last showed (for a message left behind). */
+  readonly #bodies = new Map<string, string>();
 
   constructor(options: DiscordSurfaceOptions) {
     this.#rest = options.rest;
@@ -128,6 +135,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     this.#replyTo = options.replyTo;
     this.#retryButton = options.retryButton ?? true;
     this.#onPosted = options.onPosted;
+    this.#later = options.later;
     this.budgetKey = budgetKeyFor(options.channelId);
   }
 
@@ -154,16 +162,21 @@ export class DiscordAnswerSurface implements MessageSurface {
             })
           : await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token), { body, auth: false });
         this.#originalUsed = true;
-        return this.#posted((message as RawMessage).id);
+        return this.#posted((message as RawMessage).id, options);
       } catch (error) {
         if (!isTokenExpired(error)) throw this.#translate(error);
         this.#expire(error);
       }
     }
-    return this.#posted(await this.#postToChannel(text, options));
+    return this.#posted(await this.#postToChannel(text, options), options);
   }
 
   async edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
+    await this.#edit(messageId, text, options);
+    if (options?.view) this.#bodies.set(this.#current(messageId), options.view.body);
+  }
+
+  async #edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
     const id = this.#current(messageId);
     const body = this.#body(text, options);
     if (this.#channelMessages.has(id)) {
@@ -241,14 +254,46 @@ export class DiscordAnswerSurface implements MessageSurface {
   /** Posts the text as a new message in place of one that can no longer be edited. */
   async #replace(messageId: string, text: string, options: PostOptions | undefined, cause: unknown): Promise<void> {
     this.#logger.info({ messageId, reason: describeDiscordError(cause) }, 'message cannot be edited any more; posting a new one');
-    this.#replyTo = this.#current(messageId);
+    const stuck = this.#current(messageId);
+    this.#replyTo = stuck;
     const id = await this.#postToChannel(text, options);
-    this.#replaced.set(this.#current(messageId), id);
+    this.#replaced.set(stuck, id);
     this.postedIds.push(id);
     this.#onPosted?.(id);
+    const leave = () => this.#leaveStuck(stuck);
+    if (this.#later) this.#later(leave);
+    else await leave();
   }
 
-  #posted(id: string): PostedMessage {
+  /**
+   * The message Discord stopped letting us edit must not keep a cursor and a
+   * Stop button as if the answer were still coming: it gets its text so far and
+   * a pointer to the reply that continues it, or, when that edit is refused
+   * too, it is deleted. Best effort: the answer itself is already in the reply.
+   */
+  async #leaveStuck(stuck: string): Promise<void> {
+    const shown = this.#bodies.get(stuck) ?? '';
+    const body = shown.trim() === '' ? '' : `${formatAnswerText({ body: shown, streaming: false, status: null, footer: null, endLine: null, final: false })}\n\n`;
+    const content = `${body}${CONTINUED_BELOW}`.slice(-MAX_MESSAGE_LENGTH);
+    const update = { body: { content, components: [], allowed_mentions: NO_MENTIONS } };
+    const interaction = this.#channelMessages.has(stuck) ? undefined : this.#usableInteraction();
+    try {
+      if (interaction) await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token, stuck), { ...update, auth: false });
+      else await this.#rest.patch(Routes.channelMessage(this.#channelId, stuck), update);
+      return;
+    } catch (error) {
+      this.#logger.info({ messageId: stuck, reason: describeDiscordError(error) }, 'the stuck message refuses edits; deleting it');
+    }
+    try {
+      if (interaction) await this.#rest.delete(Routes.webhookMessage(interaction.applicationId, interaction.token, stuck), { auth: false });
+      else await this.#rest.delete(Routes.channelMessage(this.#channelId, stuck));
+    } catch (error) {
+      this.#logger.warn({ messageId: stuck, reason: describeDiscordError(error) }, 'could not delete the stuck message');
+    }
+  }
+
+  #posted(id: string, options?: PostOptions): PostedMessage {
+    if (options?.view) this.#bodies.set(id, options.view.body);
     this.postedIds.push(id);
     this.#replyTo = id;
     this.#onPosted?.(id);

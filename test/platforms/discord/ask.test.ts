@@ -144,10 +144,16 @@ describe('/ask', () => {
     );
     h.app.openrouter.enqueue({ text: parts, chunkDelayMs: 4, restWaitsFor: midAnswer });
     const interaction = await ask('old message');
-    const replacement = h.fake.botMessages(general).filter((m) => !m.interaction && BigInt(m.id) > BigInt(interaction.id));
+    // The answer continues in a reply to the message Discord stopped letting us edit.
+    const replacement = h.fake.botMessages(general).filter((m) => m.message_reference?.message_id === interaction.originalId);
     expect(replacement).toHaveLength(1);
     expect(answerText(replacement[0]!.content).replace(/\s+/g, ' ')).toBe(squash(full));
     expect(hasFooter(replacement[0]!.content)).toBe(true);
+    // An answer is never abandoned: the stuck message loses its cursor and Stop button and says where the answer went.
+    const stuck = h.fake.message(interaction.originalId!)!;
+    expect(stuck.content).toMatch(/↪ The answer continues in the reply below\.$/);
+    expect(stuck.content).not.toContain('▍');
+    expect(stuck.components ?? []).toEqual([]);
     expect(h.fake.violations).toEqual([]);
   });
 
