@@ -13,6 +13,8 @@ export interface ConversationRef {
   parentChannelId?: string;
   /** A Slack thread's ts, or the first message of a Discord reply chain. */
   rootId?: string;
+  /** How people call this place, when "this channel"/"this thread" would not fit (e.g. "this terminal chat"). */
+  label?: string;
 }
 
 /** The key history and resets are stored under. */
@@ -39,6 +41,7 @@ export function resetKeysOf(ref: ConversationRef): string[] {
 
 /** What a /new at this place resets, in words for the reply. */
 export function describeReset(ref: ConversationRef): string {
+  if (ref.label !== undefined) return ref.label;
   if (ref.rootId !== undefined) return 'this thread';
   return ref.parentChannelId !== undefined ? 'this thread' : 'this channel, its threads and reply chains included';
 }

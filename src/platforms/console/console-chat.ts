@@ -82,7 +82,7 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   };
   let shown = '';
 
-  const conversation = { platform: PLACE.platform, workspaceId: PLACE.workspaceId, channelId: PLACE.channelId };
+  const conversation = { platform: PLACE.platform, workspaceId: PLACE.workspaceId, channelId: PLACE.channelId, label: 'this terminal chat' };
   const port: InboundPort = {
     isPlatformAdmin: async () => true,
     async reply(text) {

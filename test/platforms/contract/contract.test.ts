@@ -75,7 +75,7 @@ describe.each(drivers)('platform contract: $name', ({ create }) => {
     await driver.ask('remember the word banana');
     const reset = await driver.command('new');
     expect(reset.private).toBe(true);
-    expect(reset.text).toMatch(/Starting afresh in this (channel|thread|conversation|chat)\b.*earlier messages/i);
+    expect(reset.text).toMatch(/Starting afresh in this (channel|thread|conversation|terminal chat)\b.*earlier messages/i);
 
     await driver.askInSameConversation('what was the word?');
     expect(driver.requestCount()).toBe(2);
