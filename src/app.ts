@@ -5,6 +5,7 @@
 import { commands } from '../commands/index.ts';
 import type { Config } from './config.ts';
 import { createCore, type Core } from './core/core.ts';
+import { createSettleSpool, defaultSpoolDir, type SettleSpool } from './core/settle-spool.ts';
 import type { Clock } from './core/types.ts';
 import { createModelCatalog } from './llm/catalog.ts';
 import { createOpenRouterService } from './llm/openrouter.ts';
@@ -15,6 +16,8 @@ import { ToolRegistry } from './tools/registry.ts';
 
 export interface App {
   core: Core;
+  /** Settles waiting for the database (see settle-spool.ts). */
+  spool: SettleSpool;
   close(): Promise<void>;
 }
 
@@ -65,10 +68,16 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       clock: options.clock,
       instanceId: options.instanceId,
     });
+    // Usage the database refused past the retries waits on disk until it lands (from earlier runs too).
+    const spool = createSettleSpool({ dir: defaultSpoolDir(config.spoolDir, config.databaseUrl), store, logger: logger.child({ component: 'settle-spool' }) });
+    core.quota.spoolFailedSettles(spool);
+    spool.start();
     return {
       core,
+      spool,
       async close() {
         catalog.close();
+        await spool.close();
         await store.close();
       },
     };

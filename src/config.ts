@@ -137,6 +137,7 @@ const schema = z.object({
     (v) => v === undefined || /^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(v),
     'must start with sqlite:, postgres:// or postgresql:// (or be unset for ./data/switchboard.db)',
   ),
+  SPOOL_DIR: optionalString,
   ADMIN_USER_IDS: list.pipe(
     z.array(z.string().regex(/^[a-z]+:[^\s:]+$/, 'entries must look like discord:123456 or slack:U0123ABC')),
   ),
@@ -218,6 +219,8 @@ export interface Config {
   maxPromptChars: number;
   log: { level: (typeof LOG_LEVELS)[number]; pretty: boolean; levelExplicit: boolean };
   databaseUrl?: string;
+  /** SPOOL_DIR: where settles the database refused past their retries wait (unset: next to the SQLite file, or ./data/spool). */
+  spoolDir?: string;
   adminUserIds: string[];
   plugins: string[];
   quota: {
@@ -364,6 +367,7 @@ function toConfig(e: Parsed): Config {
     maxPromptChars: e.MAX_PROMPT_CHARS,
     log: { level: e.LOG_LEVEL, levelExplicit: e.LOG_LEVEL_SET, pretty: e.LOG_PRETTY ?? (process.stdout.isTTY && process.env.NODE_ENV !== 'production') },
     databaseUrl: e.DATABASE_URL,
+    spoolDir: e.SPOOL_DIR,
     adminUserIds: e.ADMIN_USER_IDS,
     plugins: e.PLUGINS,
     quota: {

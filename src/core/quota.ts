@@ -17,6 +17,7 @@ import type {
   UserKey,
 } from '../store/types.ts';
 import { QUOTA_LIMITS } from '../store/types.ts';
+import type { SettleSpool } from './settle-spool.ts';
 import { UserFacingError } from './errors.ts';
 
 export type LimitSource = 'user' | 'server default' | 'environment default';
@@ -115,20 +116,30 @@ export class QuotaService {
     if (!result.ok) throw new UserFacingError('quota', describeRefusal(result, now), { publicMessage: describeRefusalPublicly(result, now) });
   }
 
+  #spool?: { keep: Pick<SettleSpool, 'add'>; retryDelaysMs: readonly number[] };
+
+  /** Where settles that fail past their retries go (app wiring); tests shorten the retries. */
+  spoolFailedSettles(keep: Pick<SettleSpool, 'add'>, retryDelaysMs: readonly number[] = SETTLE_RETRY_DELAYS_MS): void {
+    this.#spool = { keep, retryDelaysMs };
+  }
+
   /**
    * Writes the ledger row and frees the reservation. A database that is away
    * for a few seconds (a restart, a lost connection) must not lose the row or
    * hold the reservation until it expires, so failures are retried with
    * backoff; store.settle is idempotent on the request id, so a retry after a
-   * commit whose reply was lost writes nothing twice.
+   * commit whose reply was lost writes nothing twice. Past the retries the
+   * settle goes to the spool (when one is wired), which retries it until it lands.
    */
   async settle(reservationId: string | null, entry: LedgerEntry): Promise<void> {
+    const delays = this.#spool?.retryDelaysMs ?? SETTLE_RETRY_DELAYS_MS;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.store.settle(reservationId, entry);
         return;
       } catch (error) {
-        const delay = SETTLE_RETRY_DELAYS_MS[attempt];
+        const delay = delays[attempt];
+        if (delay === undefined && this.#spool) return this.#spool.keep.add(reservationId, entry);
         if (delay === undefined) throw error;
         this.onRetry?.(error, attempt + 1, delay);
         await new Promise((resolve) => setTimeout(resolve, delay));
