@@ -47,7 +47,7 @@ export default defineCommand({
       throw new UserFacingError('bad-input', '`period` goes with `top`: `/usage top day` or `/usage top month`.');
     }
     const target = options.user ? await resolveUser(invocation, options.user) : invocation.user;
-    if (target.id !== invocation.user.id && !isAdmin) {
+    if (target.id !== invocation.user.id && !(await isAdmin())) {
       throw new UserFacingError('not-admin', "Only admins can see other people's usage.");
     }
     const now = new Date(core.clock.now());
@@ -89,7 +89,7 @@ export function periodWindow(period: Period, now: Date): { from: Date; to: Date;
 /** /usage top: one GROUP BY per section (Store.ledgerTotals), not the month's ledger in memory. */
 async function showTop(ctx: CommandContext<z.infer<typeof options>>, period: Period): Promise<void> {
   const { invocation, core, isAdmin, reply } = ctx;
-  if (!isAdmin) throw new UserFacingError('not-admin', 'Only admins can use `/usage top` (server managers, or users listed in ADMIN_USER_IDS).');
+  if (!(await isAdmin())) throw new UserFacingError('not-admin', 'Only admins can use `/usage top` (server managers, or users listed in ADMIN_USER_IDS).');
   const window = periodWindow(period, new Date(core.clock.now()));
   const base = { platform: invocation.platform, workspaceId: invocation.workspaceId, from: window.from, to: window.to };
   const section = (key: LedgerGroupKey) => core.store.ledgerTotals({ ...base, groupBy: [key], limit: TOP_N });

@@ -49,7 +49,8 @@ export interface CommandContext<O> {
   options: O;
   invocation: Invocation;
   core: Core;
-  isAdmin: boolean;
+  /** Whether the person is an admin; looked up on first call (once). */
+  isAdmin: () => Promise<boolean>;
   logger: Logger;
   /** Replies to the person who asked; ephemeral where the platform has it. */
   reply: (text: string, options?: { ephemeral?: boolean }) => Promise<void>;
@@ -228,8 +229,10 @@ export async function runCommand(
     if (core.draining) throw restartingError();
     const target = sub ?? command;
     if (!target.execute) throw new UserFacingError('bad-input', `\`/${command.name}\` cannot be run on its own.`);
-    const isAdmin = await core.isAdmin(invocation);
-    if (target.admin && !isAdmin) {
+    // Asked only when needed (an admin command, or a command that asks): the lookup can be a platform round trip.
+    let adminCheck: Promise<boolean> | undefined;
+    const isAdmin = () => (adminCheck ??= core.isAdmin(invocation));
+    if (target.admin && !(await isAdmin())) {
       throw new UserFacingError(
         'not-admin',
         `Only admins can use \`${usageOf(command, subName).split(' <')[0]!.split(' [')[0]}\` (server managers, or users listed in ADMIN_USER_IDS).`,

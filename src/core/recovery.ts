@@ -20,9 +20,6 @@ export const STALE_HEARTBEATS = 3;
 /** How long one markInterrupted may take before the ledger row is written without it. */
 const MARK_TIMEOUT_MS = 30_000;
 
-/** The clean text of a streaming answer is recorded at most this often (besides each new message). */
-export const PROGRESS_INTERVAL_MS = 2_000;
-
 /**
  * The text a half-written message ends up with: the answer's clean text as
  * last recorded (none when null), then `note`, cut to fit `maxLength`.
@@ -64,32 +61,36 @@ export async function trackAnswer(core: Core, answer: TrackedAnswer, logger: Log
   }
   let lastRef: string | undefined;
   let lastBody: string | undefined;
-  let lastAt = Number.NEGATIVE_INFINITY;
-  // One write at a time, in order, so the stored ref and body are the latest.
-  let writes = Promise.resolve();
   /**
-   * Where the answer is shown and its clean text so far: written at once for a
-   * new message, otherwise at most every PROGRESS_INTERVAL_MS, so a crash
-   * leaves the sweeper the text without anyone re-reading our formatted output.
+   * Where the answer is shown and its clean text so far, written on each post
+   * and edit (the renderer already paces those to the platform's edit budget),
+   * one write at a time: while one is in flight only the newest waits, so a
+   * slow store never queues up stale text. A crash leaves the sweeper the text
+   * without anyone re-reading our formatted output.
    */
+  let inFlight = false;
+  let next: { ref: string; body: string | undefined } | undefined;
+  const flush = async () => {
+    inFlight = true;
+    while (next) {
+      const { ref, body } = next;
+      next = undefined;
+      try {
+        if (body === undefined) await core.store.setAnswerMessageRef(answer.requestId, ref);
+        else await core.store.setAnswerProgress(answer.requestId, ref, body);
+      } catch (error) {
+        logger.warn({ err: error }, 'could not record the answer message for crash recovery');
+      }
+    }
+    inFlight = false;
+  };
   const record = (ref: string | undefined, body: string | undefined) => {
     if (!tracked || ref === undefined) return;
-    const now = core.clock.now();
-    const newMessage = ref !== lastRef;
-    const firstText = body !== undefined && body !== '' && (lastBody === undefined || lastBody === '');
-    if (!newMessage && !firstText && (body === undefined || body === lastBody || now - lastAt < PROGRESS_INTERVAL_MS)) return;
+    if (ref === lastRef && (body === undefined || body === lastBody)) return;
     lastRef = ref;
-    lastAt = now;
     if (body !== undefined) lastBody = body;
-    const write =
-      lastBody === undefined
-        ? () => core.store.setAnswerMessageRef(answer.requestId, ref)
-        : ((text: string) => () => core.store.setAnswerProgress(answer.requestId, ref, text))(lastBody);
-    writes = writes.then(() =>
-      write().catch((error: unknown) => {
-        logger.warn({ err: error }, 'could not record the answer message for crash recovery');
-      }),
-    );
+    next = { ref, body: lastBody };
+    if (!inFlight) void flush();
   };
   return {
     surface(inner) {
