@@ -27,12 +27,24 @@ interface CommandBody {
 }
 
 export function register(app: App, deps: SlackDeps): void {
+  const known = new Set(deps.host.commands.map((definition) => `/${definition.name}`));
   for (const definition of deps.host.commands) {
     app.command(`/${definition.name}`, async ({ ack, command, respond }) => {
       await ack();
       deps.track(`/${definition.name}`, () => onCommand(deps, definition, command, respond));
     });
   }
+  // A command the app's manifest still lists but this version does not know gets a clear private answer, not a timeout.
+  app.command(/^\/.+/, async ({ ack, command, respond }) => {
+    if (known.has(command.command)) return;
+    await ack();
+    deps.track(command.command, async () => {
+      await replyVia(respond)(
+        `I don't know \`${truncate(command.command, 40)}\` any more (the app was updated and this command was removed); \`/ask\` and the other commands still work.`,
+        { ephemeral: true },
+      );
+    });
+  });
 }
 
 async function onCommand(deps: SlackDeps, definition: CommandDefinition, body: CommandBody, respond: RespondFn): Promise<void> {
