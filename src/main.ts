@@ -6,6 +6,7 @@ import { createApp } from './app.ts';
 import { loadConfigOrExplain, type Config } from './config.ts';
 import type { Core } from './core/core.ts';
 import { startLiveness } from './core/recovery.ts';
+import { startStopPolling } from './core/remote-stop.ts';
 import type { ChatAdapter } from './core/types.ts';
 import { createLogger } from './log.ts';
 import { watchBudget } from './ops/budget-alert.ts';
@@ -50,10 +51,13 @@ async function main(): Promise<number> {
   const adapters = createAdapters(config, app.core);
   // Heartbeats from now on; sweeps what dead processes left once the adapters are up.
   const liveness = startLiveness(app.core, adapters);
+  // Stop pressed on another process reaches the answers running here.
+  const stopPolling = startStopPolling(app.core);
   const metrics = createMetrics(app.core.events, { processMetrics: true, catalog: app.core.catalog });
   const budget = watchBudget(app.core, adapters);
   let ops: OpsServer | undefined;
   const closeRest = async () => {
+    await stopPolling.stop();
     await liveness.stop();
     await budget.idle();
     budget.close();

@@ -14,6 +14,7 @@ import type { HistoryMessage } from './conversation.ts';
 import { conversationKey, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError } from './errors.ts';
+import { askerOf, stopAnywhere } from './remote-stop.ts';
 import type { Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
 import { BoundedMap } from '../util/bounded-map.ts';
@@ -210,7 +211,8 @@ export class InboundRouter {
       ownerId === event.user.id || (await core.isAdmin({ platform: event.place.platform, user: event.user, isPlatformAdmin: () => event.port.isPlatformAdmin() }));
 
     if (event.action === 'stop') {
-      const owner = core.pipeline.ownerOf(event.requestId);
+      // The answer may stream in another process: the store knows its asker.
+      const owner = await askerOf(core, event.place, event.requestId);
       if (owner === undefined) {
         await say('This answer has already finished.');
         return;
@@ -220,7 +222,7 @@ export class InboundRouter {
         await say('Only the person who asked, or an admin, can stop this answer.');
         return;
       }
-      const stopped = core.pipeline.stop({ platform: event.place.platform, workspaceId: event.place.workspaceId, requestId: event.requestId }, event.user.name);
+      const stopped = await stopAnywhere(core, { platform: event.place.platform, workspaceId: event.place.workspaceId, requestId: event.requestId }, event.user.name);
       logger.info({ requestId: event.requestId, stopped }, 'stop button pressed');
       return;
     }

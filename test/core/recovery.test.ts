@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AskResult } from '../../src/core/pipeline.ts';
 import { INTERRUPTED_NOTE, startLiveness, sweepOrphans, interruptedText, type Liveness } from '../../src/core/recovery.ts';
-import type { ChatAdapter, MessageSurface, NativeStream } from '../../src/core/types.ts';
+import { systemClock, type ChatAdapter, type Clock, type MessageSurface, type NativeStream } from '../../src/core/types.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startTestApp, TEST_API_KEY, type TestApp } from '../helpers/test-app.ts';
 
@@ -159,6 +159,77 @@ describe('crash recovery in one process', () => {
     const again = createSurface('again');
     expect((await ask(b, 'alice', 'quick again', again.surface, 'c9')).outcome).toBe('ok');
     expect(again.text()).toContain('done: quick again');
+  });
+
+  it('a process swept as dead while alive gets its real usage recorded: the late settle replaces the interrupted row, still one row per request', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-recovery-'));
+    openrouter = await startFakeOpenRouter({ apiKey: TEST_API_KEY });
+    const a = await start('proc-a');
+    const livenessA = startLiveness(a.core, []);
+    await livenessA.startSweeping();
+    const b = await start('proc-b');
+    // A long pause (or a clock jump) on A: the answer keeps streaming, no heartbeat goes out.
+    a.openrouter.enqueue({ text: Array.from({ length: 30 }, (_, i) => `w${i} `), chunkDelayMs: 40, usage: { prompt_tokens: 40, completion_tokens: 30, cost: 0.003 } });
+    const surface = createSurface('slow');
+    const answer = a.core.pipeline.ask({
+      place: place('c1'),
+      user: { id: 'alice', name: 'alice' },
+      prompt: 'a slow one',
+      conversationKey: 'k-slow',
+      history: async () => [],
+      surface: surface.surface,
+      isAdmin: false,
+    });
+    await waitFor(() => surface.text().includes('w0'), 'the answer to start');
+    await livenessA.stop();
+
+    // B takes A for dead and writes the interrupted row while A is still streaming.
+    const livenessB = startLiveness(b.core, []);
+    livenesses.push(livenessB);
+    await livenessB.startSweeping();
+    await waitFor(async () => (await b.core.store.ledger({})).some((row) => row.outcome === 'interrupted'), 'the sweep');
+    expect(a.core.pipeline.running()).toBe(1);
+
+    // A finishes after all: its real usage replaces the sweeper's row.
+    const result = await answer;
+    expect(result.outcome).toBe('ok');
+    const rows = await b.core.store.ledger({});
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ requestId: result.requestId, outcome: 'ok', errorKind: null, tokensIn: 40, tokensOut: 30, costUsd: 0.003 });
+    const usage = await b.core.store.usage('test', 'w1', 'alice', new Date());
+    expect(usage.day).toEqual({ requests: 1, tokens: 70, usd: 0.003 });
+    expect(usage.reserved.requests).toBe(0);
+  });
+
+  it('heartbeats and staleness use the database clock: a host hours ahead sweeps no live process, one hours behind is not swept', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-recovery-'));
+    openrouter = await startFakeOpenRouter({ apiKey: TEST_API_KEY });
+    openrouter.setDefault(() => ({ text: ['partial ', 'answer'], hang: 'after-text' }));
+    const HOURS = 3 * 3_600_000;
+    const skewed = (offsetMs: number): Clock => ({ now: () => systemClock.now() + offsetMs, sleep: (ms, signal) => systemClock.sleep(ms, signal) });
+    const ahead = await startTestApp({ openrouter, instanceId: 'ahead', clock: skewed(HOURS), env: { DATABASE_URL: `sqlite:${join(dir, 'switchboard.db')}`, INSTANCE_HEARTBEAT_MS: '20' } });
+    apps.push(ahead);
+    const behind = await startTestApp({ openrouter, instanceId: 'behind', clock: skewed(-HOURS), env: { DATABASE_URL: `sqlite:${join(dir, 'switchboard.db')}`, INSTANCE_HEARTBEAT_MS: '20' } });
+    apps.push(behind);
+    const surfaces = [createSurface('ahead'), createSurface('behind')];
+    for (const [i, app] of [ahead, behind].entries()) {
+      app.core.pipeline
+        .ask({ place: place(`c${i}`), user: { id: `u${i}`, name: `u${i}` }, prompt: 'hang on', conversationKey: `k${i}`, history: async () => [], surface: surfaces[i]!.surface, isAdmin: false })
+        .catch(() => undefined);
+    }
+    await waitFor(() => surfaces.every((s) => s.text().includes('partial')), 'both answers to stream');
+    for (const app of [ahead, behind]) {
+      const liveness = startLiveness(app.core, []);
+      livenesses.push(liveness);
+      await liveness.startSweeping();
+    }
+    // Many heartbeat intervals (20 ms; stale after 60 ms) of both sweeping.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await ahead.core.store.ledger({})).toEqual([]);
+    expect(ahead.core.pipeline.running()).toBe(1);
+    expect(behind.core.pipeline.running()).toBe(1);
+    expect(ahead.rawLogs()).not.toContain('a process died with answers running');
+    for (const app of [ahead, behind]) app.core.pipeline.stop({}, 'test');
   });
 
   it('a bookkeeping failure does not fail the answer', async () => {

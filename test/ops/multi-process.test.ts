@@ -134,6 +134,8 @@ if (!PG_URL) {
         ['U0CAROL', 'carol'],
         ['U0DAN', 'dan'],
         ['U0ERIN', 'erin'],
+        ['U0FRAN', 'Fran'],
+        ['U0GUS', 'Gus'],
       ] as const) {
         slack.addUser({ id, name, realName: name });
       }
@@ -141,6 +143,8 @@ if (!PG_URL) {
       openrouter.setDefault((body) => {
         const prompt = body.messages.filter((m) => m.role === 'user').map((m) => String(m.content ?? '')).join(' ');
         if (prompt.includes('long-answer')) return { text: Array.from({ length: 400 }, (_, i) => `word${i} `), chunkDelayMs: 20 };
+        if (prompt.includes('stoppable-two')) return { text: Array.from({ length: 400 }, (_, i) => `halt${i} `), chunkDelayMs: 20 };
+        if (prompt.includes('stoppable')) return { text: Array.from({ length: 400 }, (_, i) => `stop${i} `), chunkDelayMs: 20 };
         if (prompt.includes('quota-q')) return { text: ['counted ', 'answer'], chunkDelayMs: 30 };
         return { text: ['Hello ', 'from ', 'the ', 'fake'] };
       });
@@ -201,6 +205,57 @@ if (!PG_URL) {
       expect(promptsSent('dedup-check')).toHaveLength(1);
       expect(slack.botMessages(CHANNEL, ts)).toHaveLength(1);
       expect(await store.ledger({ userId: 'U0CAROL' })).toHaveLength(1);
+    });
+
+    /** The answer message showing `word` with its Stop button, and the request id the button carries. */
+    async function streamingAnswer(word: string) {
+      const message = await waitFor(
+        () => slack.botMessages(CHANNEL).find((m) => slack.visibleText(m).includes(word) && m.blocks?.some((b) => b.type === 'actions')),
+        `an answer showing ${word}`,
+      );
+      const button = message.blocks!.find((b) => b.type === 'actions')!.elements![0]!;
+      return { message, requestId: String(button.value) };
+    }
+    const finalText = (ts: string) => slack.visibleText(slack.botMessages(CHANNEL).find((m) => m.ts === ts)!);
+
+    it('Stop works across processes: the Stop button pressed on the process that is not answering stops the answer where it runs; it settles once', async () => {
+      await slash(a, 'U0FRAN', '/ask', 'stoppable-one please');
+      const { message, requestId } = await streamingAnswer('stop0 ');
+      // A runs it; B knows it only through the store.
+      const [tracked] = await store.activeAnswers({ platform: 'slack', workspaceId: slack.teamId, requestId });
+      expect(tracked?.owner).toContain(`:${a.child.pid}:`);
+
+      // Someone else, through B: refused, checked against the asker recorded in the store.
+      slack.receiverUrl = b.slackUrl;
+      await slack.clickButton({ user: 'U0GUS', channel: CHANNEL, messageTs: message.ts, actionId: 'switchboard_stop', value: requestId });
+      await waitFor(() => slack.ephemerals.find((e) => e.text.includes('Only the person who asked')), 'the refusal');
+
+      // The asker, through B.
+      await slack.clickButton({ user: 'U0FRAN', channel: CHANNEL, messageTs: message.ts, actionId: 'switchboard_stop', value: requestId });
+      await waitFor(() => finalText(message.ts).includes('Stopped by Fran'), 'the answer to end stopped', 5_000);
+      expect(finalText(message.ts)).not.toContain('stop399');
+      const rows = await waitFor(async () => {
+        const ledger = await store.ledger({ userId: 'U0FRAN' });
+        return ledger.length === 1 && ledger;
+      }, 'the stopped answer to settle');
+      expect(rows[0]).toMatchObject({ requestId, outcome: 'cancelled' });
+      await sleep(400);
+      expect(await store.ledger({ userId: 'U0FRAN' })).toHaveLength(1);
+      expect(b.output()).toContain('stop button pressed');
+      expect(a.output()).toContain('stop requested through another process');
+    });
+
+    it('Stop works across processes: /stop on the other process stops the user’s own answer', async () => {
+      await slash(a, 'U0GUS', '/ask', 'stoppable-two please');
+      const { message, requestId } = await streamingAnswer('halt0 ');
+      await slash(b, 'U0GUS', '/stop', '');
+      await waitFor(() => slack.ephemerals.find((e) => e.text.includes('Stopped 1 answer')), 'the /stop reply');
+      await waitFor(() => finalText(message.ts).includes('Stopped by Gus'), 'the answer to end stopped', 5_000);
+      const rows = await waitFor(async () => {
+        const ledger = await store.ledger({ userId: 'U0GUS' });
+        return ledger.length === 1 && ledger;
+      }, 'the stopped answer to settle');
+      expect(rows[0]).toMatchObject({ requestId, outcome: 'cancelled' });
     });
 
     it('shuts down on SIGTERM: refuses new requests, interrupts the long answer, settles it and exits 0', async () => {
