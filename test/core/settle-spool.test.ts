@@ -3,16 +3,21 @@
  * longer than the retries goes to the spool on disk and lands once the
  * database is back, in the background and at the next start, exactly once.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSettleSpool, defaultSpoolDir } from '../../src/core/settle-spool.ts';
 import type { MessageSurface } from '../../src/core/types.ts';
 import { createStore } from '../../src/store/index.ts';
 import type { LedgerEntry, Store } from '../../src/store/types.ts';
 import { silentLogger } from '../store/harness.ts';
+import { postgresTestUrl } from '../helpers/postgres.ts';
 import { startTestApp, type TestApp } from '../helpers/test-app.ts';
+
+const PG_URL = postgresTestUrl('the settle spool on PostgreSQL');
 
 function surface(): MessageSurface {
   let next = 0;
@@ -117,6 +122,49 @@ describe('settle spool', () => {
     await second.core.store.settle(result.requestId, row!);
     expect(await second.core.store.ledger({})).toHaveLength(1);
     expect((await second.core.store.usage('test', 'w1', 'u1', new Date())).day.requests).toBe(1);
+  });
+
+  it.skipIf(!PG_URL)('A finished answer is always charged on PostgreSQL: the ledger table gone for longer than the retries, then back', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-spool-'));
+    const schema = `sb_spool_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      const url = new URL(PG_URL!);
+      url.searchParams.set('schema', schema);
+      const app = await startTestApp({ env: { DATABASE_URL: url.toString(), SPOOL_DIR: join(dir, 'spool') } });
+      apps.push(app);
+      app.core.quota.spoolFailedSettles(app.app.spool, [5, 5]);
+      // The database refuses every settle (as a revoked or missing table would).
+      await admin.query(`alter table "${schema}".usage_ledger rename to usage_ledger_away`);
+      app.openrouter.enqueue({ text: ['counted'], usage: { prompt_tokens: 8, completion_tokens: 4, cost: 0.001 } });
+      const result = await app.core.pipeline.ask({
+        place,
+        user: { id: 'u1', name: 'u1' },
+        prompt: 'hi',
+        conversationKey: 'k',
+        history: async () => [],
+        surface: surface(),
+        isAdmin: false,
+      });
+      expect(result.outcome).toBe('ok');
+      expect(await app.app.spool.pending()).toEqual([result.requestId]);
+      expect(await app.app.spool.flush()).toBe(0);
+
+      await admin.query(`alter table "${schema}".usage_ledger_away rename to usage_ledger`);
+      expect(await app.app.spool.flush()).toBe(1);
+      expect(await app.app.spool.flush()).toBe(0);
+      const rows = await app.core.store.ledger({});
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ requestId: result.requestId, outcome: 'ok', tokensIn: 8, tokensOut: 4, costUsd: 0.001 });
+      const usage = await app.core.store.usage('test', 'w1', 'u1', new Date());
+      expect(usage.reserved.requests).toBe(0);
+      expect(usage.day).toEqual({ requests: 1, tokens: 12, usd: 0.001 });
+    } finally {
+      for (const app of apps.splice(0)) await app.close();
+      await admin.query(`drop schema if exists "${schema}" cascade`);
+      await admin.end();
+    }
   });
 
   it('retries in the background until the database takes it, and two replayers still write one row', async () => {
