@@ -103,6 +103,17 @@ const schema = z.object({
       message: `lists ${v.length} models but takes at most ${MAX_FALLBACK_MODELS}: OpenRouter accepts ${MAX_MODELS_PER_REQUEST} models per request (DEFAULT_MODEL plus ${MAX_FALLBACK_MODELS} fallbacks) and rejects more with HTTP 400`,
     });
   }),
+  AUTO_ROUTER_MODELS: list.superRefine((v, ctx) => {
+    for (const entry of v) {
+      if (!/^[\w.-]+\/[\w.:@*-]+$/.test(entry) || entry.startsWith('openrouter/')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `entries must be model ids or provider patterns such as anthropic/claude-3.5-sonnet or anthropic/* (and not a router such as openrouter/auto); got ${shown(entry)}`,
+        });
+        return;
+      }
+    }
+  }),
   DEFAULT_MAX_TOKENS: positiveInt(1024),
   DEFAULT_TEMPERATURE: numberVar(undefined, 'a number from 0 to 2', (n) => n >= 0 && n <= 2),
   DEFAULT_SYSTEM_PROMPT: optionalString,
@@ -206,6 +217,12 @@ export interface Config {
     /** Retries of a failed request before anything streamed (429, 5xx, connection errors). */
     maxRetries: number;
     catalogTtlMs: number;
+    /**
+     * The models openrouter/auto may pick (AUTO_ROUTER_MODELS), sent as the
+     * auto-router plugin's allowed_models; the quota reserves for the priciest
+     * of them. Empty: any model, reserved at the priciest text model listed.
+     */
+    autoRouterModels: string[];
   };
   defaults: {
     model: string;
@@ -354,6 +371,7 @@ function toConfig(e: Parsed): Config {
       timeoutMs: e.REQUEST_TIMEOUT_MS,
       maxRetries: e.OPENROUTER_MAX_RETRIES,
       catalogTtlMs: e.CATALOG_TTL_MS,
+      autoRouterModels: [...new Set(e.AUTO_ROUTER_MODELS)],
     },
     defaults: {
       model: e.DEFAULT_MODEL,

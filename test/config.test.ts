@@ -71,6 +71,18 @@ describe('config', () => {
     expect(config.secrets).toContain('discord-token-abcdef');
   });
 
+  it('AUTO_ROUTER_MODELS takes ids and provider patterns, and refuses routers and junk by name', () => {
+    expect(parseConfig(base).openrouter.autoRouterModels).toEqual([]);
+    expect(parseConfig({ ...base, AUTO_ROUTER_MODELS: 'anthropic/*, openai/gpt-4o-mini ,anthropic/*' }).openrouter.autoRouterModels).toEqual([
+      'anthropic/*',
+      'openai/gpt-4o-mini',
+    ]);
+    for (const bad of ['openrouter/auto', 'claude', 'anthropic/claude 3', 'a/b/c']) {
+      const text = problems({ ...base, AUTO_ROUTER_MODELS: bad }).join('\n');
+      expect(text).toContain('AUTO_ROUTER_MODELS entries must be model ids or provider patterns');
+    }
+  });
+
   it('DEFAULT_FALLBACK_MODELS refuses more than 2 fallbacks, naming the limit', () => {
     expect(parseConfig({ ...base, DEFAULT_FALLBACK_MODELS: 'a/b,c/d' }).defaults.fallbackModels).toEqual(['a/b', 'c/d']);
     const text = problems({ ...base, DEFAULT_FALLBACK_MODELS: 'a/b, c/d, e/f' }).join('\n');

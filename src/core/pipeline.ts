@@ -4,6 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { classifyError, type LlmError } from '../llm/errors.ts';
+import { worstCasePrice } from '../llm/pricing.ts';
+import { promptTokensCeiling, toolTokensCeiling } from '../llm/token-bound.ts';
+import { fallbacksToSend } from '../llm/to-openai-request.ts';
 import type { ChatRequest, CompletionResult, MessagePart, ModelInfo, StreamEvent, Usage } from '../llm/types.ts';
 import { emptyUsage, partsText } from '../llm/types.ts';
 import type { Logger } from '../log.ts';
@@ -14,6 +17,7 @@ import { buildConversation, cleanPrompt, type BuiltConversation, type HistoryMes
 import { resetKeysOf, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError, UserFacingError } from './errors.ts';
+import type { Reservation } from './quota.ts';
 import { trackAnswer } from './recovery.ts';
 import { createRenderer, type Renderer, type RenderResult } from './renderer.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
@@ -168,9 +172,9 @@ export class AnswerPipeline {
       userId: user.id,
       modelRequested: plan.model,
     };
-    await this.#reserve(request, plan, ledgerBase, logger);
+    const reservation = await this.#reserve(request, plan, ledgerBase, logger);
     const answer = await this.#open(request, plan, requestId, logger);
-    const streamed = await this.#stream(request, plan, answer, logger);
+    const streamed = await this.#stream(request, plan, answer, logger, reservation);
     await this.#finish(request, plan, answer, streamed, logger);
     await this.#settle(plan, answer, streamed, ledgerBase, logger);
     if (streamed.unshown) throw streamed.unshown;
@@ -214,18 +218,26 @@ export class AnswerPipeline {
     return { prompt, settings, model, modelInfo, maxTokens, conversation, started: core.clock.now() };
   }
 
-  /** The quota reservation; a refusal is written to the ledger (as refused, costing nothing) and told to the asker. */
-  async #reserve(request: AskRequest, plan: Plan, ledgerBase: LedgerBase, logger: Logger): Promise<void> {
+  /**
+   * The quota reservation: the first round's worst case over every model that
+   * may answer (its top-ups come before further rounds, in #stream). A refusal
+   * is written to the ledger (as refused, costing nothing) and told to the asker.
+   */
+  async #reserve(request: AskRequest, plan: Plan, ledgerBase: LedgerBase, logger: Logger): Promise<Reservation> {
     const { core } = this;
     const { place, user } = request;
+    const fallbacks = fallbacksToSend({ model: plan.model, fallbackModels: plan.settings.fallbackModels });
     try {
-      await core.quota.reserve({
+      return await core.quota.reserve({
         requestId: ledgerBase.requestId,
         user: { platform: place.platform, workspaceId: place.workspaceId, userId: user.id },
         channelId: place.channelId,
         model: plan.model,
+        fallbacks,
         modelInfo: plan.modelInfo,
-        promptTokens: plan.conversation.promptTokens,
+        priceOf: (models) => worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels),
+        // Bounds, not estimates: the tool definitions count whether or not the model ends up offered them.
+        promptTokens: promptTokensCeiling(plan.conversation.messages) + toolTokensCeiling(core.registry.specs(plan.settings.tools)),
         maxTokens: plan.maxTokens,
       });
     } catch (error) {
@@ -267,7 +279,7 @@ export class AnswerPipeline {
   }
 
   /** Streams the upstream answer into the renderer; never throws. */
-  async #stream(request: AskRequest, plan: Plan, answer: OpenAnswer, logger: Logger): Promise<Streamed> {
+  async #stream(request: AskRequest, plan: Plan, answer: OpenAnswer, logger: Logger, reservation: Reservation): Promise<Streamed> {
     const { core } = this;
     const { place, user } = request;
     const { settings, model } = plan;
@@ -290,6 +302,17 @@ export class AnswerPipeline {
       const stream = core.llm.chat(chatRequest, {
         tools: settings.tools,
         maxRounds: core.config.tools.maxRounds,
+        autoRouterModels: core.config.openrouter.autoRouterModels,
+        beforeRound: async (round) => {
+          const decision = await reservation.beforeRound(round);
+          if (!decision.send || !decision.tools) {
+            const refusal = reservation.refusal?.limit;
+            const message = decision.send ? 'quota top-up refused: the round goes without tools' : 'quota top-up refused: no further round';
+            logger.info({ round: round.round, refusal, maxTokens: decision.send ? decision.maxTokens : undefined }, message);
+            renderer.status(decision.send ? '💸 Spending limit reached: answering without further tools.' : '💸 Spending limit reached: no room for another round.');
+          }
+          return decision;
+        },
         context: {
           requestId: answer.requestId,
           platform: place.platform,

@@ -3,8 +3,8 @@
  * and how a refusal reads. The store does the atomic part.
  */
 import type { Config } from '../config.ts';
-import { computeCostUsd } from '../llm/pricing.ts';
-import type { ModelInfo } from '../llm/types.ts';
+import { computeCostUsd, isVariablePrice, type WorstCasePrice } from '../llm/pricing.ts';
+import type { ModelInfo, ModelPricing, RoundDecision, RoundPlan } from '../llm/types.ts';
 import type {
   EffectiveLimits,
   LedgerEntry,
@@ -40,7 +40,13 @@ export interface ReservationRequest {
   user: UserKey;
   channelId: string;
   model: string;
-  modelInfo: ModelInfo | undefined;
+  /** The fallbacks sent with it (each may answer, so each is priced). */
+  fallbacks?: readonly string[];
+  /** The model's catalog entry; prices the request when `priceOf` is not given. */
+  modelInfo?: ModelInfo | undefined;
+  /** The worst case over the models that may answer (the pipeline asks the catalog: worstCasePrice). */
+  priceOf?: (models: readonly string[]) => Promise<WorstCasePrice>;
+  /** Upper bound on the first round's prompt tokens (messages and tool definitions). */
   promptTokens: number;
   maxTokens: number;
 }
@@ -96,24 +102,54 @@ export class QuotaService {
     return computeCostUsd(modelInfo, promptTokens, maxTokens) ?? 0;
   }
 
-  /** Reserves the worst case or throws a UserFacingError saying which limit, the usage and the reset. */
-  async reserve(request: ReservationRequest): Promise<void> {
-    const limits = await this.effectiveLimits(request.user);
+  /**
+   * Reserves the worst case of the first round over every model that may
+   * answer, or throws a UserFacingError saying which limit, the usage and the
+   * reset; or, when a price is not known and a USD limit is in force, that the
+   * price is not known. The reservation tops itself up before further rounds.
+   */
+  async reserve(request: ReservationRequest): Promise<Reservation> {
+    const models = [request.model, ...(request.fallbacks ?? [])];
+    const priceOf = request.priceOf ?? (async () => priceFromInfo(request.model, request.modelInfo));
+    const [limits, price] = await Promise.all([this.effectiveLimits(request.user), priceOf(models)]);
     const now = this.now();
+    if (!price.known && usdLimited(limits)) throw unknownPriceError(price, limits);
+    const estimate = {
+      tokens: request.promptTokens + request.maxTokens,
+      usd: price.known ? worstCostUsd(price.pricing, request.promptTokens, request.maxTokens) : 0,
+    };
     const result = await this.store.reserve({
       id: request.requestId,
       user: request.user,
       channelId: request.channelId,
       limits,
-      estimate: {
-        tokens: request.promptTokens + request.maxTokens,
-        usd: this.estimateUsd(request.modelInfo, request.model, request.promptTokens, request.maxTokens),
-      },
+      estimate,
       now,
       ttlMs: this.defaults.reservationTtlMs,
       owner: this.owner,
     });
     if (!result.ok) throw new UserFacingError('quota', describeRefusal(result, now), { publicMessage: describeRefusalPublicly(result, now) });
+    return new Reservation(
+      {
+        topUp: (total) =>
+          this.store.topUp({
+            id: request.requestId,
+            user: request.user,
+            channelId: request.channelId,
+            limits,
+            estimate: total,
+            now: this.now(),
+            ttlMs: this.defaults.reservationTtlMs,
+            owner: this.owner,
+          }),
+        priceOf,
+      },
+      limits,
+      models,
+      price,
+      estimate,
+      request.maxTokens,
+    );
   }
 
   #spool?: { keep: Pick<SettleSpool, 'add'>; retryDelaysMs: readonly number[] };
@@ -146,6 +182,126 @@ export class QuotaService {
       }
     }
   }
+}
+
+/** The fewest output tokens worth a last round without tools; below this nothing more is sent. */
+const MIN_ANSWER_TOKENS = 32;
+/** Keeps float noise from putting a round a hair above what is reserved. */
+const USD_EPSILON = 1e-12;
+
+/**
+ * A request's reservation, held from reserve to settle. A tool loop sends the
+ * grown prompt again each round, so before each round (see ChatOptions.
+ * beforeRound) it makes sure it covers what the rounds so far cost plus this
+ * round's worst case, topping itself up in the store (atomically, with every
+ * limit check) when it does not. When the top-up is refused the round goes
+ * without tools and with no more output than the reservation still covers,
+ * so what is settled never exceeds what was reserved.
+ */
+export class Reservation {
+  /** Upper bound on the spend of the rounds already allowed. */
+  #committedUsd = 0;
+  #modelsKey: string;
+  /** The limit that refused the last top-up, if one did. */
+  refusal: Extract<ReserveResult, { ok: false }> | undefined;
+
+  constructor(
+    private readonly deps: {
+      topUp: (total: { tokens: number; usd: number }) => Promise<ReserveResult>;
+      priceOf: (models: readonly string[]) => Promise<WorstCasePrice>;
+    },
+    private readonly limits: EffectiveLimits,
+    models: readonly string[],
+    private price: WorstCasePrice,
+    private held: { tokens: number; usd: number },
+    private readonly maxTokens: number,
+  ) {
+    this.#modelsKey = models.join('\n');
+  }
+
+  /** What is reserved now. */
+  get reserved(): { tokens: number; usd: number } {
+    return { ...this.held };
+  }
+
+  async beforeRound(plan: RoundPlan): Promise<RoundDecision> {
+    const usd = usdLimited(this.limits);
+    const tokens = isSet(this.limits.tokensPerDay);
+    if (!usd && !tokens) return { send: true, tools: true };
+    const key = plan.models.join('\n');
+    if (key !== this.#modelsKey) {
+      // A hook changed the models: price what will really be sent.
+      this.#modelsKey = key;
+      this.price = await this.deps.priceOf(plan.models);
+    }
+    const price = this.price;
+    if (!price.known) return usd ? { send: false } : { send: true, tools: true };
+    const pricing = price.pricing;
+    const maxTokens = plan.maxTokens ?? this.maxTokens;
+    const spentUsd = plan.spent.costSource === 'unknown' ? Math.max(plan.spent.costUsd, this.#committedUsd) : plan.spent.costUsd;
+    const spentTokens = plan.spent.promptTokens + plan.spent.completionTokens;
+    const prompt = plan.promptTokens + plan.toolTokens;
+    const needed = { tokens: spentTokens + prompt + maxTokens, usd: spentUsd + worstCostUsd(pricing, prompt, maxTokens) };
+    if (needed.usd <= this.held.usd && needed.tokens <= this.held.tokens) {
+      this.#committedUsd = needed.usd;
+      return { send: true, tools: true };
+    }
+    const total = { tokens: Math.max(needed.tokens, this.held.tokens), usd: Math.max(needed.usd, this.held.usd) };
+    let result: ReserveResult;
+    try {
+      result = await this.deps.topUp(total);
+    } catch {
+      // The store is away: what is already held still bounds a last round.
+      result = { ok: false, limit: usd ? 'usd-per-day' : 'tokens-per-day', used: 0, max: 0 };
+    }
+    if (result.ok) {
+      this.held = total;
+      this.#committedUsd = needed.usd;
+      return { send: true, tools: true };
+    }
+    this.refusal = result;
+    // Without tools: the prompt alone, and as much output as the reservation still covers.
+    let budget = maxTokens;
+    if (pricing.completion > 0) {
+      const left = this.held.usd - spentUsd - worstCostUsd(pricing, plan.promptTokens, 0) - USD_EPSILON;
+      budget = Math.min(budget, Math.floor(left / pricing.completion));
+    } else if (this.held.usd - spentUsd - worstCostUsd(pricing, plan.promptTokens, 0) < -USD_EPSILON) {
+      budget = 0;
+    }
+    if (tokens) budget = Math.min(budget, this.held.tokens - spentTokens - plan.promptTokens);
+    if (budget < Math.min(MIN_ANSWER_TOKENS, maxTokens) || budget <= 0) return { send: false };
+    this.#committedUsd = spentUsd + worstCostUsd(pricing, plan.promptTokens, budget);
+    return budget < maxTokens ? { send: true, tools: false, maxTokens: budget } : { send: true, tools: false };
+  }
+}
+
+/** Every prompt token and the whole output budget at the worst per-token prices, plus the per-request price. */
+export function worstCostUsd(pricing: ModelPricing, promptTokens: number, maxTokens: number): number {
+  return promptTokens * pricing.prompt + maxTokens * pricing.completion + pricing.request;
+}
+
+function priceFromInfo(model: string, info: ModelInfo | undefined): WorstCasePrice {
+  if (model.endsWith(':free') || info?.isFree) return { known: true, pricing: { prompt: 0, completion: 0, request: 0 } };
+  if (info && !isVariablePrice(info.pricing)) return { known: true, pricing: info.pricing };
+  return { known: false, model, reason: info ? 'not-listed' : 'catalog-unavailable' };
+}
+
+function isSet(value: number | null | undefined): value is number {
+  return value !== null && value !== undefined;
+}
+
+/** Whether a USD limit of the user's, or the server's budget, is in force. */
+function usdLimited(limits: EffectiveLimits): boolean {
+  return isSet(limits.usdPerDay) || isSet(limits.usdPerMonth) || isSet(limits.serverUsdPerMonth);
+}
+
+function unknownPriceError(price: Extract<WorstCasePrice, { known: false }>, limits: EffectiveLimits): UserFacingError {
+  const whose = isSet(limits.usdPerDay) || isSet(limits.usdPerMonth) ? 'you have a spending limit' : 'this server has a spending budget';
+  const message =
+    price.reason === 'catalog-unavailable'
+      ? `The price of \`${price.model}\` is not known right now (model catalog unavailable), and ${whose}; try again shortly or pick a listed model.`
+      : `The price of \`${price.model}\` is not listed in OpenRouter's model catalog, and ${whose}; pick a listed model (or ask an admin to change the fallbacks).`;
+  return new UserFacingError('quota', message);
 }
 
 /** About 10 s in all: long enough for a database restart or failover. */

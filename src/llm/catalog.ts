@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { redactSecrets } from './errors.ts';
 import { rankModels, suggestIds } from './model-search.ts';
-import { isVariablePrice, worstCasePricing } from './pricing.ts';
-import type { ModelCatalog, ModelInfo } from './types.ts';
+import { isVariablePrice, matchesModelPattern, worstCasePricing } from './pricing.ts';
+import type { ModelCatalog, ModelInfo, ModelPricing } from './types.ts';
 
 export interface ModelCatalogOptions {
   /** OpenRouter base, e.g. https://openrouter.ai/api/v1 */
@@ -102,6 +102,8 @@ export function createModelCatalog(opts: ModelCatalogOptions): ModelCatalog {
   let loadedAt = 0;
   let lastFailureAt: number | undefined;
   let inFlight: Promise<void> | undefined;
+  /** ceiling() per allow-list, for the loaded list (the quota asks on every answer). */
+  let ceilings = new Map<string, ModelPricing | undefined>();
 
   async function fetchOnce(): Promise<void> {
     const started = clock.now();
@@ -129,6 +131,7 @@ export function createModelCatalog(opts: ModelCatalogOptions): ModelCatalog {
       attachCeilings(models);
       list = models;
       byId = new Map(models.map((m) => [m.id, m]));
+      ceilings = new Map();
       loadedAt = clock.now();
       lastFailureAt = undefined;
       opts.logger.debug({ models: models.length, skipped, ms: clock.now() - started }, 'model catalog loaded');
@@ -185,6 +188,16 @@ export function createModelCatalog(opts: ModelCatalogOptions): ModelCatalog {
     async available() {
       await ensure();
       return byId !== undefined;
+    },
+    async ceiling(patterns) {
+      await ensure();
+      if (byId === undefined) return undefined;
+      const key = patterns === undefined ? '' : patterns.join('\n');
+      if (!ceilings.has(key)) {
+        const chosen = patterns === undefined ? list : list.filter((m) => patterns.some((p) => matchesModelPattern(m.id, p)));
+        ceilings.set(key, worstCasePricing(chosen));
+      }
+      return ceilings.get(key);
     },
     async refresh() {
       if (closer.signal.aborted) return;

@@ -11,6 +11,7 @@ import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundOutcome, type StreamingBody } from './stream-round.ts';
 import { commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
+import { promptTokensCeiling, toolTokensCeiling } from './token-bound.ts';
 import { runToolCall } from './tool-runner.ts';
 import {
   emptyUsage,
@@ -254,15 +255,41 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       let toolRounds = 0;
 
       while (!terminal) {
-        const offerTools = openAiTools.length > 0 && toolRounds < maxRounds;
+        let offerTools = openAiTools.length > 0 && toolRounds < maxRounds;
+        const keepDefinitions = !offerTools && openAiTools.length > 0 && tools.toolChoice;
+        let withoutTools = false;
+        let maxTokens = request.maxTokens;
+        if (options.beforeRound) {
+          const decision = await options.beforeRound({
+            round: rounds + 1,
+            models: [request.model, ...fallbacksToSend(request)],
+            promptTokens: promptTokensCeiling(messages),
+            toolTokens: offerTools || keepDefinitions ? toolTokensCeiling(tools.specs) : 0,
+            maxTokens,
+            spent: usage ?? emptyUsage(),
+          });
+          if (!decision.send) {
+            log.info({ modelRequested: request.model, round: rounds + 1 }, 'no further round: its cost was not allowed');
+            finishReason = 'limit';
+            terminal = { type: 'done', result: buildResult() };
+            break;
+          }
+          if (!decision.tools && (offerTools || keepDefinitions)) {
+            log.info({ modelRequested: request.model, round: rounds + 1 }, 'round sent without tools: its cost with them was not allowed');
+            offerTools = false;
+            withoutTools = true;
+          }
+          if (decision.maxTokens !== undefined && (maxTokens === undefined || decision.maxTokens < maxTokens)) maxTokens = decision.maxTokens;
+        }
         const body: StreamingBody = {
-          ...commonBody(request),
+          ...commonBody(request, options.autoRouterModels),
           messages: toOpenAiMessages(messages),
           stream: true,
           stream_options: { include_usage: true },
         };
+        if (maxTokens !== undefined) body.max_tokens = maxTokens;
         if (offerTools) body.tools = openAiTools;
-        else if (openAiTools.length > 0 && tools.toolChoice) {
+        else if (keepDefinitions && !withoutTools) {
           // Out of tool rounds: keep the definitions (the history holds tool calls) but forbid new calls.
           body.tools = openAiTools;
           body.tool_choice = 'none';

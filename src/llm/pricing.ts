@@ -1,4 +1,4 @@
-import type { ModelInfo, ModelPricing } from './types.ts';
+import type { ModelCatalog, ModelInfo, ModelPricing } from './types.ts';
 
 /** OpenRouter lists USD per token; people (and `provider.max_price`) think in USD per 1M tokens. */
 export function pricePerMillion(pricing: ModelPricing): { prompt: number; completion: number; request: number } {
@@ -54,4 +54,63 @@ export function computeCostUsd(model: ModelInfo | undefined, promptTokens: numbe
 /** Twelve decimals keeps float noise (0.1 + 0.2) out of sums and logs. */
 function roundUsd(value: number): number {
   return Math.round(value * 1e12) / 1e12;
+}
+
+/** The router whose choice AUTO_ROUTER_MODELS bounds (sent as the auto-router plugin's `allowed_models`). */
+export const AUTO_ROUTER_MODEL = 'openrouter/auto';
+const ROUTER_PREFIX = 'openrouter/';
+const VARIANT_SUFFIX = /:(nitro|floor|online|thinking|extended|beta)$/;
+
+/** Whether `id` matches an allow-list entry: an exact id, or a pattern with `*` (`anthropic/*`). */
+export function matchesModelPattern(id: string, pattern: string): boolean {
+  if (!pattern.includes('*')) return id === pattern;
+  const escaped = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${escaped.join('.*')}$`).test(id);
+}
+
+/** What the priciest model that may answer costs per token, or which model's price is not known and why. */
+export type WorstCasePrice =
+  | { known: true; pricing: ModelPricing }
+  | { known: false; model: string; reason: 'catalog-unavailable' | 'not-listed' };
+
+const FREE: ModelPricing = { prompt: 0, completion: 0, request: 0 };
+
+/**
+ * The worst case over every model that may answer a request: the primary and
+ * each fallback sent (the caller passes them), each price field at its
+ * highest. `openrouter/auto` may route to any model of `autoRouterModels`
+ * (OpenRouter enforces that list through the auto-router plugin) or, without
+ * the list, to the priciest text model of the catalog; other variable prices
+ * count at that catalog ceiling too. A `:free` variant costs nothing. A model
+ * the catalog does not list, or any model while the catalog cannot be loaded,
+ * has no known price.
+ */
+export async function worstCasePrice(
+  catalog: Pick<ModelCatalog, 'get' | 'ceiling' | 'available'>,
+  models: readonly string[],
+  autoRouterModels: readonly string[],
+): Promise<WorstCasePrice> {
+  let worst = FREE;
+  for (const id of new Set(models)) {
+    const pricing = await priceOf(catalog, id, autoRouterModels);
+    if (pricing === undefined) {
+      return { known: false, model: id, reason: (await catalog.available()) ? 'not-listed' : 'catalog-unavailable' };
+    }
+    worst = {
+      prompt: Math.max(worst.prompt, pricing.prompt),
+      completion: Math.max(worst.completion, pricing.completion),
+      request: Math.max(worst.request, pricing.request),
+    };
+  }
+  return { known: true, pricing: worst };
+}
+
+async function priceOf(catalog: Pick<ModelCatalog, 'get' | 'ceiling'>, id: string, autoRouterModels: readonly string[]): Promise<ModelPricing | undefined> {
+  if (id.endsWith(':free')) return FREE;
+  if (id === AUTO_ROUTER_MODEL && autoRouterModels.length > 0) return catalog.ceiling(autoRouterModels);
+  const info = (await catalog.get(id)) ?? (VARIANT_SUFFIX.test(id) ? await catalog.get(id.replace(VARIANT_SUFFIX, '')) : undefined);
+  if (info && !isVariablePrice(info.pricing)) return info.pricing;
+  // A router (listed at -1, or not listed as a plain model) or another variable price: the catalog ceiling.
+  if (info || id.startsWith(ROUTER_PREFIX)) return catalog.ceiling();
+  return undefined;
 }

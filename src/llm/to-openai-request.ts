@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ChatCompletionContentPartText, ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { AUTO_ROUTER_MODEL } from './pricing.ts';
 import type { ChatMessage, ChatRequest, MessagePart, ProviderPreferences, ToolSpec } from './types.ts';
 
 /**
@@ -25,6 +26,7 @@ export function fallbacksToSend(request: Pick<ChatRequest, 'model' | 'fallbackMo
 /** OpenRouter-only body fields; the SDK sends them as they are. */
 export interface OpenRouterExtras {
   models?: string[];
+  plugins?: Array<{ id: 'auto-router'; allowed_models: string[] }>;
   provider?: OpenRouterProvider;
   user?: string;
 }
@@ -106,8 +108,13 @@ export function hashUser(user: { platform: string; id: string }): string {
   return createHash('sha256').update(`${user.platform}:${user.id}`).digest('hex').slice(0, 32);
 }
 
-/** The parts of the body shared by streaming and structured calls. */
-export function commonBody(request: ChatRequest): OpenRouterExtras & {
+/**
+ * The parts of the body shared by streaming and structured calls. With an
+ * allow-list for the auto router and `openrouter/auto` among the models, the
+ * auto-router plugin carries it, so OpenRouter itself keeps the router inside
+ * it (the quota reserves for the priciest model on the list).
+ */
+export function commonBody(request: ChatRequest, autoRouterModels: readonly string[] = []): OpenRouterExtras & {
   model: string;
   max_tokens?: number;
   temperature?: number;
@@ -115,6 +122,9 @@ export function commonBody(request: ChatRequest): OpenRouterExtras & {
   const body: OpenRouterExtras & { model: string; max_tokens?: number; temperature?: number } = { model: request.model };
   const fallbacks = fallbacksToSend(request);
   if (fallbacks.length > 0) body.models = [request.model, ...fallbacks];
+  if (autoRouterModels.length > 0 && [request.model, ...fallbacks].includes(AUTO_ROUTER_MODEL)) {
+    body.plugins = [{ id: 'auto-router', allowed_models: [...autoRouterModels] }];
+  }
   if (request.provider) body.provider = toProviderBody(request.provider);
   if (request.user) body.user = hashUser(request.user);
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;

@@ -157,6 +157,13 @@ export interface ModelCatalog {
   suggest(id: string, limit?: number): Promise<string[]>;
   /** Whether the catalog could be loaded at least once. */
   available(): Promise<boolean>;
+  /**
+   * The most a fixed-price text model costs per token (each field at its
+   * highest), over the whole catalog or over the models matching `patterns`
+   * (ids, or `anthropic/*`). Undefined when the catalog is unavailable or
+   * nothing matches.
+   */
+  ceiling(patterns?: readonly string[]): Promise<ModelPricing | undefined>;
   refresh(): Promise<void>;
   close(): void;
 }
@@ -168,7 +175,41 @@ export interface ChatOptions {
   tools?: readonly string[];
   /** Tool rounds before the loop stops asking (default from config, 5). */
   maxRounds?: number;
+  /**
+   * The models `openrouter/auto` may pick (AUTO_ROUTER_MODELS): sent as the
+   * auto-router plugin's `allowed_models` whenever the request names it.
+   */
+  autoRouterModels?: readonly string[];
+  /**
+   * Asked before every round is sent (the first included), with an upper
+   * bound on what the round sends; the answer says whether it may offer tools
+   * and how many tokens it may write, or that nothing more may be sent. The
+   * quota tops its reservation up here so that a tool loop never spends past
+   * a limit. Without it every round goes as planned.
+   */
+  beforeRound?: (plan: RoundPlan) => Promise<RoundDecision>;
 }
+
+export interface RoundPlan {
+  /** 1 for the first round. */
+  round: number;
+  /** The model and the fallbacks sent (after hooks). */
+  models: readonly string[];
+  /** Upper bound on the prompt tokens of the messages this round sends. */
+  promptTokens: number;
+  /** Upper bound on the prompt tokens the tool definitions add when tools are offered (0 when none would be). */
+  toolTokens: number;
+  /** The round's output budget (max_tokens); undefined when the request sets none. */
+  maxTokens: number | undefined;
+  /** What the rounds before this one used, summed. */
+  spent: Usage;
+}
+
+export type RoundDecision =
+  /** Send it; `tools: false` sends it without tools (the model must answer now); `maxTokens` lowers its output budget. */
+  | { send: true; tools: boolean; maxTokens?: number }
+  /** Send nothing more: the answer ends with what it has. */
+  | { send: false };
 
 export interface LlmService {
   readonly catalog: ModelCatalog;

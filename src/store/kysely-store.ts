@@ -16,6 +16,8 @@ import {
   type QuotaLimitSet,
   type QuotaLimitValues,
   type QuotaSubject,
+  type ReserveRequest,
+  type ReserveResult,
   type SettingsScope,
   type Store,
 } from './types.ts';
@@ -145,31 +147,15 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
     },
 
     async reserve(request) {
-      const { user, limits, estimate } = request;
-      const now = request.now.getTime();
-      const windows = utcWindows(request.now);
+      const { user } = request;
+      return transaction(quotaLockKey(user.platform, user.workspaceId), (trx) => reserveIn(trx, request, undefined));
+    },
+
+    async topUp(request) {
+      const { user } = request;
       return transaction(quotaLockKey(user.platform, user.workspaceId), async (trx) => {
-        const usage = await readUsage(trx, user.platform, user.workspaceId, user.userId, windows, now);
-        let refusal = checkUserLimits(usage, limits, estimate, windows);
-        if (refusal === undefined && limits.serverUsdPerMonth !== null && limits.serverUsdPerMonth !== undefined) {
-          const workspace = await readUsage(trx, user.platform, user.workspaceId, undefined, windows, now);
-          refusal = checkServerLimit(workspace.month.usd + workspace.live.usd, limits, estimate.usd, windows);
-        }
-        if (refusal !== undefined) return refusal;
-        await insertReservation.run(
-          trx,
-          request.id,
-          user.platform,
-          user.workspaceId,
-          user.userId,
-          request.channelId,
-          estimate.tokens,
-          estimate.usd,
-          now,
-          now + request.ttlMs,
-          request.owner ?? null,
-        );
-        return { ok: true } as const;
+        const [held] = (await liveReservation.run<{ tokens: number | string; usd: number | string }>(trx, request.id, request.now.getTime())).rows;
+        return reserveIn(trx, request, held === undefined ? undefined : { tokens: Number(held.tokens), usd: Number(held.usd) });
       });
     },
 
@@ -499,6 +485,44 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
   return store;
 }
 
+/**
+ * reserve and topUp, inside the quota lock. `held` is the live reservation
+ * being raised (undefined: a new one); only the difference is checked.
+ */
+async function reserveIn(trx: Kysely<Database>, request: ReserveRequest, held: { tokens: number; usd: number } | undefined): Promise<ReserveResult> {
+  const { user, limits, estimate } = request;
+  const now = request.now.getTime();
+  const windows = utcWindows(request.now);
+  const adding = held === undefined ? estimate : { tokens: Math.max(0, estimate.tokens - held.tokens), usd: Math.max(0, estimate.usd - held.usd) };
+  if (held !== undefined && adding.tokens === 0 && adding.usd === 0) return { ok: true };
+  const usage = await readUsage(trx, user.platform, user.workspaceId, user.userId, windows, now);
+  let refusal = checkUserLimits(usage, limits, adding, windows, held !== undefined);
+  if (refusal === undefined && limits.serverUsdPerMonth !== null && limits.serverUsdPerMonth !== undefined) {
+    const workspace = await readUsage(trx, user.platform, user.workspaceId, undefined, windows, now);
+    refusal = checkServerLimit(workspace.month.usd + workspace.live.usd, limits, adding.usd, windows);
+  }
+  if (refusal !== undefined) return refusal;
+  if (held !== undefined) {
+    await raiseReservation.run(trx, Math.max(estimate.tokens, held.tokens), Math.max(estimate.usd, held.usd), request.id);
+    return { ok: true };
+  }
+  // A top-up of a reservation that expired meanwhile replaces the dead row.
+  await upsertReservation.run(
+    trx,
+    request.id,
+    user.platform,
+    user.workspaceId,
+    user.userId,
+    request.channelId,
+    estimate.tokens,
+    estimate.usd,
+    now,
+    now + request.ttlMs,
+    request.owner ?? null,
+  );
+  return { ok: true };
+}
+
 type ActiveAnswerRow = Database['active_answers'];
 
 function fromActiveAnswerRow(row: ActiveAnswerRow): ActiveAnswer {
@@ -806,21 +830,41 @@ const quotaLimitSet = prepare(3, (db, platform: string, workspaceId: string, use
     .where((eb) => eb.or([eb('subject_kind', 'in', ['default', 'server']), eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)])])),
 );
 
-const insertReservation = prepare(
+/** Inserts a reservation; a dead row with the same id (expired, being reserved again by a top-up) is replaced. */
+const upsertReservation = prepare(
   10,
   (db, id: string, platform: string, workspaceId: string, userId: string, channelId: string, tokens: number, usd: number, createdAt: number, expiresAt: number, owner: string | null) =>
-    db.insertInto('reservations').values({
-      id,
-      platform,
-      workspace_id: workspaceId,
-      user_id: userId,
-      channel_id: channelId,
-      tokens,
-      usd,
-      created_at: createdAt,
-      expires_at: expiresAt,
-      owner,
-    }),
+    db
+      .insertInto('reservations')
+      .values({
+        id,
+        platform,
+        workspace_id: workspaceId,
+        user_id: userId,
+        channel_id: channelId,
+        tokens,
+        usd,
+        created_at: createdAt,
+        expires_at: expiresAt,
+        owner,
+      })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          tokens: eb.ref('excluded.tokens'),
+          usd: eb.ref('excluded.usd'),
+          created_at: eb.ref('excluded.created_at'),
+          expires_at: eb.ref('excluded.expires_at'),
+          owner: eb.ref('excluded.owner'),
+        })),
+      ),
+);
+
+const liveReservation = prepare(2, (db, id: string, now: number) =>
+  db.selectFrom('reservations').select(['tokens', 'usd']).where('id', '=', id).where('expires_at', '>', now),
+);
+
+const raiseReservation = prepare(3, (db, tokens: number, usd: number, id: string) =>
+  db.updateTable('reservations').set({ tokens, usd }).where('id', '=', id),
 );
 
 const deleteReservation = prepare(1, (db, id: string) => db.deleteFrom('reservations').where('id', '=', id));

@@ -42,16 +42,18 @@ export function checkUserLimits(
   limits: EffectiveLimits,
   estimate: { tokens: number; usd: number },
   windows: UsageWindows,
+  /** A top-up of a live reservation: not a new request, so the request and concurrency counts are not checked. */
+  raise = false,
 ): Refusal | undefined {
   const { day, month, live } = usage;
   const dayResets = new Date(windows.dayEnd);
   const monthResets = new Date(windows.monthEnd);
 
-  if (isSet(limits.maxConcurrent) && live.requests + 1 > limits.maxConcurrent) {
+  if (!raise && isSet(limits.maxConcurrent) && live.requests + 1 > limits.maxConcurrent) {
     return { ok: false, limit: 'concurrent-requests', used: live.requests, max: limits.maxConcurrent };
   }
   const checks: [Refusal['limit'], number | null | undefined, number, number, Date, number][] = [
-    ['requests-per-day', limits.requestsPerDay, day.requests + live.requests, 1, dayResets, 0],
+    ['requests-per-day', raise ? undefined : limits.requestsPerDay, day.requests + live.requests, 1, dayResets, 0],
     ['tokens-per-day', limits.tokensPerDay, day.tokens + live.tokens, estimate.tokens, dayResets, 0],
     ['usd-per-day', limits.usdPerDay, day.usd + live.usd, estimate.usd, dayResets, USD_SLACK],
     ['usd-per-month', limits.usdPerMonth, month.usd + live.usd, estimate.usd, monthResets, USD_SLACK],

@@ -209,6 +209,16 @@ export interface Store {
    */
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   /**
+   * Raises the reservation `request.id` to `request.estimate` in all (never
+   * lowers it), atomically and with the same limit checks as reserve, counting
+   * the raise against settled usage plus every live reservation (this one
+   * included). A further round of a tool loop asks for this before it is sent.
+   * The raise is not a new request: it does not count against the request or
+   * concurrency limits. A reservation that has expired or was released is
+   * reserved again from scratch (with every check).
+   */
+  topUp(request: ReserveRequest): Promise<ReserveResult>;
+  /**
    * Deletes the reservation (if still there) and the tracked answer, and writes
    * exactly one ledger row, in one transaction. Idempotent on requestId: a
    * second call writes nothing, with one exception: a real settle (any

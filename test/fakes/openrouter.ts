@@ -108,6 +108,8 @@ export interface ChatBody {
   provider?: Record<string, unknown>;
   user?: string;
   response_format?: { type: string; json_schema?: { name: string; strict?: boolean; schema: unknown } };
+  max_tokens?: number;
+  plugins?: Array<{ id: string; allowed_models?: string[]; [key: string]: unknown }>;
   [key: string]: unknown;
 }
 
@@ -137,7 +139,7 @@ export interface FakeOpenRouter {
   /** Make GET /models fail with this status (undefined: serve the list). */
   modelsStatus: number | undefined;
   modelsDelayMs: number;
-  /** What `openrouter/auto` answers as. */
+  /** What `openrouter/auto` answers as without the auto-router plugin (with it: each allowed model in turn). */
   autoModel: string;
   enqueue(...scenarios: ScenarioInput[]): void;
   setDefault(fn: (body: ChatBody) => Scenario): void;
@@ -227,6 +229,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   const queue: ScenarioInput[] = [];
   let defaultFn: (body: ChatBody) => Scenario = echoScenario;
   let generation = 0;
+  let autoTurn = 0;
   const requests: RecordedRequest[] = [];
 
   const fake: FakeOpenRouter = {
@@ -342,7 +345,20 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       res.end(scenario.sse);
       return;
     }
-    const model = scenario.model ?? (answering === 'openrouter/auto' ? fake.autoModel : answering);
+    let model = scenario.model ?? answering;
+    if (scenario.model === undefined && answering === 'openrouter/auto') {
+      const allowed = autoRouterAllowed(body);
+      if (allowed === undefined) model = fake.autoModel;
+      else {
+        // What OpenRouter does with the auto-router plugin: route only to an allowed model (here, each in turn).
+        const choices = fake.models.filter((m) => Number(m.pricing.prompt) >= 0 && allowed.some((p) => matchesPattern(m.id, p)));
+        if (choices.length === 0) {
+          sendError(res, 400, { message: 'No allowed model for the auto router' });
+          return;
+        }
+        model = choices[autoTurn++ % choices.length]!.id;
+      }
+    }
     const id = scenario.id ?? `gen-${++generation}`;
     const usage = buildUsage(body, scenario, model);
     if (body.stream) await streamAnswer(res, state, scenario, id, model, usage);
@@ -469,6 +485,18 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   const { port } = server.address() as AddressInfo;
   (fake as { url: string }).url = `http://127.0.0.1:${port}/api/v1`;
   return fake;
+}
+
+/** The auto-router plugin's allowed_models, when the request carries it. */
+function autoRouterAllowed(body: ChatBody): string[] | undefined {
+  const plugin = body.plugins?.find((p) => p.id === 'auto-router');
+  return plugin?.allowed_models && plugin.allowed_models.length > 0 ? plugin.allowed_models : undefined;
+}
+
+/** An id, or a pattern with `*` such as `anthropic/*`. */
+function matchesPattern(id: string, pattern: string): boolean {
+  if (!pattern.includes('*')) return id === pattern;
+  return new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(id);
 }
 
 interface StreamState {

@@ -474,6 +474,76 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
       });
     });
 
+    describe('topUp (a further tool round)', () => {
+      it('raises a live reservation to the new total, never lowers it, and is not a new request', async () => {
+        const first = request({ limits: { maxConcurrent: 1, requestsPerDay: 1 }, estimate: { tokens: 100, usd: 0.01 } });
+        expect((await store.reserve(first)).ok).toBe(true);
+        // Neither the concurrency cap nor requests-per-day counts the raise.
+        expect(await store.topUp({ ...first, estimate: { tokens: 300, usd: 0.03 } })).toEqual({ ok: true });
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).reserved).toEqual({ requests: 1, tokens: 300, usd: 0.03 });
+        expect(await store.topUp({ ...first, estimate: { tokens: 10, usd: 0.001 } })).toEqual({ ok: true });
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).reserved).toEqual({ requests: 1, tokens: 300, usd: 0.03 });
+      });
+
+      it('refuses a raise past usd-per-day counting settled usage and the other reservations', async () => {
+        const limits = { usdPerDay: 1, maxConcurrent: null };
+        await store.settle(null, entry({ costUsd: 0.5 }));
+        const other = request({ limits, estimate: { tokens: 0, usd: 0.25 } });
+        const mine = request({ limits, estimate: { tokens: 0, usd: 0.125 } });
+        expect((await store.reserve(other)).ok).toBe(true);
+        expect((await store.reserve(mine)).ok).toBe(true);
+        expect(await store.topUp({ ...mine, estimate: { tokens: 0, usd: 0.25 } })).toEqual({ ok: true });
+        expect(await store.topUp({ ...mine, estimate: { tokens: 0, usd: 0.375 } })).toEqual({
+          ok: false,
+          limit: 'usd-per-day',
+          used: 1,
+          max: 1,
+          resetsAt: NEXT_MIDNIGHT,
+        });
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).reserved.usd).toBeCloseTo(0.5, 12);
+      });
+
+      it('refuses a raise past the workspace budget', async () => {
+        const limits = { serverUsdPerMonth: 1 };
+        const mine = request({ limits, estimate: { tokens: 0, usd: 0.5 } });
+        expect((await store.reserve(mine)).ok).toBe(true);
+        expect((await store.reserve(request({ user: bob, limits, estimate: { tokens: 0, usd: 0.5 } }))).ok).toBe(true);
+        expect(await store.topUp({ ...mine, estimate: { tokens: 0, usd: 0.6 } })).toMatchObject({ ok: false, limit: 'server-usd-per-month' });
+      });
+
+      it('reserves again from scratch, with every check, when the reservation has expired', async () => {
+        const mine = request({ limits: { usdPerDay: 1 }, estimate: { tokens: 0, usd: 0.5 }, ttlMs: 1000 });
+        expect((await store.reserve(mine)).ok).toBe(true);
+        const later = new Date(NOW.getTime() + 2000);
+        expect(await store.topUp({ ...mine, now: later, estimate: { tokens: 0, usd: 0.75 } })).toEqual({ ok: true });
+        expect((await store.usage('discord', 'guild-1', 'alice', later)).reserved).toEqual({ requests: 1, tokens: 0, usd: 0.75 });
+        await store.settle(mine.id, entry({ requestId: mine.id, costUsd: 0.7 }));
+        expect((await store.usage('discord', 'guild-1', 'alice', later)).reserved.requests).toBe(0);
+      });
+
+      it('never lets 200 simultaneous reserves and raises past the limit', async () => {
+        const limits = { usdPerDay: 1, maxConcurrent: null };
+        const requests = Array.from({ length: 200 }, () => request({ limits, estimate: { tokens: 0, usd: 0.004 } }));
+        expect(okCount(await Promise.all(requests.map((r) => store.reserve(r))))).toBe(200);
+        // $0.80 held; each raise adds $0.006: 33 fit in the $0.20 left.
+        const raised = await Promise.all(requests.map((r) => store.topUp({ ...r, estimate: { tokens: 0, usd: 0.01 } })));
+        expect(okCount(raised)).toBe(33);
+        const reservedUsd = (await store.usage('discord', 'guild-1', 'alice', NOW)).reserved.usd;
+        expect(reservedUsd).toBeLessThanOrEqual(1);
+        expect(reservedUsd).toBeCloseTo(0.998, 9);
+      });
+
+      itShared('holds the limit when two instances raise at once', async () => {
+        const other = await second();
+        const limits = { usdPerDay: 1, maxConcurrent: null };
+        const requests = Array.from({ length: 40 }, () => request({ limits, estimate: { tokens: 0, usd: 0.01 } }));
+        for (const r of requests) expect((await store.reserve(r)).ok).toBe(true);
+        const raised = await Promise.all(requests.map((r, i) => (i % 2 === 0 ? store : other).topUp({ ...r, estimate: { tokens: 0, usd: 0.1 } })));
+        expect(okCount(raised)).toBe(6);
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).reserved.usd).toBeLessThanOrEqual(1 + 1e-9);
+      });
+    });
+
     describe('settle', () => {
       it('replaces the reservation with exactly one ledger row, idempotently', async () => {
         const reservation = request();
@@ -584,7 +654,6 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(await store.takeStopRequests('proc-a')).toEqual([{ requestId: 'a-1', requestedBy: 'Bob' }]);
       });
     });
-
 
     describe('usage and ledger', () => {
       it('gives user and workspace snapshots with live reservations included', async () => {
