@@ -79,15 +79,20 @@ async function conversationOf(ctx: DiscordContext, message: Message): Promise<Co
     return { place, conversation: conversationAt(place), history: async () => readHistory(host, await channelHistory(rest, channel.id, message.id), botId) };
   }
   const raw = rawOf(message);
-  if (!raw.message_reference) return ownConversation(message);
-  try {
-    // The chain's root is the conversation's key, so the walk cannot wait; its records can.
-    const chain = await replyChain(rest, raw);
-    return { place, conversation: conversationAt(place, chain.rootId), history: () => readHistory(host, chain.messages, botId, { questionAtRoot: true }) };
-  } catch (error) {
-    ctx.logger.warn({ err: error, message: message.id }, 'could not read the reply chain; answering without history');
-    return ownConversation(message);
-  }
+  const repliedTo = raw.message_reference?.message_id;
+  if (repliedTo === undefined) return ownConversation(message);
+  // Keyed by the message replied to (channel-wide resets still cover it), so the
+  // walk up the chain waits until the core's cheap checks have passed.
+  const history = async () => {
+    try {
+      const chain = await replyChain(rest, raw);
+      return await readHistory(host, chain.messages, botId, { questionAtRoot: true });
+    } catch (error) {
+      ctx.logger.warn({ err: error, message: message.id }, 'could not read the reply chain; answering without history');
+      return [];
+    }
+  };
+  return { place, conversation: conversationAt(place, repliedTo), history };
 }
 
 /** Replies to the message (no ephemeral messages outside interactions), answers as replies to it. */

@@ -30,9 +30,13 @@ export function isOwnMessage(deps: SlackDeps, message: { user?: string; bot_id?:
 export async function toPlain(deps: SlackDeps, text: string): Promise<string> {
   const bot = deps.bot();
   const stripped = bot ? text.replace(new RegExp(`<@${bot.userId}(\\|[^>]*)?>`, 'g'), ' ').replace(/[ \t]+/g, ' ').trim() : text;
-  await Promise.all(mentionedUserIds(stripped).map((id) => deps.directory.nameOf(id)));
+  // A message full of mentions costs at most MAX_NAME_LOOKUPS users.info calls; the rest stay ids.
+  await Promise.all(mentionedUserIds(stripped).slice(0, MAX_NAME_LOOKUPS).map((id) => deps.directory.nameOf(id)));
   return slackTextToPlain(stripped, (id) => deps.directory.cachedName(id));
 }
+
+/** Names looked up per message for the users it mentions. */
+export const MAX_NAME_LOOKUPS = 10;
 
 async function fetchReplies(deps: SlackDeps, channel: string, threadTs: string): Promise<RawMessage[]> {
   const raw: RawMessage[] = [];
