@@ -42,8 +42,20 @@ export function promptTokensCeiling(messages: readonly ChatMessage[]): number {
   return total;
 }
 
+/** Per spec: the registry hands out the same spec objects, and this runs before every answer. */
+const specTokens = new WeakMap<ToolSpec, number>();
+
 /** The tool definitions as sent (JSON), plus the provider's tool-use instructions; 0 for none. */
 export function toolTokensCeiling(specs: readonly ToolSpec[]): number {
   if (specs.length === 0) return 0;
-  return PER_TOOL_SET + specs.reduce((n, spec) => n + bytes(JSON.stringify(spec)) + PER_MESSAGE, 0);
+  let total = PER_TOOL_SET;
+  for (const spec of specs) {
+    let tokens = specTokens.get(spec);
+    if (tokens === undefined) {
+      tokens = bytes(JSON.stringify(spec)) + PER_MESSAGE;
+      specTokens.set(spec, tokens);
+    }
+    total += tokens;
+  }
+  return total;
 }
