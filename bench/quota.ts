@@ -36,6 +36,7 @@ const LIMITS: Config['quota'] = {
   usdPerDay: 1e6,
   usdPerMonth: 1e6,
   serverUsdPerMonth: 1e7,
+  dmUsdPerMonth: null,
   maxConcurrent: 10,
   reservationTtlMs: 900_000,
 };

@@ -158,6 +158,11 @@ const schema = z.object({
   QUOTA_DEFAULT_USD_PER_DAY: quotaValue('usd'),
   QUOTA_DEFAULT_USD_PER_MONTH: quotaValue('usd'),
   QUOTA_SERVER_USD_PER_MONTH: quotaValue('usd'),
+  QUOTA_DM_USD_PER_MONTH: quotaValue('usd'),
+  ALLOW_DMS: z
+    .enum(['true', 'false', ''], { error: 'must be true or false' })
+    .optional()
+    .transform((v) => v === 'true'),
   QUOTA_MAX_CONCURRENT: positiveInt(2),
   QUOTA_RESERVATION_TTL_MS: positiveInt(900_000),
   INSTANCE_HEARTBEAT_MS: positiveInt(10_000),
@@ -239,6 +244,8 @@ export interface Config {
   /** SPOOL_DIR: where settles the database refused past their retries wait (unset: next to the SQLite file, or ./data/spool). */
   spoolDir?: string;
   adminUserIds: string[];
+  /** ALLOW_DMS: answer direct messages (off by default); DMs are then governed by ADMIN_USER_IDS alone. */
+  allowDms: boolean;
   plugins: string[];
   quota: {
     requestsPerDay: number | null;
@@ -246,6 +253,8 @@ export interface Config {
     usdPerDay: number | null;
     usdPerMonth: number | null;
     serverUsdPerMonth: number | null;
+    /** QUOTA_DM_USD_PER_MONTH: one cap over every direct message on a platform (none by default). */
+    dmUsdPerMonth: number | null;
     maxConcurrent: number;
     reservationTtlMs: number;
   };
@@ -387,6 +396,7 @@ function toConfig(e: Parsed): Config {
     databaseUrl: e.DATABASE_URL,
     spoolDir: e.SPOOL_DIR,
     adminUserIds: e.ADMIN_USER_IDS,
+    allowDms: e.ALLOW_DMS,
     plugins: e.PLUGINS,
     quota: {
       requestsPerDay: e.QUOTA_DEFAULT_REQUESTS_PER_DAY,
@@ -394,6 +404,7 @@ function toConfig(e: Parsed): Config {
       usdPerDay: e.QUOTA_DEFAULT_USD_PER_DAY,
       usdPerMonth: e.QUOTA_DEFAULT_USD_PER_MONTH,
       serverUsdPerMonth: e.QUOTA_SERVER_USD_PER_MONTH,
+      dmUsdPerMonth: e.QUOTA_DM_USD_PER_MONTH,
       maxConcurrent: e.QUOTA_MAX_CONCURRENT,
       reservationTtlMs: e.QUOTA_RESERVATION_TTL_MS,
     },

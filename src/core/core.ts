@@ -54,7 +54,8 @@ export interface Core {
    * command runner refuse new work with a "restarting" message.
    */
   draining: boolean;
-  isAdmin(who: { platform: string; user: { id: string }; isPlatformAdmin(): Promise<boolean> }): Promise<boolean>;
+  /** ADMIN_USER_IDS, or the platform's own admins; in a DM only ADMIN_USER_IDS (a DM has no server whose managers could count). */
+  isAdmin(who: { platform: string; user: { id: string }; isDm?: boolean; isPlatformAdmin(): Promise<boolean> }): Promise<boolean>;
   /** The one entry point for inbound events from every platform. */
   readonly inbound: InboundRouter;
   /** What adapters see of the core (they are given this, never the Core). */
@@ -88,6 +89,7 @@ export function createCore(deps: CoreDeps): Core {
     draining: false,
     async isAdmin(who) {
       if (adminIds.has(`${who.platform}:${who.user.id}`)) return true;
+      if (who.isDm) return false;
       try {
         return await who.isPlatformAdmin();
       } catch (error) {

@@ -13,9 +13,9 @@ import { findCommand, replyToFailure, runCommand, type CommandDefinition, type C
 import type { HistoryMessage } from './conversation.ts';
 import { conversationKey, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
-import { restartingError } from './errors.ts';
+import { restartingError, UserFacingError } from './errors.ts';
 import { askerOf, stopAnywhere } from './remote-stop.ts';
-import type { Place } from './settings.ts';
+import { DM_WORKSPACE, type Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
 import { BoundedMap } from '../util/bounded-map.ts';
 
@@ -101,15 +101,33 @@ interface AskedQuestion {
   history?: () => Promise<HistoryMessage[]>;
 }
 
+/** Direct messages are off unless ALLOW_DMS=true. */
+function dmsOffError(): UserFacingError {
+  return new UserFacingError('not-allowed', 'Direct messages to this bot are turned off. Ask in a channel where the bot is: mention it or use `/ask`.');
+}
+
+/**
+ * A DM belongs to no server: every DM on a platform shares one pseudo-workspace
+ * (limits, the DM cap, /usage top for the bot's admins), whatever team or
+ * server the person came from.
+ */
+function normalizeDm(event: InboundEvent): InboundEvent {
+  if (!event.place.isDm || event.place.workspaceId === DM_WORKSPACE) return event;
+  const place = { ...event.place, workspaceId: DM_WORKSPACE };
+  if (event.kind === 'action') return { ...event, place };
+  return { ...event, place, conversation: { ...event.conversation, workspaceId: DM_WORKSPACE } };
+}
+
 export class InboundRouter {
   readonly #asked = new BoundedMap<AskedQuestion>(RETRY_CAPACITY);
 
   constructor(private readonly core: Core) {}
 
   /** Handles one event from any platform. Never throws: failures are logged and answered once. */
-  async handle(event: InboundEvent): Promise<void> {
+  async handle(received: InboundEvent): Promise<void> {
     const { core } = this;
-    if (event.user.isBot) return;
+    if (received.user.isBot) return;
+    const event = normalizeDm(received);
     const logger = core.logger.child({ platform: event.place.platform, channel: event.place.channelId, user: event.user.id });
     try {
       // Platforms have acknowledged the event by now; in a burst, its work waits its turn.
@@ -120,6 +138,7 @@ export class InboundRouter {
         return;
       }
       if (core.draining) throw restartingError();
+      if (event.place.isDm && !core.config.allowDms) throw dmsOffError();
       if (event.kind === 'message') await this.#message(event);
       else await this.#command(event);
     } catch (error) {
@@ -208,7 +227,8 @@ export class InboundRouter {
     const { core } = this;
     const say = (text: string) => event.port.reply(text, { ephemeral: true });
     const mayAct = async (ownerId: string) =>
-      ownerId === event.user.id || (await core.isAdmin({ platform: event.place.platform, user: event.user, isPlatformAdmin: () => event.port.isPlatformAdmin() }));
+      ownerId === event.user.id ||
+      (await core.isAdmin({ platform: event.place.platform, user: event.user, isDm: event.place.isDm, isPlatformAdmin: () => event.port.isPlatformAdmin() }));
 
     if (event.action === 'stop') {
       // The answer may stream in another process: the store knows its asker.

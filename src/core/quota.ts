@@ -19,6 +19,7 @@ import type {
 import { QUOTA_LIMITS } from '../store/types.ts';
 import type { SettleSpool } from './settle-spool.ts';
 import { UserFacingError } from './errors.ts';
+import { DM_WORKSPACE } from './settings.ts';
 
 export type LimitSource = 'user' | 'server default' | 'environment default';
 
@@ -71,7 +72,7 @@ export class QuotaService {
   }
 
   async serverBudget(platform: string, workspaceId: string): Promise<{ value: number | null; source: LimitSource }> {
-    return this.#serverBudget(await this.store.getQuotaLimits(platform, workspaceId, { kind: 'server' }));
+    return this.#serverBudget(await this.store.getQuotaLimits(platform, workspaceId, { kind: 'server' }), workspaceId);
   }
 
   /** One read for the user's limits and the server budget: this runs before every answer. */
@@ -79,7 +80,7 @@ export class QuotaService {
     const set = await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId);
     const limits: EffectiveLimits = {
       maxConcurrent: this.defaults.maxConcurrent,
-      serverUsdPerMonth: this.#serverBudget(set.server).value,
+      serverUsdPerMonth: this.#serverBudget(set.server, user.workspaceId).value,
     };
     for (const view of this.#views(set)) limits[LIMIT_TO_FIELD[view.limit]] = view.value;
     return limits;
@@ -89,11 +90,12 @@ export class QuotaService {
     return QUOTA_LIMITS.map((limit) => pick(limit, set.user, set.default, this.envDefault(limit)));
   }
 
-  #serverBudget(server: QuotaLimitValues): { value: number | null; source: LimitSource } {
+  /** DMs are no server: their overall cap is QUOTA_DM_USD_PER_MONTH (or what the bot's admins set in a DM), never the server budget. */
+  #serverBudget(server: QuotaLimitValues, workspaceId: string): { value: number | null; source: LimitSource } {
     const value = server['usd-per-month'];
-    return value !== undefined
-      ? { value, source: 'server default' }
-      : { value: this.defaults.serverUsdPerMonth, source: 'environment default' };
+    if (value !== undefined) return { value, source: 'server default' };
+    const fallback = workspaceId === DM_WORKSPACE ? this.defaults.dmUsdPerMonth : this.defaults.serverUsdPerMonth;
+    return { value: fallback, source: 'environment default' };
   }
 
   /** Worst case: every prompt token plus the whole output budget, at the model's prices. */

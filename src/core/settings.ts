@@ -13,7 +13,12 @@ export interface Place {
   channelId: string;
   /** The channel a thread lives in. */
   parentChannelId?: string;
+  /** A direct message with the bot (governed by the bot's own admins; see ALLOW_DMS). */
+  isDm?: boolean;
 }
+
+/** Every direct message on a platform is one pseudo-workspace, whatever server or team the user comes from. */
+export const DM_WORKSPACE = '@me';
 
 export const settingSchemas = {
   model: z.string(),

@@ -58,6 +58,7 @@ export interface Conversation {
 
 export function placeOf(channel: { id: string; isThread(): boolean; parentId?: string | null }, guildId: string | null): Place {
   const place: Place = { platform: PLATFORM, workspaceId: guildId ?? DM_WORKSPACE, channelId: channel.id };
+  if (guildId === null) place.isDm = true;
   if (channel.isThread() && channel.parentId) place.parentChannelId = channel.parentId;
   return place;
 }

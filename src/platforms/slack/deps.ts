@@ -87,3 +87,8 @@ export class Tracker {
     while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
   }
 }
+
+/** A direct message with the bot: Slack's `im` channel type, or a D… channel id where no type is given (slash commands, buttons). */
+export function isDmChannel(channel: string, channelType?: string): boolean {
+  return channelType === 'im' || (channelType === undefined && channel.startsWith('D'));
+}

@@ -74,6 +74,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       DISCORD_API_URL: fake.apiUrl,
       ...(options.global ? {} : { DISCORD_GUILD_ID: fake.guildId }),
       QUOTA_MAX_CONCURRENT: '5',
+      ALLOW_DMS: 'true',
       ...options.env,
     },
   });

@@ -49,6 +49,7 @@ export async function startHarness(options: { mode?: 'http' | 'socket'; env?: Re
       ...(socket ? { SLACK_APP_TOKEN: fake.appToken } : { SLACK_SIGNING_SECRET: fake.signingSecret }),
       SLACK_API_URL: fake.apiUrl,
       ADMIN_USER_IDS: `slack:${LISTED_ADMIN}`,
+      ALLOW_DMS: 'true',
       ...options.env,
     },
   });

@@ -7,7 +7,7 @@
 import type { App, RespondFn } from '@slack/bolt';
 import type { InboundAction, InboundPort } from '../../../core/inbound.ts';
 import { ACTION_PREFIX } from '../blocks.ts';
-import { PLATFORM, type SlackDeps } from '../deps.ts';
+import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
 import { replyVia } from '../replies.ts';
 
 interface ActionBody {
@@ -42,7 +42,7 @@ async function onAction(deps: SlackDeps, body: ActionBody, action: PressedButton
     kind: 'action',
     action: actionName(action.action_id ?? ''),
     requestId: typeof action.value === 'string' ? action.value : '',
-    place: { platform: PLATFORM, workspaceId: teamId, channelId: channel },
+    place: { platform: PLATFORM, workspaceId: teamId, channelId: channel, isDm: isDmChannel(channel) },
     user: { id: userId, name: await deps.directory.nameOf(userId) },
     port: actionPort(deps, { channel, teamId, userId, threadTs: body.container?.thread_ts }, replyVia(respond)),
   };

@@ -10,7 +10,7 @@ import type { CommandDefinition } from '../../../core/commands.ts';
 import type { InboundCommand, InboundPort } from '../../../core/inbound.ts';
 import { parseCommandLine } from '../../../core/parse-command-line.ts';
 import { truncate } from '../../../util/text.ts';
-import { PLATFORM, type SlackDeps } from '../deps.ts';
+import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
 import { replyVia } from '../replies.ts';
 import { lookupUser } from '../thread.ts';
 
@@ -55,7 +55,7 @@ async function onCommand(deps: SlackDeps, definition: CommandDefinition, body: C
     return;
   }
   const name = await deps.directory.nameOf(body.user_id).catch(() => body.user_name);
-  const where = { platform: PLATFORM, workspaceId: body.team_id, channelId: body.channel_id };
+  const where = { platform: PLATFORM, workspaceId: body.team_id, channelId: body.channel_id, isDm: isDmChannel(body.channel_id) };
   const event: InboundCommand = {
     kind: 'command',
     name: parsed.command.name,

@@ -8,7 +8,7 @@
 import type { App } from '@slack/bolt';
 import type { HistoryMessage } from '../../../core/conversation.ts';
 import type { InboundMessage, InboundPort } from '../../../core/inbound.ts';
-import { PLATFORM, type SlackDeps } from '../deps.ts';
+import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
 import { replyInThread } from '../replies.ts';
 import { isOwnMessage, lookupUser, readThread, toPlain } from '../thread.ts';
 
@@ -51,7 +51,7 @@ function onMessage(deps: SlackDeps, event: MessageEventLike, body: EventBody): v
 async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBody): Promise<InboundMessage> {
   const teamId = body.team_id ?? event.team ?? deps.bot()?.teamId ?? 'unknown';
   const rootId = event.thread_ts ?? event.ts;
-  const where = { platform: PLATFORM, workspaceId: teamId, channelId: event.channel };
+  const where = { platform: PLATFORM, workspaceId: teamId, channelId: event.channel, isDm: isDmChannel(event.channel, event.channel_type) };
   const base = {
     kind: 'message' as const,
     place: where,
