@@ -173,6 +173,7 @@ export class AnswerPipeline {
       modelRequested: plan.model,
     };
     const reservation = await this.#reserve(request, plan, ledgerBase, logger);
+    await this.#converse(request, plan, logger);
     const answer = await this.#open(request, plan, requestId, logger);
     const streamed = await this.#stream(request, plan, answer, logger, reservation);
     await this.#finish(request, plan, answer, streamed, logger);
@@ -203,19 +204,48 @@ export class AnswerPipeline {
     }
     const modelInfo = await this.checkModel(model);
     const maxTokens = Math.min(settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
-    const resetKeys = request.conversation ? resetKeysOf(request.conversation) : [request.conversationKey];
-    const resetAt = await core.store.getConversationResets(resetKeys);
-    const history = await request.history();
-    const conversation = buildConversation({
+    // The question alone for now: it must fit, and it is what the reservation is checked against
+    // before anything reads the conversation's history (#converse).
+    const conversation = buildConversation({ ...this.#conversationInput(request, settings, modelInfo, maxTokens, parts), history: [] });
+    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, started: core.clock.now() };
+  }
+
+  #conversationInput(request: AskRequest, settings: ChannelSettings, modelInfo: ModelInfo | undefined, maxTokens: number, parts: MessagePart[]) {
+    return {
       systemPrompt: settings.systemPrompt,
-      history,
       parts,
       asker: request.user,
       contextLength: modelInfo?.contextLength ?? UNKNOWN_CONTEXT_LENGTH,
       maxTokens,
+    };
+  }
+
+  /**
+   * The conversation so far, read only once the quota has a reservation (cheap
+   * refusals first: a refused asker costs no history read). The first round's
+   * top-up covers what the history adds to the prompt.
+   */
+  async #converse(request: AskRequest, plan: Plan, logger: Logger): Promise<void> {
+    const { core } = this;
+    const resetKeys = request.conversation ? resetKeysOf(request.conversation) : [request.conversationKey];
+    const history = await request.history().catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not read the conversation; answering without history');
+      return [];
+    });
+    if (history.length === 0) return;
+    let resetAt: Date | undefined;
+    try {
+      resetAt = await core.store.getConversationResets(resetKeys);
+    } catch (error) {
+      // The reservation is held: never leave it behind. Without knowing of a /new, the history is left out.
+      logger.warn({ err: error }, 'could not read conversation resets; answering without history');
+      return;
+    }
+    plan.conversation = buildConversation({
+      ...this.#conversationInput(request, plan.settings, plan.modelInfo, plan.maxTokens, plan.parts),
+      history,
       resetAt,
     });
-    return { prompt, settings, model, modelInfo, maxTokens, conversation, started: core.clock.now() };
   }
 
   /**
@@ -475,6 +505,7 @@ export class AnswerPipeline {
 /** What the gate decided: the question, the settings and model in force, the conversation to send. */
 interface Plan {
   prompt: string;
+  parts: MessagePart[];
   settings: ChannelSettings;
   model: string;
   modelInfo: ModelInfo | undefined;

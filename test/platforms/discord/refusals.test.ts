@@ -36,3 +36,28 @@ describe('refusals stay private', () => {
     expect(reply.content).toMatch(/You have reached your daily spending limit: \$0 used of \$0/);
   });
 });
+
+describe('cheap refusals first', () => {
+  it('a reply to an answer by someone past their quota is refused before the reply chain is read', async () => {
+    const t = await startHarness({ env: { QUOTA_DEFAULT_REQUESTS_PER_DAY: '1' } });
+    try {
+      const general = t.fake.channels.general.id;
+      const question = t.fake.sendMessage({ user: t.fake.users.bob, channelId: general, content: `<@${t.fake.bot.id}> first` });
+      const answer = await waitFor(() => t.fake.botMessages(general).find((m) => m.message_reference?.message_id === question.id), 'the answer');
+      await waitFor(() => t.app.core.pipeline.running() === 0 && !answer.content.includes('▍'), 'the answer to finish');
+      await t.adapter.idle();
+      const reads: string[] = [];
+      const stop = t.fake.onRequest((request) => {
+        if (request.method === 'GET' && request.path.includes('/messages/')) reads.push(request.path);
+      });
+      const reply = t.fake.sendMessage({ user: t.fake.users.bob, channelId: general, content: 'and more?', replyTo: answer.id });
+      const refusal = await waitFor(() => t.fake.botMessages(general).find((m) => m.message_reference?.message_id === reply.id), 'the refusal');
+      await t.adapter.idle();
+      stop();
+      expect(refusal.content).toContain('daily request limit');
+      expect(reads).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -28,3 +28,18 @@ describe('bounded work', () => {
     expect(sent).toContain(`Person ${ids[0]}`);
   });
 });
+
+describe('cheap refusals first', () => {
+  it('a mention in a thread by someone past their quota is refused before the thread is read', async () => {
+    h = await startHarness({ env: { QUOTA_DEFAULT_REQUESTS_PER_DAY: '1' } });
+    h.app.openrouter.enqueue({ text: ['First answer.'] });
+    const first = await h.fake.mention({ user: ALICE, channel: CHANNEL, text: '<@U0BOT> first' });
+    await h.adapter.idle();
+    const readsBefore = h.fake.callsOf('conversations.replies').length;
+    await h.fake.mention({ user: ALICE, channel: CHANNEL, threadTs: first.ts, text: '<@U0BOT> and another?' });
+    await h.adapter.idle();
+    expect(h.fake.ephemerals.at(-1)?.text).toMatch(/daily request limit/);
+    expect(h.fake.callsOf('conversations.replies').length).toBe(readsBefore);
+    expect(h.app.openrouter.chatRequests()).toHaveLength(1);
+  });
+});

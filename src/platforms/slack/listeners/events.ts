@@ -64,8 +64,10 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
     const id = user ?? event.bot_id ?? 'unknown';
     return { ...base, parts: [], user: { id, name: id, isBot: true }, port: { reply: async () => undefined, isPlatformAdmin: async () => false } };
   }
-  const history = event.thread_ts ? readThread(deps, event.channel, event.thread_ts, event.ts) : Promise.resolve<HistoryMessage[]>([]);
-  history.catch(() => undefined);
+  // Read only when the core asks (after its cheap checks and the quota reservation), once.
+  let reading: Promise<HistoryMessage[]> | undefined;
+  const threadTs = event.thread_ts;
+  const history = () => (reading ??= threadTs ? readThread(deps, event.channel, threadTs, event.ts) : Promise.resolve([]));
   // The asker's name reaches the model only in a thread where several people talk: elsewhere a
   // name not yet known does not hold up the answer (the lookup goes on and fills the cache).
   const named = deps.directory.nameOf(user);
@@ -78,7 +80,7 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
   };
 }
 
-function messagePort(deps: SlackDeps, at: { channel: string; teamId: string; rootId: string; user: string }, history: Promise<HistoryMessage[]>): InboundPort {
+function messagePort(deps: SlackDeps, at: { channel: string; teamId: string; rootId: string; user: string }, history: () => Promise<HistoryMessage[]>): InboundPort {
   let statusSet: Promise<boolean> = Promise.resolve(false);
   return {
     reply: replyInThread(deps, { channel: at.channel, user: at.user, threadTs: at.rootId }),
@@ -87,7 +89,7 @@ function messagePort(deps: SlackDeps, at: { channel: string; teamId: string; roo
       statusSet = deps.status.set(at.channel, at.rootId, 'is thinking…');
       return deps.surfaces.create({ channel: at.channel, teamId: at.teamId, threadTs: at.rootId, userId: at.user, requestId });
     },
-    history: () => history,
+    history,
     isPlatformAdmin: () => deps.directory.isAdmin(at.user),
     lookupUser: (ref) => lookupUser(deps, ref),
     async onSettled() {
