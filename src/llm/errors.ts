@@ -1,3 +1,4 @@
+import { truncate } from '../util/text.ts';
 import {
   APIConnectionError,
   APIConnectionTimeoutError,
@@ -58,7 +59,7 @@ export class LlmError extends Error {
     if (details.status !== undefined) this.status = details.status;
     if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
     if (details.reasons && details.reasons.length > 0) this.reasons = details.reasons.map((r) => redactSecrets(r));
-    if (details.providerMessage) this.providerMessage = truncate(redactSecrets(details.providerMessage));
+    if (details.providerMessage) this.providerMessage = truncate(redactSecrets(details.providerMessage), MAX_PROVIDER_MESSAGE);
     if (details.code !== undefined) this.code = details.code;
   }
 
@@ -317,9 +318,6 @@ function codeString(value: unknown): string | undefined {
   return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
-function truncate(text: string): string {
-  return text.length > MAX_PROVIDER_MESSAGE ? `${text.slice(0, MAX_PROVIDER_MESSAGE - 1)}…` : text;
-}
 
 function withoutFinalDot(text: string): string {
   return text.trim().replace(/[.!]+$/, '');

@@ -5,6 +5,7 @@
  * every process: the store's meta remembers it, and a short event claim makes
  * sure only one process posts.
  */
+import { BoundedMap } from '../util/bounded-map.ts';
 import type { Core } from '../core/core.ts';
 import { formatUsd } from '../core/quota.ts';
 import type { ChatAdapter } from '../core/types.ts';
@@ -18,12 +19,28 @@ export interface BudgetWatch {
   close(): void;
 }
 
+/** Workspace-months remembered as alerted or warned about; forgetting one only costs a store look-up. */
+const MEMO_CAPACITY = 10_000;
+
+class BoundedSet {
+  readonly #map: BoundedMap<true>;
+  constructor(capacity: number) {
+    this.#map = new BoundedMap<true>(capacity);
+  }
+  has(key: string): boolean {
+    return this.#map.get(key) === true;
+  }
+  add(key: string): void {
+    this.#map.set(key, true);
+  }
+}
+
 export function watchBudget(core: Core, adapters: readonly ChatAdapter[]): BudgetWatch {
   const { share, channels } = core.config.budgetAlert;
   const logger = core.logger.child({ component: 'budget-alert' });
-  /** Workspace-months already alerted (saves the store a look-up per answer). */
-  const alerted = new Set<string>();
-  const warned = new Set<string>();
+  /** Workspace-months already alerted (saves the store a look-up per answer); bounded like every cache. */
+  const alerted = new BoundedSet(MEMO_CAPACITY);
+  const warned = new BoundedSet(MEMO_CAPACITY);
   const chains = new Map<string, Promise<void>>();
 
   const check = async (platform: string, workspaceId: string) => {
