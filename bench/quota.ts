@@ -3,6 +3,7 @@
  * PostgreSQL, and the latency of one quota check (QuotaService.reserve: the
  * limits lookup plus the atomic check-and-insert) on SQLite.
  */
+import type { ModelInfo } from '../src/llm/types.ts';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -41,6 +42,15 @@ const LIMITS: Config['quota'] = {
   reservationTtlMs: 900_000,
 };
 
+const BENCH_MODEL_INFO: ModelInfo = {
+  id: 'openai/gpt-4o-mini',
+  name: 'GPT-4o mini',
+  contextLength: 128_000,
+  pricing: { prompt: 0.00000015, completion: 0.0000006, request: 0 },
+  supportedParameters: ['tools'],
+  isFree: false,
+};
+
 function entry(requestId: string, userId: string): LedgerEntry {
   return {
     requestId,
@@ -72,7 +82,8 @@ async function measure(store: Store, backend: 'sqlite' | 'postgres', durationMs:
       user: { platform: 'bench', workspaceId: WORKSPACE, userId },
       channelId: 'c1',
       model: 'openai/gpt-4o-mini',
-      modelInfo: undefined,
+      // A priced catalog entry: with USD limits in force an unknown price is refused.
+      modelInfo: BENCH_MODEL_INFO,
       promptTokens: 120,
       maxTokens: 1024,
     });
