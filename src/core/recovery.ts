@@ -225,6 +225,26 @@ async function markWithin(
   }
 }
 
+/** Answer records (what history reads of the bot's own messages) are kept this long. */
+export const ANSWER_RECORD_RETENTION_MS = 90 * 24 * 60 * 60 * 1000;
+const PRUNE_EVERY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Deletes answer records older than ANSWER_RECORD_RETENTION_MS: a conversation
+ * that old is not continued by its records (a bot message without one is left
+ * out of history). Housekeeping only: a failure is logged. Returns how many.
+ */
+export async function pruneAnswerRecords(core: Core): Promise<number> {
+  try {
+    const removed = await core.store.pruneAnswerRecords(new Date(core.clock.now() - ANSWER_RECORD_RETENTION_MS));
+    if (removed > 0) core.logger.info({ removed }, 'pruned old answer records');
+    return removed;
+  } catch (error) {
+    core.logger.warn({ err: error }, 'could not prune old answer records');
+    return 0;
+  }
+}
+
 export interface Liveness {
   /** Sweeps now and then after every heartbeat; call once the adapters have started (they mark messages). */
   startSweeping(): Promise<void>;
@@ -244,11 +264,17 @@ export function startLiveness(core: Core, adapters: readonly ChatAdapter[]): Liv
   let sweeping = false;
   let sweep: Promise<void> | undefined;
 
+  let prunedAt = Number.NEGATIVE_INFINITY;
   const beat = async () => {
     try {
       await store.heartbeat(core.instanceId);
     } catch (error) {
       logger.warn({ err: error }, 'could not record the heartbeat');
+    }
+    // Housekeeping rides on the heartbeat: answer records past their retention, about once a day.
+    if (clock.now() - prunedAt >= PRUNE_EVERY_MS) {
+      prunedAt = clock.now();
+      await pruneAnswerRecords(core);
     }
   };
   const runSweep = (): Promise<void> => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AskResult } from '../../src/core/pipeline.ts';
-import { INTERRUPTED_NOTE, startLiveness, sweepOrphans, interruptedText, type Liveness } from '../../src/core/recovery.ts';
+import { ANSWER_RECORD_RETENTION_MS, INTERRUPTED_NOTE, interruptedText, pruneAnswerRecords, startLiveness, sweepOrphans, type Liveness } from '../../src/core/recovery.ts';
 import { systemClock, type ChatAdapter, type Clock, type MessageSurface, type NativeStream } from '../../src/core/types.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startTestApp, TEST_API_KEY, type TestApp } from '../helpers/test-app.ts';
@@ -267,5 +267,34 @@ describe('interruptedText', () => {
     const long = interruptedText('x'.repeat(3000), note, 2000);
     expect(long).toHaveLength(2000);
     expect(long.endsWith(`…\n\n${note}`)).toBe(true);
+  });
+});
+
+describe('answer record housekeeping', () => {
+  it('the heartbeat prunes answer records past their retention and keeps the recent ones', async () => {
+    const t = await startTestApp();
+    try {
+      const record = (messageId: string, at: Date) => ({
+        platform: 'test',
+        channelId: 'c1',
+        messageId,
+        requestId: null,
+        kind: 'answer' as const,
+        text: messageId,
+        askerId: null,
+        askerName: null,
+        prompt: null,
+        at,
+      });
+      const now = t.core.clock.now();
+      await t.core.store.recordAnswerMessages([record('old', new Date(now - ANSWER_RECORD_RETENTION_MS - 60_000)), record('new', new Date(now - 60_000))]);
+      const liveness = startLiveness(t.core, []);
+      await waitFor(async () => (await t.core.store.answerRecords('test', 'c1', ['old', 'new'])).length === 1, 'the old record to be pruned');
+      await liveness.stop();
+      expect((await t.core.store.answerRecords('test', 'c1', ['old', 'new'])).map((r) => r.messageId)).toEqual(['new']);
+      expect(await pruneAnswerRecords(t.core)).toBe(0);
+    } finally {
+      await t.close();
+    }
   });
 });
