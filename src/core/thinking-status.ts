@@ -1,8 +1,10 @@
 /**
  * The status line of a model that is thinking: "💭 thinking… 12s · latest
  * reasoning line", refreshed on the core Clock while no answer text has come,
- * and removed when the text starts. The renderer coalesces status changes
- * into its edit budget; the refresh adds at most one change per interval.
+ * and removed when the text starts. The line changes when thinking starts
+ * and then at most once per THINKING_REFRESH_MS (seconds and latest line
+ * together), so a fast stream of reasoning chunks costs no extra edits; the
+ * renderer fits those changes into the platform's edit budget.
  */
 import { truncate } from '../util/text.ts';
 import type { Clock } from './types.ts';
@@ -28,13 +30,15 @@ export class ThinkingStatus {
 
   /** A reasoning chunk arrived (text may be '': encrypted reasoning, a signature). */
   onReasoning(text: string): void {
-    if (this.#startedAt === null) {
+    const starting = this.#startedAt === null;
+    if (starting) {
       this.#startedAt = this.clock.now();
       this.#tail = '';
       this.#tick();
     }
     this.#tail = (this.#tail + text).slice(-TAIL_KEPT);
-    this.show(this.line());
+    // Later lines wait for the next tick: one status change per interval, whatever the chunk rate.
+    if (starting) this.show(this.line());
   }
 
   /** Answer text started: the thinking line goes. */
