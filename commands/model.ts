@@ -3,7 +3,7 @@ import { defineCommand, defineSubcommand, withHints } from '../src/core/commands
 import { formatContext, levelOf, scopeOption, scopeWords } from '../src/core/command-options.ts';
 import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
-import type { SettingKey } from '../src/core/settings.ts';
+import type { ChannelSettings, ResolvedSettings, SettingKey } from '../src/core/settings.ts';
 import { costsMore, formatPrices, MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST, type ModelInfo } from '../src/core/price-label.ts';
 
 const modelId = withHints(z.string().trim().min(1).describe('Model id, e.g. openai/gpt-4o-mini'), { autocomplete: 'model' });
@@ -13,9 +13,25 @@ const OPTION_KEYS = {
   'max-tokens': 'maxTokens',
   'user-choice': 'allowUserModel',
   'thread-per-conversation': 'threadPerConversation',
+  'reasoning-effort': 'reasoningEffort',
+  'reasoning-display': 'reasoningDisplay',
 } as const satisfies Record<string, SettingKey>;
 
-function parseOptionValue(option: keyof typeof OPTION_KEYS, raw: string): number | boolean {
+const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
+const REASONING_DISPLAYS = ['hidden', 'status', 'spoiler'] as const;
+
+/** One of a fixed list of words, or a message naming them. */
+function oneOf<T extends string>(option: string, raw: string, allowed: readonly T[]): T {
+  const found = allowed.find((word) => word === raw);
+  if (found === undefined) throw new UserFacingError('bad-input', `\`${option}\` takes ${allowed.join(', ')} or default.`);
+  return found;
+}
+
+type OptionValue = ChannelSettings[(typeof OPTION_KEYS)[keyof typeof OPTION_KEYS]];
+
+function parseOptionValue(option: keyof typeof OPTION_KEYS, raw: string): OptionValue {
+  if (option === 'reasoning-effort') return oneOf(option, raw, REASONING_EFFORTS);
+  if (option === 'reasoning-display') return oneOf(option, raw, REASONING_DISPLAYS);
   if (option === 'user-choice' || option === 'thread-per-conversation') {
     if (/^(on|yes|true|1)$/.test(raw)) return true;
     if (/^(off|no|false|0)$/.test(raw)) return false;
@@ -63,6 +79,14 @@ async function describeFallbackChain(core: Core, primary: string, fallbacks: rea
   return lines;
 }
 
+/** The reasoning settings, and a note when the model here does not take them. */
+function reasoningLines(s: ResolvedSettings, info: ModelInfo | undefined, from: (source: string) => string): string[] {
+  const effort = `**Reasoning effort:** ${s.reasoningEffort.value ?? 'model default'} ${from(s.reasoningEffort.source)}`;
+  const why = !info ? 'it is not in the catalog' : info.supportedParameters.includes('reasoning') ? null : 'it does not take reasoning settings';
+  const note = why === null ? '' : ` — does not apply to \`${s.model.value}\` (${why})`;
+  return [effort + note, `**Reasoning display:** ${s.reasoningDisplay.value} ${from(s.reasoningDisplay.source)}`];
+}
+
 export default defineCommand({
   name: 'model',
   description: "Show or change this channel's model",
@@ -83,6 +107,7 @@ export default defineCommand({
           `**Users may pick a model:** ${s.allowUserModel.value ? 'yes' : 'no'} ${from(s.allowUserModel.source)}`,
         ];
         const info = await core.catalog.get(s.model.value);
+        lines.push(...reasoningLines(s, info, from));
         if (info) lines.splice(1, 0, `  ${formatContext(info.contextLength)} context · ${formatPrices(info)}`);
         await reply(lines.join('\n'), { ephemeral: true });
       },
@@ -137,11 +162,13 @@ export default defineCommand({
       },
     }),
     option: defineSubcommand({
-      description: 'Set temperature, max-tokens, user-choice or thread-per-conversation (admins)',
+      description: 'Set temperature, max-tokens, user-choice, thread-per-conversation, reasoning-effort or reasoning-display (admins)',
       admin: true,
       options: z.object({
-        option: z.enum(['temperature', 'max-tokens', 'user-choice', 'thread-per-conversation']).describe('Which option'),
-        value: z.string().trim().min(1).describe('The value: a number, on/off, or "default"'),
+        option: z
+          .enum(['temperature', 'max-tokens', 'user-choice', 'thread-per-conversation', 'reasoning-effort', 'reasoning-display'])
+          .describe('Which option'),
+        value: z.string().trim().min(1).describe('The value: a number, on/off, a word (reasoning-effort: none…xhigh; reasoning-display: hidden, status, spoiler), or "default"'),
         scope: scopeOption,
       }),
       async execute({ options, invocation, core, reply }) {

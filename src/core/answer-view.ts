@@ -8,6 +8,7 @@
  * formatAnswerText is the plain-text formatting the terminal and Discord use,
  * and what the renderer measures decorations with when a surface has none.
  */
+import { truncate } from '../util/text.ts';
 import { formatUsd } from './quota.ts';
 
 /** The facts under a finished (or failed) answer. */
@@ -26,6 +27,11 @@ export interface AnswerFooter {
   ms: number;
   /** Earlier messages dropped to fit the model's context. */
   trimmed: number;
+  /**
+   * The model's reasoning, kept under the answer collapsed (reasoning display
+   * `spoiler`): a Discord spoiler, dimmed in the terminal, a Slack context block.
+   */
+  reasoning?: string;
 }
 
 /** The last line of an answer that did not end normally. */
@@ -68,6 +74,21 @@ export function formatFooterText(footer: AnswerFooter): string {
   return `${model} · ${formatTokens(footer.tokensIn)} in / ${formatTokens(footer.tokensOut)} out${reasoning} · ${cost} · ${(footer.ms / 1000).toFixed(1)} s${trimmed}`;
 }
 
+/** Longest reasoning kept under an answer (it shares the message with the answer's last piece). */
+export const REASONING_MAX = 700;
+
+/** The reasoning as one collapsed block's text: trimmed and cut to REASONING_MAX; '' when there is none. */
+export function reasoningText(footer: AnswerFooter | null): string {
+  const text = footer?.reasoning?.trim() ?? '';
+  return text === '' ? '' : `💭 ${truncate(text, REASONING_MAX)}`;
+}
+
+/** A Discord spoiler (`||…||`): hidden until clicked. A `||` inside would close it early. */
+export function formatReasoningSpoiler(footer: AnswerFooter | null): string {
+  const text = reasoningText(footer);
+  return text === '' ? '' : `||${text.replace(/\|\|/g, '|\u200b|')}||`;
+}
+
 /** The decorations around a message's body, as plain text. */
 export function formatDecorations(view: MessageView, footerText: (footer: AnswerFooter) => string = formatFooterText): { cursor: string; after: string } {
   let cursor = '';
@@ -79,9 +100,9 @@ export function formatDecorations(view: MessageView, footerText: (footer: Answer
     const footer = view.footer ? footerText(view.footer) : '';
     // An interruption is the last thing people should read; other end lines go above the footer.
     const lines = view.endLine.kind === 'interrupted' ? [footer, view.endLine.text] : [view.endLine.text, footer];
-    after = lines.filter((line) => line !== '').map((line) => SEPARATOR + line).join('');
+    after = [formatReasoningSpoiler(view.footer), ...lines].filter((line) => line !== '').map((line) => SEPARATOR + line).join('');
   } else if (view.footer) {
-    after = SEPARATOR + footerText(view.footer);
+    after = [formatReasoningSpoiler(view.footer), footerText(view.footer)].filter((line) => line !== '').map((line) => SEPARATOR + line).join('');
   }
   return { cursor, after };
 }

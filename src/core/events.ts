@@ -17,6 +17,8 @@ export interface CoreEventMap {
     errorKind: string | null;
     tokensIn: number;
     tokensOut: number;
+    /** Of tokensOut, spent thinking (reasoning models). */
+    tokensReasoning?: number;
     costUsd: number;
     /** Upstream time to first token. */
     ttftMs?: number;

@@ -21,6 +21,7 @@ import type { Reservation } from './quota.ts';
 import { trackAnswer } from './recovery.ts';
 import { createRenderer, type Renderer, type RenderResult } from './renderer.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
+import { ThinkingStatus } from './thinking-status.ts';
 import type { MessageSurface } from './types.ts';
 
 /** Used when the catalog does not know a model. */
@@ -326,8 +327,10 @@ export class AnswerPipeline {
           : undefined,
       user: { platform: place.platform, id: user.id },
       signal: controller.signal,
+      ...reasoningOf(plan),
     };
-    const streamed: Streamed = { text: '', usage: emptyUsage(), outcome: 'error' };
+    const streamed: Streamed = { text: '', reasoning: '', usage: emptyUsage(), outcome: 'error' };
+    const thinking = new ThinkingStatus(settings.reasoningDisplay, core.clock, (line) => renderer.status(line));
     try {
       const stream = core.llm.chat(chatRequest, {
         tools: settings.tools,
@@ -365,7 +368,7 @@ export class AnswerPipeline {
         controller.abort(startError);
       }
       for (let step = await first; step.done !== true; step = await events.next()) {
-        if (startError === undefined) applyEvent(streamed, step.value, renderer);
+        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking);
         else if (step.value.type === 'error' || step.value.type === 'done') {
           // Nothing can be shown: only collect what the aborted request used.
           streamed.usage = step.value.type === 'done' ? step.value.result.usage : step.value.usage;
@@ -380,6 +383,7 @@ export class AnswerPipeline {
       logger.error({ err: error }, 'answer could not be rendered');
       streamed.failure ??= { error: classifyError(error) };
     } finally {
+      thinking.stop();
       answer.detach();
     }
     const aborted = streamed.failure?.error.kind === 'aborted';
@@ -403,6 +407,7 @@ export class AnswerPipeline {
       ms: core.clock.now() - plan.started,
       trimmed: plan.conversation.trimmed,
     };
+    if (plan.settings.reasoningDisplay === 'spoiler' && streamed.reasoning.trim() !== '') footer.reasoning = streamed.reasoning.trim();
     let rendered: RenderResult | undefined;
     try {
       if (result) {
@@ -456,6 +461,7 @@ export class AnswerPipeline {
       modelAnswered: result?.modelAnswered ?? failure?.modelAnswered ?? null,
       tokensIn: usage.promptTokens,
       tokensOut: usage.completionTokens,
+      tokensReasoning: usage.reasoningTokens ?? 0,
       costUsd: usage.costUsd,
       generationId: result?.generationId ?? failure?.generationId ?? null,
       outcome,
@@ -478,6 +484,7 @@ export class AnswerPipeline {
       errorKind: entry.errorKind,
       tokensIn: entry.tokensIn,
       tokensOut: entry.tokensOut,
+      tokensReasoning: entry.tokensReasoning ?? 0,
       costUsd: entry.costUsd,
       ttftMs: result?.timeToFirstTokenMs,
       totalMs,
@@ -526,6 +533,8 @@ interface OpenAnswer {
 
 interface Streamed {
   text: string;
+  /** The model's reasoning text, as far as it showed any (encrypted reasoning shows none). */
+  reasoning: string;
   usage: Usage;
   result?: CompletionResult;
   failure?: { error: LlmError; modelAnswered?: string; generationId?: string };
@@ -534,14 +543,27 @@ interface Streamed {
   unshown?: Error;
 }
 
+/** The `reasoning` request field: only for a model the catalog says takes it, and only when set. */
+function reasoningOf(plan: Plan): Pick<ChatRequest, 'reasoningEffort'> {
+  const effort = plan.settings.reasoningEffort;
+  if (effort === null || !plan.modelInfo?.supportedParameters.includes('reasoning')) return {};
+  return { reasoningEffort: effort };
+}
+
 /** One stream event into the answer and its renderer. */
-function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer): void {
+function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus): void {
   switch (event.type) {
+    case 'reasoning':
+      streamed.reasoning += event.text;
+      thinking.onReasoning(event.text);
+      break;
     case 'text':
+      thinking.onText();
       streamed.text += event.text;
       renderer.append(event.text);
       break;
     case 'tool-call':
+      thinking.stop();
       renderer.status(`🔧 using ${event.call.name}…`);
       break;
     case 'tool-result':

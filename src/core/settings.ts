@@ -31,6 +31,10 @@ export const settingSchemas = {
   tools: z.array(z.string()),
   allowUserModel: z.boolean(),
   threadPerConversation: z.boolean(),
+  /** OpenRouter's `reasoning.effort`, sent only to models that list `reasoning`; null sends nothing. */
+  reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable(),
+  /** How a thinking model's reasoning shows: a status line while it thinks, also kept as a spoiler, or only the time. */
+  reasoningDisplay: z.enum(['hidden', 'status', 'spoiler']),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -52,6 +56,8 @@ export function defaultSettings(config: Config): ChannelSettings {
     tools: config.defaults.tools,
     allowUserModel: false,
     threadPerConversation: false,
+    reasoningEffort: null,
+    reasoningDisplay: 'status',
   };
 }
 

@@ -9,7 +9,7 @@ import type { RequestContext } from './tool-types.ts';
 import { withBodyActivity } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
-import { readUsage, streamRound, type RawUsage, type RoundOutcome, type StreamingBody } from './stream-round.ts';
+import { readUsage, streamRound, type RawUsage, type RoundDelta, type RoundOutcome, type StreamingBody } from './stream-round.ts';
 import { commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
 import { promptTokensCeiling, toolTokensCeiling } from './token-bound.ts';
 import { runToolCall } from './tool-runner.ts';
@@ -233,7 +233,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     let finishReason: string | null = null;
     let firstTextAt: number | undefined;
     let terminal: DoneEvent | ErrorEvent | undefined;
-    let current: AsyncGenerator<string, RoundOutcome, undefined> | undefined;
+    let current: AsyncGenerator<RoundDelta, RoundOutcome, undefined> | undefined;
 
     const errorEvent = (error: LlmError): ErrorEvent => ({
       type: 'error',
@@ -309,7 +309,12 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         let roundHasText = false;
         let step = await round.next();
         while (!step.done) {
-          let delta = step.value;
+          if (step.value.type === 'reasoning') {
+            yield step.value;
+            step = await round.next();
+            continue;
+          }
+          let delta = step.value.text;
           if (!roundHasText && text !== '' && !/\s$/.test(text)) delta = `\n\n${delta}`;
           roundHasText = true;
           firstTextAt ??= clock.now();
@@ -339,7 +344,12 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         }
 
         // A tool round: run every call in parallel, send the results back, go again.
-        messages.push({ role: 'assistant', content: outcome.text, toolCalls: outcome.toolCalls });
+        messages.push({
+          role: 'assistant',
+          content: outcome.text,
+          toolCalls: outcome.toolCalls,
+          ...(outcome.reasoningDetails ? { reasoningDetails: outcome.reasoningDetails } : {}),
+        });
         for (const call of outcome.toolCalls) yield { type: 'tool-call', call };
         const results = await Promise.all(
           outcome.toolCalls.map((call) =>

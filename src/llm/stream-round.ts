@@ -4,6 +4,7 @@ import type { Clock } from '../util/clock.ts';
 import { bodyActivityOption } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError } from './errors.ts';
 import type { OpenRouterExtras } from './to-openai-request.ts';
+import { readReasoning } from './reasoning-chunks.ts';
 import type { ToolCall } from './types.ts';
 
 export type StreamingBody = ChatCompletionCreateParamsStreaming & OpenRouterExtras;
@@ -19,6 +20,8 @@ export interface RawUsage {
 
 export interface RoundOutcome {
   text: string;
+  /** OpenRouter's `reasoning_details` of the round, fragments merged (sent back unchanged in tool loops). */
+  reasoningDetails?: unknown[];
   toolCalls: ToolCall[];
   finishReason: string | null;
   model?: string;
@@ -40,6 +43,9 @@ export interface StreamRoundArgs {
   round: number;
 }
 
+/** What a round streams as it goes: answer text, or a sign (with any text) of the model thinking. */
+export type RoundDelta = { type: 'text'; text: string } | { type: 'reasoning'; text: string; encrypted: boolean };
+
 interface PartialCall {
   id: string;
   name: string;
@@ -47,13 +53,14 @@ interface PartialCall {
 }
 
 /**
- * One streaming completion call. Yields text deltas and returns what the
+ * One streaming completion call. Yields text and reasoning deltas and returns what the
  * round produced; it never throws: failures come back as `error`, with the
  * text that arrived before them.
  */
-export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string, RoundOutcome, undefined> {
+export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<RoundDelta, RoundOutcome, undefined> {
   const out: RoundOutcome = { text: '', toolCalls: [], finishReason: null };
   const calls = new Map<number, PartialCall>();
+  const details: Record<string, unknown>[] = [];
   const controller = new AbortController();
   const onAbort = () => controller.abort();
   args.signal.addEventListener('abort', onAbort, { once: true });
@@ -73,11 +80,11 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string
       controller.abort();
     }, args.idleTimeoutMs);
     for await (const chunk of stream) {
+      // Every chunk counts as activity, reasoning chunks with no text included.
       watchdog.refresh();
-      const text = readChunk(chunk, out, calls);
-      if (text) {
-        out.text += text;
-        yield text;
+      for (const delta of readChunk(chunk, out, calls, details)) {
+        if (delta.type === 'text') out.text += delta.text;
+        yield delta;
       }
     }
     finished = true;
@@ -95,6 +102,7 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string
   if (args.signal.aborted) out.error = new LlmError('aborted', 'request aborted');
   else if (timedOut) out.error = new LlmError('timeout', `no data from OpenRouter for ${args.idleTimeoutMs} ms`);
 
+  if (details.length > 0) out.reasoningDetails = details;
   out.toolCalls = onePerId(
     [...calls.entries()]
       .sort(([a], [b]) => a - b)
@@ -122,11 +130,12 @@ function onePerId(calls: readonly ToolCall[]): ToolCall[] {
   return [...byId.values()];
 }
 
-/** Folds one chunk into the round; returns its text delta. Tolerates `choices: []` and missing fields. */
-function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<number, PartialCall>): string {
+/** Folds one chunk into the round; returns its reasoning and text deltas. Tolerates `choices: []` and missing fields. */
+function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<number, PartialCall>, details: Record<string, unknown>[]): RoundDelta[] {
   if (chunk.id) out.generationId = chunk.id;
   if (chunk.model) out.model = chunk.model;
   if (chunk.usage) out.usage = readUsage(chunk.usage);
+  const deltas: RoundDelta[] = [];
   let text = '';
   for (const choice of chunk.choices ?? []) {
     if ((choice.index ?? 0) !== 0) continue;
@@ -135,6 +144,8 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
     if (choice.finish_reason) out.finishReason = choice.finish_reason;
     const delta = choice.delta;
     if (!delta) continue;
+    const reasoning = readReasoning(delta, details);
+    if (reasoning) deltas.push({ type: 'reasoning', ...reasoning });
     if (typeof delta.content === 'string') text += delta.content;
     for (const fragment of delta.tool_calls ?? []) {
       const index = fragment.index ?? calls.size;
@@ -150,7 +161,8 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
       if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
     }
   }
-  return text;
+  if (text !== '') deltas.push({ type: 'text', text });
+  return deltas;
 }
 
 export function readUsage(usage: unknown): RawUsage | undefined {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ChatCompletionContentPartText, ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { AUTO_ROUTER_MODEL } from './pricing.ts';
-import type { ChatMessage, ChatRequest, MessagePart, ProviderPreferences, ToolSpec } from './types.ts';
+import type { ChatMessage, ChatRequest, MessagePart, ProviderPreferences, ReasoningEffort, ToolSpec } from './types.ts';
 
 /**
  * OpenRouter rejects a `models` array longer than this with HTTP 400
@@ -29,6 +29,7 @@ export interface OpenRouterExtras {
   plugins?: Array<{ id: 'auto-router'; allowed_models: string[] }>;
   provider?: OpenRouterProvider;
   user?: string;
+  reasoning?: { effort: ReasoningEffort };
 }
 
 export interface OpenRouterProvider {
@@ -52,22 +53,30 @@ export function toOpenAiMessages(messages: readonly ChatMessage[]): ChatCompleti
         return m.name ? { role: 'user', content, name: m.name } : { role: 'user', content };
       }
       case 'assistant':
-        if (m.toolCalls && m.toolCalls.length > 0) {
-          return {
-            role: 'assistant',
-            content: m.content === '' ? null : m.content,
-            tool_calls: m.toolCalls.map((c) => ({
-              id: c.id,
-              type: 'function' as const,
-              function: { name: c.name, arguments: c.arguments },
-            })),
-          };
-        }
-        return { role: 'assistant', content: m.content };
+        return withReasoningDetails(assistantMessage(m), m.reasoningDetails);
       case 'tool':
         return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
     }
   });
+}
+
+function assistantMessage(m: Extract<ChatMessage, { role: 'assistant' }>): ChatCompletionMessageParam {
+  if (!m.toolCalls || m.toolCalls.length === 0) return { role: 'assistant', content: m.content };
+  return {
+    role: 'assistant',
+    content: m.content === '' ? null : m.content,
+    tool_calls: m.toolCalls.map((c) => ({
+      id: c.id,
+      type: 'function' as const,
+      function: { name: c.name, arguments: c.arguments },
+    })),
+  };
+}
+
+/** OpenRouter's `reasoning_details` ride on the assistant message as they came (the SDK sends extra fields as they are). */
+function withReasoningDetails(message: ChatCompletionMessageParam, details: unknown[] | undefined): ChatCompletionMessageParam {
+  if (!details || details.length === 0) return message;
+  return Object.assign({}, message, { reasoning_details: details });
 }
 
 /** One text part goes as a plain string (what every provider takes); several parts as content parts. */
@@ -129,5 +138,6 @@ export function commonBody(request: ChatRequest, autoRouterModels: readonly stri
   if (request.user) body.user = hashUser(request.user);
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.temperature !== undefined) body.temperature = request.temperature;
+  if (request.reasoningEffort !== undefined) body.reasoning = { effort: request.reasoningEffort };
   return body;
 }

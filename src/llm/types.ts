@@ -25,7 +25,13 @@ export function partsText(parts: readonly MessagePart[]): string {
 export type ChatMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string | MessagePart[]; name?: string }
-  | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+  | {
+      role: 'assistant';
+      content: string;
+      toolCalls?: ToolCall[];
+      /** OpenRouter's `reasoning_details` of this turn, sent back unchanged (tool loops keep the model's chain of thought). */
+      reasoningDetails?: unknown[];
+    }
   | { role: 'tool'; toolCallId: string; content: string };
 
 export type ProviderSort = 'price' | 'throughput' | 'latency';
@@ -49,8 +55,13 @@ export interface ToolSpec {
   parameters: Record<string, unknown>;
 }
 
+/** OpenRouter's `reasoning.effort`. */
+export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
+
 export interface ChatRequest {
   model: string;
+  /** Sent as `reasoning: {effort}`; the caller leaves it out for models that do not list `reasoning`. */
+  reasoningEffort?: ReasoningEffort;
   /** Tried in order by OpenRouter after `model` (the `models` field). */
   fallbackModels?: string[];
   messages: ChatMessage[];
@@ -98,6 +109,11 @@ export interface CompletionResult {
 
 export type StreamEvent =
   | { type: 'text'; text: string }
+  /**
+   * The model is thinking: a piece of its reasoning text ('' for a signature-only
+   * chunk or encrypted reasoning, which has none to show).
+   */
+  | { type: 'reasoning'; text: string; encrypted: boolean }
   | { type: 'tool-call'; call: ToolCall }
   | {
       type: 'tool-result';

@@ -59,7 +59,7 @@ export function createMetrics(events: CoreEvents, options: MetricsOptions = {}):
   });
   const tokens = new Counter({
     name: 'switchboard_tokens_total',
-    help: 'Tokens used by finished answers, by platform, model and direction (in = prompt, out = completion)',
+    help: 'Tokens used by finished answers, by platform, model and direction (in = prompt, out = completion, reasoning = the part of out spent thinking)',
     labelNames: ['platform', 'model', 'direction'] as const,
     registers,
   });
@@ -113,6 +113,7 @@ export function createMetrics(events: CoreEvents, options: MetricsOptions = {}):
     requests.inc({ platform: e.platform, outcome: e.outcome, model });
     if (e.tokensIn > 0) tokens.inc({ platform: e.platform, model, direction: 'in' }, e.tokensIn);
     if (e.tokensOut > 0) tokens.inc({ platform: e.platform, model, direction: 'out' }, e.tokensOut);
+    if ((e.tokensReasoning ?? 0) > 0) tokens.inc({ platform: e.platform, model, direction: 'reasoning' }, e.tokensReasoning);
     if (e.costUsd > 0) cost.inc({ platform: e.platform, model }, e.costUsd);
   };
 

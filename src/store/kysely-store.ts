@@ -178,6 +178,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
             entry.modelAnswered,
             entry.tokensIn,
             entry.tokensOut,
+            entry.tokensReasoning ?? 0,
             entry.costUsd,
             entry.generationId,
             entry.outcome,
@@ -565,12 +566,13 @@ const takeStopRequestsOf = prepare(1, (db, owner: string) =>
 
 /** A real settle replacing the row of a sweep that took a live process for dead (see Store.settle). */
 const replaceDiedRow = prepare(
-  8,
+  9,
   (
     db,
     modelAnswered: string | null,
     tokensIn: number,
     tokensOut: number,
+    tokensReasoning: number,
     costUsd: number,
     generationId: string | null,
     outcome: string,
@@ -583,6 +585,7 @@ const replaceDiedRow = prepare(
         model_answered: modelAnswered,
         tokens_in: tokensIn,
         tokens_out: tokensOut,
+        tokens_reasoning: tokensReasoning,
         cost_usd: costUsd,
         generation_id: generationId,
         outcome,

@@ -13,6 +13,7 @@ export function toLedgerRow(entry: LedgerEntry): Database['usage_ledger'] {
     model_answered: entry.modelAnswered,
     tokens_in: entry.tokensIn,
     tokens_out: entry.tokensOut,
+    tokens_reasoning: entry.tokensReasoning ?? 0,
     cost_usd: entry.costUsd,
     generation_id: entry.generationId,
     outcome: entry.outcome,
@@ -21,7 +22,9 @@ export function toLedgerRow(entry: LedgerEntry): Database['usage_ledger'] {
 }
 
 export function fromLedgerRow(row: Database['usage_ledger']): LedgerEntry {
+  const reasoning = Number(row.tokens_reasoning ?? 0);
   return {
+    ...(reasoning > 0 ? { tokensReasoning: reasoning } : {}),
     requestId: row.request_id,
     at: new Date(Number(row.at)),
     platform: row.platform,

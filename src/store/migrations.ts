@@ -1,4 +1,4 @@
-import { SqliteAdapter, sql, type Kysely } from 'kysely';
+import { SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 export interface Migration {
@@ -220,22 +220,37 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    version: 5,
+    name: 'reasoning-tokens',
+    async up(db) {
+      // Of tokens_out, what a reasoning model spent thinking; rows from before count 0.
+      await addColumnIfNotExists(db, 'usage_ledger', 'tokens_reasoning', 'bigint not null default 0');
+    },
+  },
 ];
 
 /**
  * ALTER TABLE … ADD COLUMN IF NOT EXISTS, which PostgreSQL has and SQLite does
  * not: there the column is looked up first (inside the same transaction).
  */
-async function addColumnIfNotExists(db: Kysely<Database>, table: keyof Database, column: string, type: 'text'): Promise<void> {
+async function addColumnIfNotExists(
+  db: Kysely<Database>,
+  table: keyof Database,
+  column: string,
+  type: 'text' | 'bigint not null default 0',
+): Promise<void> {
+  const dataType = type === 'text' ? 'text' : 'bigint';
+  const constraints = (c: ColumnDefinitionBuilder) => (type === 'text' ? c : c.notNull().defaultTo(0));
   if (db.getExecutor().adapter instanceof SqliteAdapter) {
     const { rows } = await sql<{ name: string }>`select name from pragma_table_info(${table}) where name = ${column}`.execute(db);
     if (rows.length > 0) return;
-    await db.schema.alterTable(table).addColumn(column, type).execute();
+    await db.schema.alterTable(table).addColumn(column, dataType, constraints).execute();
     return;
   }
   await db.schema
     .alterTable(table)
-    .addColumn(column, type, (c) => c.ifNotExists())
+    .addColumn(column, dataType, (c) => constraints(c).ifNotExists())
     .execute();
 }
 

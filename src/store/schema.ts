@@ -38,6 +38,7 @@ export interface Database {
     model_answered: string | null;
     tokens_in: number;
     tokens_out: number;
+    tokens_reasoning: number;
     cost_usd: number;
     generation_id: string | null;
     outcome: string;

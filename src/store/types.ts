@@ -84,6 +84,8 @@ export interface LedgerEntry {
   modelAnswered: string | null;
   tokensIn: number;
   tokensOut: number;
+  /** Of tokensOut, spent thinking (`completion_tokens_details.reasoning_tokens`); 0 when none or unknown. */
+  tokensReasoning?: number;
   costUsd: number;
   generationId: string | null;
   outcome: Outcome;

@@ -52,6 +52,16 @@ export interface Scenario {
   headers?: Record<string, string>;
   /** Streamed content chunks (also joined for non-streaming answers). */
   text?: string[];
+  /**
+   * Reasoning before any content, as the recordings show it: each piece as
+   * `delta.reasoning` plus a `reasoning.text` detail (index 0, `content: ""`),
+   * a keep-alive comment between pieces, then a signature-only chunk.
+   */
+  reasoning?: string[];
+  /** Encrypted reasoning before any content: `reasoning: null` and a `reasoning.encrypted` detail carrying this data. */
+  encryptedReasoning?: string;
+  /** Wait between reasoning chunks (the model thinking). */
+  reasoningDelayMs?: number;
   /** Non-streaming content; defaults to text joined. */
   content?: string;
   toolCalls?: FakeToolCall[];
@@ -420,6 +430,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
         await pause(s.keepAliveFor.everyMs);
       }
     }
+    await streamReasoning(s, chunk, write, pause, state);
     await pause(s.firstTokenDelayMs);
     let first = true;
     for (const text of s.text ?? []) {
@@ -455,6 +466,34 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     }
     if (!s.omitDone) write('data: [DONE]\n\n');
     if (!state.closed) res.end();
+  }
+
+  /** Reasoning chunks before the content (see Scenario.reasoning, Scenario.encryptedReasoning). */
+  async function streamReasoning(
+    s: Scenario,
+    chunk: (choices: unknown[]) => void,
+    write: (line: string) => void,
+    pause: (ms: number | undefined) => Promise<void>,
+    state: StreamState,
+  ): Promise<void> {
+    const delta = (reasoning: string | null, detail: Record<string, unknown>) => [
+      { index: 0, delta: { role: 'assistant', content: '', reasoning, reasoning_details: [{ format: 'anthropic-claude-v1', index: 0, ...detail }] }, finish_reason: null },
+    ];
+    const pieces = s.reasoning ?? [];
+    for (const [i, piece] of pieces.entries()) {
+      if (i > 0) {
+        write(': OPENROUTER PROCESSING\n\n');
+        await pause(s.reasoningDelayMs);
+      }
+      if (state.closed) return;
+      chunk(delta(piece, { type: 'reasoning.text', text: piece }));
+    }
+    if (pieces.length > 0) chunk(delta(null, { type: 'reasoning.text', signature: 'sig-fake-0123456789' }));
+    if (s.encryptedReasoning !== undefined) {
+      await pause(s.reasoningDelayMs);
+      write(': OPENROUTER PROCESSING\n\n');
+      chunk(delta(null, { type: 'reasoning.encrypted', data: s.encryptedReasoning, format: 'openai-responses-v1' }));
+    }
   }
 
   function answerJson(res: ServerResponse, s: Scenario, id: string, model: string, usage: Record<string, unknown> | undefined): void {

@@ -545,6 +545,14 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
     });
 
     describe('settle', () => {
+      it('keeps the reasoning tokens of a row (0 when none)', async () => {
+        await store.settle(null, entry({ requestId: 'thinker', tokensReasoning: 900 }));
+        await store.settle(null, entry({ requestId: 'plain' }));
+        const rows = await store.ledger({});
+        expect(rows.find((r) => r.requestId === 'thinker')?.tokensReasoning).toBe(900);
+        expect(rows.find((r) => r.requestId === 'plain')?.tokensReasoning ?? 0).toBe(0);
+      });
+
       it('replaces the reservation with exactly one ledger row, idempotently', async () => {
         const reservation = request();
         expect((await store.reserve(reservation)).ok).toBe(true);

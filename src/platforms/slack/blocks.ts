@@ -5,7 +5,7 @@
  * text we wrote before.
  */
 import type { types } from '@slack/bolt';
-import { EMPTY_ANSWER_TEXT, formatAnswerText, formatFooterText, PLACEHOLDER_TEXT, type EndLine, type MessageView } from '../../core/answer-view.ts';
+import { EMPTY_ANSWER_TEXT, formatAnswerText, formatFooterText, PLACEHOLDER_TEXT, reasoningText, type EndLine, type MessageView } from '../../core/answer-view.ts';
 import type { MessageAction } from '../../core/types.ts';
 import { defuseBroadcasts, escapeMrkdwn, markdownToMrkdwn, neutralizeMentions } from './mrkdwn.ts';
 
@@ -79,7 +79,9 @@ export function headerBlock(header: string): types.ContextBlock {
 export function endBlocks(end: { footer: MessageView['footer']; endLine: EndLine | null }): types.ContextBlock[] {
   const footer = end.footer ? formatFooterText(end.footer) : null;
   const line = end.endLine?.text ?? null;
-  const ordered = end.endLine?.kind === 'interrupted' ? [footer, line] : [line, footer];
+  // The model's reasoning (display `spoiler`) sits small and grey under the answer, above the rest.
+  const reasoning = reasoningText(end.footer);
+  const ordered = [reasoning, ...(end.endLine?.kind === 'interrupted' ? [footer, line] : [line, footer])];
   return ordered.filter((text): text is string => text !== null && text !== '').map((text) => contextBlock(text));
 }
 
