@@ -1,4 +1,4 @@
-import { SqliteAdapter, sql, type Kysely } from 'kysely';
+import { SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 export interface Migration {
@@ -220,22 +220,32 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    // 5 and 7 are taken by work on other branches; versions apply by number, not by order.
+    version: 6,
+    name: 'cached-tokens',
+    async up(db) {
+      await addColumnIfNotExists(db, 'usage_ledger', 'tokens_cached', 'bigint');
+    },
+  },
 ];
 
 /**
  * ALTER TABLE … ADD COLUMN IF NOT EXISTS, which PostgreSQL has and SQLite does
  * not: there the column is looked up first (inside the same transaction).
  */
-async function addColumnIfNotExists(db: Kysely<Database>, table: keyof Database, column: string, type: 'text'): Promise<void> {
+async function addColumnIfNotExists(db: Kysely<Database>, table: keyof Database, column: string, type: 'text' | 'bigint'): Promise<void> {
+  // A bigint column is a count: 0 for the rows already there (and NOT NULL).
+  const define = (c: ColumnDefinitionBuilder) => (type === 'bigint' ? c.notNull().defaultTo(0) : c);
   if (db.getExecutor().adapter instanceof SqliteAdapter) {
     const { rows } = await sql<{ name: string }>`select name from pragma_table_info(${table}) where name = ${column}`.execute(db);
     if (rows.length > 0) return;
-    await db.schema.alterTable(table).addColumn(column, type).execute();
+    await db.schema.alterTable(table).addColumn(column, type, define).execute();
     return;
   }
   await db.schema
     .alterTable(table)
-    .addColumn(column, type, (c) => c.ifNotExists())
+    .addColumn(column, type, (c) => define(c.ifNotExists()))
     .execute();
 }
 

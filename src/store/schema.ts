@@ -38,6 +38,8 @@ export interface Database {
     model_answered: string | null;
     tokens_in: number;
     tokens_out: number;
+    /** Prompt tokens read from the provider's cache, part of tokens_in (migration 6; 0 for older rows). */
+    tokens_cached: number;
     cost_usd: number;
     generation_id: string | null;
     outcome: string;

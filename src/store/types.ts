@@ -84,6 +84,8 @@ export interface LedgerEntry {
   modelAnswered: string | null;
   tokensIn: number;
   tokensOut: number;
+  /** Prompt tokens read from the provider's cache (part of tokensIn); 0 when none or not known. */
+  tokensCached?: number;
   costUsd: number;
   generationId: string | null;
   outcome: Outcome;
@@ -113,6 +115,8 @@ export interface LedgerQuery {
   workspaceId?: string;
   userId?: string;
   limit?: number;
+  /** Newest rows first (default oldest first). */
+  newestFirst?: boolean;
 }
 
 /** What ledgerTotals can group by; `model` is the model that answered, or the one requested when none did. */
