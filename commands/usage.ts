@@ -32,7 +32,7 @@ const options = z.object({
     .trim()
     .min(1)
     .optional()
-    .describe('Whose usage (admins, for others), "last" for your last answer as OpenRouter recorded it, or "top" (admins)'),
+    .describe('Whose usage (admins, for others); "last": your last answer per OpenRouter; "top" (admins)'),
   period: z.enum(PERIODS).optional().describe('With "top": this UTC day or month (default month)'),
 });
 
@@ -44,7 +44,7 @@ const LAST_LOOKBACK = 20;
 
 export default defineCommand({
   name: 'usage',
-  description: 'Your usage and what is left of your quota; admins: anyone’s, or `top`',
+  description: 'Your usage and quota, your last answer (`last`); admins: anyone’s, or `top`',
   options,
   async execute(ctx) {
     const { options, invocation, core, isAdmin, reply } = ctx;
