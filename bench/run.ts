@@ -19,6 +19,7 @@ import type { ChatAdapter } from '../src/core/types.ts';
 import { createLogger } from '../src/log.ts';
 import { createDiscordAdapter } from '../src/platforms/discord/adapter.ts';
 import { createSlackAdapter } from '../src/platforms/slack/adapter.ts';
+import { benchCaching, type CachingResult } from './caching.ts';
 import { benchQuota, type QuotaResult } from './quota.ts';
 import { BENCH_API_KEY, BENCH_MODEL, promptFor, wallMs, type AnswerRecord, type ToChild, type ToParent, type UpstreamShape } from './protocol.ts';
 import { percentile, round, table } from './stats.ts';
@@ -278,6 +279,7 @@ function report(results: {
   latency: LatencyResult[];
   scale: ScaleResult[];
   quota: QuotaResult;
+  caching: CachingResult;
 }): string {
   const lines: string[] = [];
   lines.push(
@@ -338,7 +340,25 @@ function report(results: {
       ]),
     ]),
   );
+  lines.push('');
+  lines.push(cachingTable(results.caching));
   return lines.join('\n');
+}
+
+function cachingTable(c: CachingResult): string {
+  const usd = (v: number) => `$${round(v, 5)}`;
+  const row = (label: string, t: CachingResult['first']) => [label, `${t.promptTokens} (${t.cachedTokens} cached)`, usd(t.costUsd), ms(t.ttftP50Ms)];
+  return [
+    `Prompt cache: a ${c.threadTokens}-token thread on ${c.cacheControlSent ? 'anthropic/ (cache_control sent)' : 'a model'}, ${c.samples} threads, medians; ` +
+      `the fake upstream prices cached tokens at a tenth and prefills ${c.prefillMsPerKToken} ms per 1k uncached tokens.`,
+    '',
+    table([
+      ['turn', 'prompt tokens', 'cost', 'first token'],
+      row('first', c.first),
+      row('second (same session_id)', c.second),
+      ['second ÷ first', '', x(c.second.costUsd / c.first.costUsd), x(c.second.ttftP50Ms / c.first.ttftP50Ms)],
+    ]),
+  ].join('\n');
 }
 
 // ---- main ------------------------------------------------------------------------------
@@ -383,6 +403,8 @@ async function main(): Promise<void> {
 
     process.stderr.write('bench: quota reservations…\n');
     const quota = await benchQuota({ dir, durationMs: quick ? 1500 : 4000, checks: quick ? 500 : 2000 });
+    process.stderr.write('bench: prompt cache…\n');
+    const caching = await benchCaching({ samples: quick ? 3 : 10 });
 
     const results = {
       base: {
@@ -394,6 +416,7 @@ async function main(): Promise<void> {
       latency: latencyResults,
       scale: scaleResults,
       quota,
+      caching,
     };
     const text = report(results);
     process.stdout.write(`${text}\n`);

@@ -3,10 +3,15 @@ import { defineCommand, defineSubcommand, withHints } from '../src/core/commands
 import { formatContext, levelOf, scopeOption, scopeWords } from '../src/core/command-options.ts';
 import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
+import { isPresetId } from '../src/core/pipeline.ts';
 import type { ChannelSettings, ResolvedSettings, SettingKey } from '../src/core/settings.ts';
 import { costsMore, formatPrices, MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST, type ModelInfo } from '../src/core/price-label.ts';
 
 const modelId = withHints(z.string().trim().min(1).describe('Model id, e.g. openai/gpt-4o-mini'), { autocomplete: 'model' });
+
+/** What /model set and /model show say about a preset in charge. */
+const PRESET_NOTE =
+  'An OpenRouter preset is in charge: its model, prompt and routing are set on openrouter.ai. Its price is not known here, so people under a USD limit (or a server budget) are refused; everyone else may use it.';
 
 const OPTION_KEYS = {
   temperature: 'temperature',
@@ -109,6 +114,7 @@ export default defineCommand({
         const info = await core.catalog.get(s.model.value);
         lines.push(...reasoningLines(s, info, from));
         if (info) lines.splice(1, 0, `  ${formatContext(info.contextLength)} context · ${formatPrices(info)}`);
+        if (isPresetId(s.model.value)) lines.splice(1, 0, `  ${PRESET_NOTE}`);
         await reply(lines.join('\n'), { ephemeral: true });
       },
     }),
@@ -121,7 +127,8 @@ export default defineCommand({
         const level = levelOf(options.scope);
         await core.settings.set(invocation, level, 'model', options.model);
         const detail = info ? ` (${formatContext(info.contextLength)} context · ${formatPrices(info)})` : '';
-        await reply(`The model for ${scopeWords(level)} is now \`${options.model}\`${detail}.`, { ephemeral: true });
+        const preset = isPresetId(options.model) ? `\n${PRESET_NOTE}` : '';
+        await reply(`The model for ${scopeWords(level)} is now \`${options.model}\`${detail}.${preset}`, { ephemeral: true });
       },
     }),
     fallbacks: defineSubcommand({

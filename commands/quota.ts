@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { defineCommand, defineSubcommand, type Invocation } from '../src/core/commands.ts';
+import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
+import type { KeyState } from '../src/core/openrouter-key.ts';
 import { formatAmount, formatUsd } from '../src/core/quota.ts';
 import { resolveUser } from '../src/core/users.ts';
 import { QUOTA_LIMITS, type QuotaLimitName, type QuotaSubject } from '../src/core/store-types.ts';
@@ -33,6 +35,40 @@ async function subjectOf(invocation: Invocation, target: string): Promise<{ subj
   return { subject: { kind: 'user', userId: user.id }, label: user.name };
 }
 
+/** /quota show server: the server's budget and the OpenRouter key's own state. */
+async function serverLines(core: Core, invocation: Invocation): Promise<string> {
+  const { platform, workspaceId } = invocation;
+  const budget = await core.quota.serverBudget(platform, workspaceId);
+  const month = await core.store.usage(platform, workspaceId, undefined, new Date(core.clock.now()));
+  const lines = [
+    '**Server budget**',
+    `\`usd-per-month\`: ${budget.value === null ? 'none' : formatUsd(budget.value)} _(${budget.source})_, ${formatUsd(month.month.usd)} used this month`,
+    '',
+    '**OpenRouter key** (all servers and platforms together; refreshed at most once a minute)',
+    ...(await keyLines(core)),
+  ];
+  return lines.join('\n');
+}
+
+async function keyLines(core: Core): Promise<string[]> {
+  if (!core.keyState) return ['Not available in this process.'];
+  let key: KeyState;
+  try {
+    key = await core.keyState.get();
+  } catch (error) {
+    core.logger.warn({ err: error }, 'could not read the OpenRouter key state');
+    return ['OpenRouter did not answer; try again shortly.'];
+  }
+  const usd = (v: number | undefined) => (v === undefined ? 'not reported' : formatUsd(v));
+  const reset = key.limitReset ? ` (resets ${key.limitReset})` : '';
+  return [
+    `Limit: ${key.limitUsd === null ? 'none' : `${formatUsd(key.limitUsd)}${reset}`}`,
+    `Remaining: ${key.remainingUsd === null ? 'no limit' : formatUsd(key.remainingUsd)}`,
+    `Used today: ${usd(key.usageDailyUsd)} · this month: ${usd(key.usageMonthlyUsd)} · in all: ${formatUsd(key.usageUsd)}`,
+    ...(key.isFreeTier ? ['Free tier: free models are limited to 50 requests a day.'] : []),
+  ];
+}
+
 export default defineCommand({
   name: 'quota',
   description: 'Show or set usage limits (admins)',
@@ -40,9 +76,15 @@ export default defineCommand({
     show: defineSubcommand({
       description: 'Show the limits for a user, or the defaults and the server budget (admins)',
       admin: true,
-      options: z.object({ user: z.string().trim().min(1).optional().describe('A user; leave out for the defaults') }),
+      options: z.object({
+        user: z.string().trim().min(1).optional().describe('A user, or "server" for the budget and the OpenRouter key; leave out for the defaults'),
+      }),
       async execute({ options, invocation, core, reply }) {
         const { platform, workspaceId } = invocation;
+        if (options.user?.toLowerCase() === 'server') {
+          await reply(await serverLines(core, invocation), { ephemeral: true });
+          return;
+        }
         const budget = await core.quota.serverBudget(platform, workspaceId);
         if (options.user) {
           const user = await resolveUser(invocation, options.user);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineCommand, type CommandContext } from '../src/core/commands.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import { formatTokens } from '../src/core/answer-view.ts';
+import type { GenerationInfo } from '../src/core/openrouter-key.ts';
 import { formatAmount, formatDuration, formatUsd } from '../src/core/quota.ts';
 import { parseUserRef, resolveUser } from '../src/core/users.ts';
 import type { LedgerGroupKey, LedgerTotalsRow, QuotaLimitName, UsageTotals } from '../src/core/store-types.ts';
@@ -26,21 +27,33 @@ type Period = (typeof PERIODS)[number];
 const TOP_N = 5;
 
 const options = z.object({
-  user: z.string().trim().min(1).optional().describe('Whose usage (admins, for others), or "top" for the top spenders (admins)'),
+  user: z
+    .string()
+    .trim()
+    .min(1)
+    .optional()
+    .describe('Whose usage (admins, for others); "last": your last answer per OpenRouter; "top" (admins)'),
   period: z.enum(PERIODS).optional().describe('With "top": this UTC day or month (default month)'),
 });
 
-/** `top` is a word, not a user, unless written as a mention. */
-const isTop = (user: string | undefined) => user !== undefined && user.trim().toLowerCase() === 'top';
+/** `top` and `last` are words, not users, unless written as a mention. */
+const isWord = (user: string | undefined, word: string) => user !== undefined && user.trim().toLowerCase() === word;
+const isTop = (user: string | undefined) => isWord(user, 'top');
+/** Ledger rows looked at for the last answer with a generation id (refusals have none). */
+const LAST_LOOKBACK = 20;
 
 export default defineCommand({
   name: 'usage',
-  description: 'Your usage and what is left of your quota; admins: anyone’s, or `top`',
+  description: 'Your usage and quota, your last answer (`last`); admins: anyone’s, or `top`',
   options,
   async execute(ctx) {
     const { options, invocation, core, isAdmin, reply } = ctx;
     if (isTop(options.user)) {
       await showTop(ctx, options.period ?? 'month');
+      return;
+    }
+    if (isWord(options.user, 'last')) {
+      await reply(await lastAnswer(ctx), { ephemeral: true });
       return;
     }
     if (options.period !== undefined) {
@@ -74,6 +87,41 @@ export default defineCommand({
     await reply(lines.join('\n'), { ephemeral: true });
   },
 });
+
+/** /usage last: the asker's last answer as OpenRouter recorded it (GET /generation). */
+async function lastAnswer(ctx: CommandContext<unknown>): Promise<string> {
+  const { invocation, core } = ctx;
+  const rows = await core.store.ledger({
+    platform: invocation.platform,
+    workspaceId: invocation.workspaceId,
+    userId: invocation.user.id,
+    newestFirst: true,
+    limit: LAST_LOOKBACK,
+  });
+  const last = rows.find((row) => row.generationId !== null);
+  if (!last?.generationId) return 'You have no answer on record yet that OpenRouter could tell about.';
+  if (!core.account) return 'OpenRouter cannot be asked from this process.';
+  let info: GenerationInfo | undefined;
+  try {
+    info = await core.account.generation(last.generationId);
+  } catch (error) {
+    core.logger.warn({ err: error, generationId: last.generationId }, 'could not read a generation from OpenRouter');
+    return 'OpenRouter did not answer; try again shortly.';
+  }
+  const when = last.at.toISOString().slice(0, 16).replace('T', ' ');
+  if (!info) return `OpenRouter does not know your last answer (\`${last.generationId}\`, ${when} UTC) yet; it may take a minute to appear.`;
+  return generationLines(info, last.modelAnswered ?? last.modelRequested, when).join('\n');
+}
+
+function generationLines(info: GenerationInfo, model: string, when: string): string[] {
+  const tokens = (n: number | null) => (n === null ? '?' : formatTokens(n));
+  return [
+    `**Your last answer** (${when} UTC, \`${info.id}\`), as OpenRouter recorded it`,
+    `Model: \`${info.model ?? model}\` · provider: ${info.providerName ?? 'unknown'}`,
+    `Native tokens: ${tokens(info.nativeTokensPrompt)} in (${tokens(info.nativeTokensCached)} cached) / ${tokens(info.nativeTokensCompletion)} out (${tokens(info.nativeTokensReasoning)} reasoning)`,
+    `Cost: ${info.totalCostUsd === null ? 'unknown' : formatUsd(info.totalCostUsd)} · latency: ${info.latencyMs === null ? 'unknown' : `${(info.latencyMs / 1000).toFixed(1)} s`}`,
+  ];
+}
 
 /** The UTC day or month containing now: [from, to). */
 export function periodWindow(period: Period, now: Date): { from: Date; to: Date; label: string } {

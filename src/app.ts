@@ -8,6 +8,7 @@ import { createCore, type Core } from './core/core.ts';
 import { createSettleSpool, defaultSpoolDir, type SettleSpool } from './core/settle-spool.ts';
 import type { Clock } from './core/types.ts';
 import { createModelCatalog } from './llm/catalog.ts';
+import { createOpenRouterAccount } from './llm/account.ts';
 import { createOpenRouterService } from './llm/openrouter.ts';
 import type { Logger } from './log.ts';
 import { createStore } from './store/index.ts';
@@ -58,11 +59,18 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       maxToolRounds: config.tools.maxRounds,
       clock: options.clock,
     });
+    const account = createOpenRouterAccount({
+      apiKey: config.openrouter.apiKey,
+      baseUrl: config.openrouter.baseUrl,
+      timeoutMs: config.openrouter.timeoutMs,
+      maxRetries: config.openrouter.maxRetries,
+    });
     const core = createCore({
       config,
       logger,
       store,
       llm,
+      account,
       registry,
       commands,
       clock: options.clock,

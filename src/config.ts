@@ -199,6 +199,7 @@ const schema = z.object({
       }
       return n;
     }),
+  KEY_CREDIT_ALERT_USD: numberVar(null, 'an amount in USD above 0, or "none"', (n) => n > 0, ['none']),
   BUDGET_ALERT_CHANNEL: list.pipe(
     z
       .array(z.string().regex(/^[a-z]+:[^\s:]+$/, 'entries must look like slack:C0123ABC or discord:123456789 (platform:channelId)'))
@@ -299,6 +300,8 @@ export interface Config {
     share: number;
     /** Where to post it, per platform: platform -> channel id. */
     channels: Record<string, string>;
+    /** KEY_CREDIT_ALERT_USD: alert once a month when the OpenRouter key's remaining credit falls below this (null: never). */
+    keyCreditUsd: number | null;
   };
   /** Every secret value, for log scrubbing. */
   secrets: string[];
@@ -434,6 +437,7 @@ function toConfig(e: Parsed): Config {
     ops: { metricsPort: e.METRICS_PORT, metricsHost: e.METRICS_HOST, shutdownGraceMs: e.SHUTDOWN_GRACE_MS },
     budgetAlert: {
       share: e.BUDGET_ALERT_SHARE,
+      keyCreditUsd: e.KEY_CREDIT_ALERT_USD,
       channels: Object.fromEntries(e.BUDGET_ALERT_CHANNEL.map((entry) => [entry.slice(0, entry.indexOf(':')), entry.slice(entry.indexOf(':') + 1)])),
     },
     secrets,

@@ -10,6 +10,7 @@ import { startStopPolling } from './core/remote-stop.ts';
 import type { ChatAdapter } from './core/types.ts';
 import { createLogger } from './log.ts';
 import { watchBudget } from './ops/budget-alert.ts';
+import { watchKeyCredit } from './ops/key-credit-alert.ts';
 import { startOpsServer, type OpsServer } from './ops/health-server.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { createShutdown, installSignalHandlers } from './ops/shutdown.ts';
@@ -55,12 +56,15 @@ async function main(): Promise<number> {
   const stopPolling = startStopPolling(app.core);
   const metrics = createMetrics(app.core.events, { processMetrics: true, catalog: app.core.catalog });
   const budget = watchBudget(app.core, adapters);
+  const keyCredit = watchKeyCredit(app.core, adapters);
   let ops: OpsServer | undefined;
   const closeRest = async () => {
     await stopPolling.stop();
     await liveness.stop();
     await budget.idle();
     budget.close();
+    await keyCredit.idle();
+    keyCredit.close();
     metrics.close();
     await ops?.close();
     await app.close();

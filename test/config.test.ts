@@ -173,7 +173,7 @@ describe('operations and sharding variables', () => {
   it('has defaults and reads each one', () => {
     const defaults = parseConfig(base);
     expect(defaults.ops).toEqual({ metricsPort: undefined, metricsHost: '0.0.0.0', shutdownGraceMs: 10_000 });
-    expect(defaults.budgetAlert).toEqual({ share: 0.8, channels: {} });
+    expect(defaults.budgetAlert).toEqual({ share: 0.8, channels: {}, keyCreditUsd: null });
     const config = parseConfig({
       ...base,
       METRICS_PORT: '9464',
@@ -181,12 +181,13 @@ describe('operations and sharding variables', () => {
       SHUTDOWN_GRACE_MS: '0',
       BUDGET_ALERT_SHARE: '90%',
       BUDGET_ALERT_CHANNEL: 'slack:C0123ABC, discord:456',
+      KEY_CREDIT_ALERT_USD: '2.5',
       DISCORD_TOKEN: 'discord-token-abcdef',
       SHARD_COUNT: '4',
       SHARD_IDS: '3,1',
     });
     expect(config.ops).toEqual({ metricsPort: 9464, metricsHost: '127.0.0.1', shutdownGraceMs: 0 });
-    expect(config.budgetAlert).toEqual({ share: 0.9, channels: { slack: 'C0123ABC', discord: '456' } });
+    expect(config.budgetAlert).toEqual({ share: 0.9, channels: { slack: 'C0123ABC', discord: '456' }, keyCreditUsd: 2.5 });
     expect(config.discord).toMatchObject({ shardCount: 4, shardIds: [1, 3] });
     expect(parseConfig({ ...base, DISCORD_TOKEN: 'discord-token-abcdef', SHARD_COUNT: '3' }).discord).toMatchObject({ shardCount: 3, shardIds: [0, 1, 2] });
     expect(parseConfig({ ...base, DISCORD_TOKEN: 'discord-token-abcdef' }).discord?.shardCount).toBeUndefined();

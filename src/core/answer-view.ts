@@ -22,6 +22,8 @@ export interface AnswerFooter {
   tokensOut: number;
   /** Completion tokens spent thinking (reasoning models); 0 or absent when none. */
   reasoningTokens?: number;
+  /** Prompt tokens read from the provider's cache (part of tokensIn); 0 or absent when none. */
+  cachedTokens?: number;
   /** null when nobody knows (no usage from OpenRouter, no catalog price). */
   costUsd: number | null;
   ms: number;
@@ -65,13 +67,14 @@ export function formatTokens(n: number): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toLocaleString('en-US');
 }
 
-/** "model · 12 in / 34 out · $0.0001 · 1.2 s", the line under every finished answer. */
+/** "model · 12.0k in (10.0k cached) / 34 out · $0.0001 · 1.2 s", the line under every finished answer. */
 export function formatFooterText(footer: AnswerFooter): string {
   const model = footer.isFallback ? `${footer.model} (fallback for ${footer.modelRequested})` : footer.model;
   const cost = footer.costUsd === null ? 'cost unknown' : formatUsd(footer.costUsd);
   const reasoning = footer.reasoningTokens ? `, ${formatTokens(footer.reasoningTokens)} reasoning` : '';
+  const cached = footer.cachedTokens ? ` (${formatTokens(footer.cachedTokens)} cached)` : '';
   const trimmed = footer.trimmed > 0 ? ` · dropped ${footer.trimmed} earlier message${footer.trimmed === 1 ? '' : 's'} to fit` : '';
-  return `${model} · ${formatTokens(footer.tokensIn)} in / ${formatTokens(footer.tokensOut)} out${reasoning} · ${cost} · ${(footer.ms / 1000).toFixed(1)} s${trimmed}`;
+  return `${model} · ${formatTokens(footer.tokensIn)} in${cached} / ${formatTokens(footer.tokensOut)} out${reasoning} · ${cost} · ${(footer.ms / 1000).toFixed(1)} s${trimmed}`;
 }
 
 /** Longest reasoning kept under an answer (it shares the message with the answer's last piece). */

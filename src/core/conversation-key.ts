@@ -3,6 +3,7 @@
  * of a thread or reply chain. Adapters only say where a message sits; the core
  * turns that into keys, so /ask, mentions, /new and history agree everywhere.
  */
+import { createHash } from 'node:crypto';
 
 /** Where a conversation lives. No root: the channel as a whole (a DM, a Discord thread, the terminal). */
 export interface ConversationRef {
@@ -15,6 +16,15 @@ export interface ConversationRef {
   rootId?: string;
   /** How people call this place, when "this channel"/"this thread" would not fit (e.g. "this terminal chat"). */
   label?: string;
+}
+
+/**
+ * OpenRouter's `session_id` for a conversation: a hash of its key (never the
+ * platform's ids themselves), the same for every follow-up and different for
+ * every conversation; 67 characters, well under OpenRouter's 256.
+ */
+export function sessionIdOf(conversationKey: string): string {
+  return `sb-${createHash('sha256').update(conversationKey).digest('hex')}`;
 }
 
 /** The key history and resets are stored under. */

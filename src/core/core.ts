@@ -12,6 +12,7 @@ import type { CommandDefinition } from './commands.ts';
 import { CoreEvents } from './events.ts';
 import { createAdapterHost, type AdapterHost } from './host.ts';
 import { InboundRouter } from './inbound.ts';
+import { KeyStateCache, type OpenRouterAccount } from './openrouter-key.ts';
 import { AnswerPipeline } from './pipeline.ts';
 import { QuotaService } from './quota.ts';
 import { RateBudget } from './rate-budget.ts';
@@ -26,6 +27,8 @@ export interface CoreDeps {
   llm: LlmService;
   registry: ToolRegistry;
   commands: readonly CommandDefinition[];
+  /** OpenRouter's key and generation endpoints; without it /quota and /usage say they cannot tell. */
+  account?: OpenRouterAccount;
   clock?: Clock;
   /** Identifies this process's quota reservations (crash clean-up). */
   instanceId?: string;
@@ -38,6 +41,10 @@ export interface Core {
   readonly llm: LlmService;
   readonly catalog: ModelCatalog;
   readonly registry: ToolRegistry;
+  /** OpenRouter's records of the key and of each answer (undefined when not wired). */
+  readonly account: OpenRouterAccount | undefined;
+  /** The key's state, cached a minute (undefined without an account). */
+  readonly keyState: KeyStateCache | undefined;
   readonly settings: SettingsService;
   readonly quota: QuotaService;
   readonly pipeline: AnswerPipeline;
@@ -73,6 +80,8 @@ export function createCore(deps: CoreDeps): Core {
     llm: deps.llm,
     catalog: deps.llm.catalog,
     registry: deps.registry,
+    account: deps.account,
+    keyState: deps.account ? new KeyStateCache(deps.account, clock) : undefined,
     settings: new SettingsService(deps.store, defaultSettings(deps.config)),
     quota: new QuotaService(deps.store, deps.config.quota, instanceId, () => new Date(clock.now()), (error, attempt, delayMs) =>
       deps.logger.warn({ err: error, attempt, delayMs }, 'recording usage failed; retrying'),

@@ -14,7 +14,7 @@ import type { LedgerEntry, Outcome } from '../store/types.ts';
 import type { AnswerFooter, EndLine } from './answer-view.ts';
 import type { CommandUser } from './commands.ts';
 import { buildConversation, cleanPrompt, type BuiltConversation, type HistoryMessage } from './conversation.ts';
-import { resetKeysOf, type ConversationRef } from './conversation-key.ts';
+import { resetKeysOf, sessionIdOf, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError, UserFacingError } from './errors.ts';
 import type { Reservation } from './quota.ts';
@@ -73,6 +73,16 @@ export const INTERRUPTED_LINE = '(interrupted: the bot is restarting)';
 /** Model ids OpenRouter routes itself; they are not in the catalog as plain models. */
 const ROUTER_MODEL = /^openrouter\//;
 const VARIANT_SUFFIX = /:(nitro|floor|online|thinking|extended|beta)$/;
+const PRESET_PREFIX = '@preset/';
+
+/**
+ * An OpenRouter preset (`@preset/<slug>`), set up on openrouter.ai: checked by
+ * its syntax only (OpenRouter has no endpoint listing a key's presets), its
+ * price unknown, so the quota's rule for unknown prices applies.
+ */
+export function isPresetId(model: string): boolean {
+  return /^@preset\/[a-z0-9-]+$/.test(model);
+}
 
 export class AnswerPipeline {
   readonly #running = new Map<string, Running>();
@@ -133,6 +143,10 @@ export class AnswerPipeline {
     const { catalog } = this.core;
     if (/\s/.test(model) || model.length > 200 || model === '') {
       throw new UserFacingError('unknown-model', `\`${model.slice(0, 80)}\` is not a model id (ids look like \`openai/gpt-4o-mini\`).`);
+    }
+    if (model.startsWith(PRESET_PREFIX)) {
+      if (isPresetId(model)) return undefined;
+      throw new UserFacingError('unknown-model', `\`${model.slice(0, 80)}\` is not a preset id: presets look like \`@preset/my-preset\` (lowercase letters, digits and dashes).`);
     }
     const info = (await catalog.get(model)) ?? (VARIANT_SUFFIX.test(model) ? await catalog.get(model.replace(VARIANT_SUFFIX, '')) : undefined);
     if (info || ROUTER_MODEL.test(model)) return info;
@@ -326,6 +340,7 @@ export class AnswerPipeline {
           ? { sort: settings.providerSort ?? undefined, order: settings.providerOrder.length > 0 ? settings.providerOrder : undefined }
           : undefined,
       user: { platform: place.platform, id: user.id },
+      sessionId: sessionIdOf(request.conversationKey),
       signal: controller.signal,
       ...reasoningOf(plan),
     };
@@ -403,6 +418,7 @@ export class AnswerPipeline {
       tokensIn: usage.promptTokens,
       tokensOut: usage.completionTokens,
       reasoningTokens: usage.reasoningTokens,
+      cachedTokens: usage.cachedTokens,
       costUsd: usage.costSource === 'unknown' && usage.costUsd === 0 ? null : usage.costUsd,
       ms: core.clock.now() - plan.started,
       trimmed: plan.conversation.trimmed,
@@ -462,6 +478,7 @@ export class AnswerPipeline {
       tokensIn: usage.promptTokens,
       tokensOut: usage.completionTokens,
       tokensReasoning: usage.reasoningTokens ?? 0,
+      tokensCached: usage.cachedTokens ?? 0,
       costUsd: usage.costUsd,
       generationId: result?.generationId ?? failure?.generationId ?? null,
       outcome,

@@ -299,8 +299,9 @@ function usdLimited(limits: EffectiveLimits): boolean {
 
 function unknownPriceError(price: Extract<WorstCasePrice, { known: false }>, limits: EffectiveLimits): UserFacingError {
   const whose = isSet(limits.usdPerDay) || isSet(limits.usdPerMonth) ? 'you have a spending limit' : 'this server has a spending budget';
-  const message =
-    price.reason === 'catalog-unavailable'
+  const message = price.model.startsWith('@preset/')
+    ? `\`${price.model}\` is an OpenRouter preset, whose price is not known here, and ${whose}; ask an admin to pick a model with a listed price here (\`/model set\`).`
+    : price.reason === 'catalog-unavailable'
       ? `The price of \`${price.model}\` is not known right now (model catalog unavailable), and ${whose}; try again shortly or pick a listed model.`
       : `The price of \`${price.model}\` is not listed in OpenRouter's model catalog, and ${whose}; pick a listed model (or ask an admin to change the fallbacks).`;
   return new UserFacingError('quota', message);

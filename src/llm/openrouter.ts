@@ -10,7 +10,7 @@ import { withBodyActivity } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundDelta, type RoundOutcome, type StreamingBody } from './stream-round.ts';
-import { commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
+import { cacheControl, commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
 import { promptTokensCeiling, toolTokensCeiling } from './token-bound.ts';
 import { runToolCall } from './tool-runner.ts';
 import {
@@ -49,6 +49,8 @@ type ErrorEvent = Extract<StreamEvent, { type: 'error' }>;
 type DoneEvent = Extract<StreamEvent, { type: 'done' }>;
 
 const ROUTER_PREFIX = 'openrouter/';
+/** A preset names no model of its own: whatever answers is the preset's model, not a fallback. */
+const PRESET_PREFIX = '@preset/';
 
 /**
  * Strips variant suffixes (`:free`, `:nitro`) and dated versions so that
@@ -70,7 +72,7 @@ function sameModel(requested: string, answered: string): boolean {
 export function isFallbackAnswer(requested: string, answered: string | undefined, fallbacks: readonly string[] = []): boolean {
   if (!answered || sameModel(requested, answered)) return false;
   if (fallbacks.some((f) => sameModel(f, answered))) return true;
-  return !requested.startsWith(ROUTER_PREFIX);
+  return !requested.startsWith(ROUTER_PREFIX) && !requested.startsWith(PRESET_PREFIX);
 }
 
 const SOURCE_RANK: Record<Usage['costSource'], number> = { unknown: 0, catalog: 1, openrouter: 2 };
@@ -86,6 +88,9 @@ function addUsage(total: Usage | undefined, next: Usage): Usage {
   };
   if (total.reasoningTokens !== undefined || next.reasoningTokens !== undefined) {
     sum.reasoningTokens = (total.reasoningTokens ?? 0) + (next.reasoningTokens ?? 0);
+  }
+  if (total.cachedTokens !== undefined || next.cachedTokens !== undefined) {
+    sum.cachedTokens = (total.cachedTokens ?? 0) + (next.cachedTokens ?? 0);
   }
   return sum;
 }
@@ -145,6 +150,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       costSource: 'unknown',
     };
     if (raw.reasoningTokens !== undefined) usage.reasoningTokens = raw.reasoningTokens;
+    if (raw.cachedTokens !== undefined) usage.cachedTokens = raw.cachedTokens;
     if (raw.cost !== undefined) {
       usage.costUsd = raw.cost;
       usage.costSource = 'openrouter';
@@ -283,6 +289,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         }
         const body: StreamingBody = {
           ...commonBody(request, options.autoRouterModels),
+          ...cacheControl(request.model, promptTokensCeiling(messages)),
           messages: toOpenAiMessages(messages),
           stream: true,
           stream_options: { include_usage: true },

@@ -14,6 +14,8 @@ export interface RawUsage {
   promptTokens: number;
   completionTokens: number;
   reasoningTokens?: number;
+  /** `prompt_tokens_details.cached_tokens`, when present. */
+  cachedTokens?: number;
   /** OpenRouter's `usage.cost` in USD, when present. */
   cost?: number;
 }
@@ -172,6 +174,7 @@ export function readUsage(usage: unknown): RawUsage | undefined {
     completion_tokens?: unknown;
     cost?: unknown;
     completion_tokens_details?: { reasoning_tokens?: unknown } | null;
+    prompt_tokens_details?: { cached_tokens?: unknown } | null;
   };
   const out: RawUsage = {
     promptTokens: typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0,
@@ -179,6 +182,8 @@ export function readUsage(usage: unknown): RawUsage | undefined {
   };
   const reasoning = u.completion_tokens_details?.reasoning_tokens;
   if (typeof reasoning === 'number') out.reasoningTokens = reasoning;
+  const cached = u.prompt_tokens_details?.cached_tokens;
+  if (typeof cached === 'number' && cached > 0) out.cachedTokens = cached;
   if (typeof u.cost === 'number' && Number.isFinite(u.cost)) out.cost = u.cost;
   return out;
 }

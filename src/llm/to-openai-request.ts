@@ -30,6 +30,10 @@ export interface OpenRouterExtras {
   provider?: OpenRouterProvider;
   user?: string;
   reasoning?: { effort: ReasoningEffort };
+  /** At most 256 characters; keeps a conversation on one provider and its cache. */
+  session_id?: string;
+  /** Top level: the provider caches the prompt (Anthropic, Gemini need it asked). */
+  cache_control?: { type: 'ephemeral' };
 }
 
 export interface OpenRouterProvider {
@@ -136,8 +140,34 @@ export function commonBody(request: ChatRequest, autoRouterModels: readonly stri
   }
   if (request.provider) body.provider = toProviderBody(request.provider);
   if (request.user) body.user = hashUser(request.user);
+  if (request.sessionId) body.session_id = request.sessionId.slice(0, MAX_SESSION_ID_CHARS);
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.reasoningEffort !== undefined) body.reasoning = { effort: request.reasoningEffort };
   return body;
+}
+
+/** OpenRouter's limit on `session_id`. */
+export const MAX_SESSION_ID_CHARS = 256;
+
+/**
+ * Conversations whose prompt bound (promptTokensCeiling, which counts a token
+ * per UTF-8 byte, so about 1,000 real tokens of English) is at least this
+ * many tokens ask explicitly-caching model families to cache the prompt.
+ * Below about 1,024 real tokens Anthropic and Gemini cache nothing (the
+ * request is still answered, just not cached), and a short exchange rarely
+ * earns back Anthropic's premium for writing the cache.
+ */
+export const CACHE_CONTROL_MIN_PROMPT_TOKENS = 4096;
+
+/** Model families that cache only when asked (`cache_control`); the others cache on their own. */
+const EXPLICIT_CACHE_FAMILIES = ['anthropic/', 'google/gemini'];
+
+export function needsExplicitCache(model: string): boolean {
+  return EXPLICIT_CACHE_FAMILIES.some((prefix) => model.startsWith(prefix));
+}
+
+/** Top-level `cache_control` for an explicitly-caching model once the prompt is long enough; nothing otherwise. */
+export function cacheControl(model: string, promptTokensBound: number): Pick<OpenRouterExtras, 'cache_control'> {
+  return needsExplicitCache(model) && promptTokensBound >= CACHE_CONTROL_MIN_PROMPT_TOKENS ? { cache_control: { type: 'ephemeral' } } : {};
 }

@@ -70,6 +70,12 @@ export interface ChatRequest {
   provider?: ProviderPreferences;
   /** Who asked; hashed before it leaves the process, never sent raw. */
   user?: { platform: string; id: string };
+  /**
+   * Sent as OpenRouter's `session_id` (at most 256 characters): every request
+   * of one conversation carries the same value, so follow-ups stay on one
+   * provider and hit its prompt cache.
+   */
+  sessionId?: string;
   signal?: AbortSignal;
 }
 
@@ -77,6 +83,8 @@ export interface Usage {
   promptTokens: number;
   completionTokens: number;
   reasoningTokens?: number;
+  /** Prompt tokens read from the provider's cache (`prompt_tokens_details.cached_tokens`), part of promptTokens. */
+  cachedTokens?: number;
   costUsd: number;
   /** Where costUsd came from: OpenRouter's `usage.cost`, catalog prices, or nothing known. */
   costSource: 'openrouter' | 'catalog' | 'unknown';

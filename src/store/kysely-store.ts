@@ -177,6 +177,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
             trx,
             entry.modelAnswered,
             entry.tokensIn,
+            entry.tokensCached ?? 0,
             entry.tokensOut,
             entry.tokensReasoning ?? 0,
             entry.costUsd,
@@ -232,8 +233,8 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
           .$if(query.userId !== undefined, (qb) => qb.where('user_id', '=', query.userId ?? ''))
           .$if(query.from !== undefined, (qb) => qb.where('at', '>=', query.from?.getTime() ?? 0))
           .$if(query.to !== undefined, (qb) => qb.where('at', '<', query.to?.getTime() ?? 0))
-          .orderBy('at')
-          .orderBy('request_id')
+          .orderBy('at', query.newestFirst ? 'desc' : 'asc')
+          .orderBy('request_id', query.newestFirst ? 'desc' : 'asc')
           .$if(query.limit !== undefined, (qb) => qb.limit(query.limit ?? 0))
           .execute(),
       );
@@ -566,11 +567,12 @@ const takeStopRequestsOf = prepare(1, (db, owner: string) =>
 
 /** A real settle replacing the row of a sweep that took a live process for dead (see Store.settle). */
 const replaceDiedRow = prepare(
-  9,
+  10,
   (
     db,
     modelAnswered: string | null,
     tokensIn: number,
+    tokensCached: number,
     tokensOut: number,
     tokensReasoning: number,
     costUsd: number,
@@ -584,6 +586,7 @@ const replaceDiedRow = prepare(
       .set({
         model_answered: modelAnswered,
         tokens_in: tokensIn,
+        tokens_cached: tokensCached,
         tokens_out: tokensOut,
         tokens_reasoning: tokensReasoning,
         cost_usd: costUsd,

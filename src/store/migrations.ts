@@ -228,6 +228,14 @@ export const MIGRATIONS: readonly Migration[] = [
       await addColumnIfNotExists(db, 'usage_ledger', 'tokens_reasoning', 'bigint not null default 0');
     },
   },
+  {
+    version: 6,
+    name: 'cached-tokens',
+    async up(db) {
+      // Of tokens_in, what the provider read from its cache; rows from before count 0.
+      await addColumnIfNotExists(db, 'usage_ledger', 'tokens_cached', 'bigint not null default 0');
+    },
+  },
 ];
 
 /**

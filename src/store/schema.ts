@@ -39,6 +39,8 @@ export interface Database {
     tokens_in: number;
     tokens_out: number;
     tokens_reasoning: number;
+    /** Prompt tokens read from the provider's cache, part of tokens_in (migration 6; 0 for older rows). */
+    tokens_cached: number;
     cost_usd: number;
     generation_id: string | null;
     outcome: string;

@@ -86,6 +86,8 @@ export interface LedgerEntry {
   tokensOut: number;
   /** Of tokensOut, spent thinking (`completion_tokens_details.reasoning_tokens`); 0 when none or unknown. */
   tokensReasoning?: number;
+  /** Prompt tokens read from the provider's cache (part of tokensIn); 0 when none or not known. */
+  tokensCached?: number;
   costUsd: number;
   generationId: string | null;
   outcome: Outcome;
@@ -115,6 +117,8 @@ export interface LedgerQuery {
   workspaceId?: string;
   userId?: string;
   limit?: number;
+  /** Newest rows first (default oldest first). */
+  newestFirst?: boolean;
 }
 
 /** What ledgerTotals can group by; `model` is the model that answered, or the one requested when none did. */

@@ -39,6 +39,8 @@ export interface FakeUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
   reasoning_tokens?: number;
+  /** `prompt_tokens_details.cached_tokens`; default 0 (or what the session cache holds, see `cacheSessions`). */
+  cached_tokens?: number;
   /** USD; null leaves `cost` out of the usage object. Default: computed from the model's pricing. */
   cost?: number | null;
 }
@@ -129,6 +131,7 @@ export interface RecordedRequest {
   method: string;
   /** Path below /api/v1, e.g. /chat/completions. */
   path: string;
+  query: URLSearchParams;
   headers: IncomingHttpHeaders;
   /** Parsed JSON body (undefined for GET). */
   body: ChatBody | undefined;
@@ -151,6 +154,20 @@ export interface FakeOpenRouter {
   modelsDelayMs: number;
   /** What `openrouter/auto` answers as without the auto-router plugin (with it: each allowed model in turn). */
   autoModel: string;
+  /**
+   * A provider's prompt cache keyed by `session_id`: a request with a session
+   * seen before reads the earlier request's prompt tokens from the cache
+   * (`cached_tokens`), priced at `cachedPriceShare` of the prompt price.
+   */
+  cacheSessions: boolean;
+  /** Share of the prompt price a cached token costs (default 0.1, as Anthropic and Gemini charge). */
+  cachedPriceShare: number;
+  /** Time to first token grows by this much per 1,000 prompt tokens not read from the cache (prefill; default 0). */
+  prefillMsPerKToken: number;
+  /** Served at GET /key (the `data` object); mutable. */
+  key: Record<string, unknown>;
+  /** Served at GET /generation?id= (the `data` objects); every answer adds one; unknown ids get 404. */
+  readonly generations: Map<string, Record<string, unknown>>;
   enqueue(...scenarios: ScenarioInput[]): void;
   setDefault(fn: (body: ChatBody) => Scenario): void;
   /** Recorded POST /chat/completions requests. */
@@ -241,6 +258,8 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   let generation = 0;
   let autoTurn = 0;
   const requests: RecordedRequest[] = [];
+  /** session_id -> prompt tokens of its last request (what the cache holds). */
+  const sessions = new Map<string, number>();
 
   const fake: FakeOpenRouter = {
     url: '',
@@ -250,6 +269,11 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     modelsStatus: undefined,
     modelsDelayMs: 0,
     autoModel: 'openai/gpt-4o-mini',
+    cacheSessions: false,
+    cachedPriceShare: 0.1,
+    prefillMsPerKToken: 0,
+    key: defaultKey(),
+    generations: new Map(),
     enqueue(...scenarios) {
       queue.push(...scenarios);
     },
@@ -267,6 +291,11 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       fake.down.clear();
       fake.modelsStatus = undefined;
       fake.modelsDelayMs = 0;
+      fake.cacheSessions = false;
+      fake.prefillMsPerKToken = 0;
+      fake.key = defaultKey();
+      fake.generations.clear();
+      sessions.clear();
     },
     close: async () => {
       server.closeAllConnections();
@@ -289,6 +318,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       const record: RecordedRequest = {
         method: req.method ?? 'GET',
         path: new URL(req.url ?? '/', 'http://fake').pathname.replace(/^\/api\/v1/, ''),
+        query: new URL(req.url ?? '/', 'http://fake').searchParams,
         headers: req.headers,
         body,
         aborted: false,
@@ -320,7 +350,13 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       return;
     }
     if (record.method === 'GET' && record.path === '/key') {
-      sendJson(res, 200, { data: { label: 'fake', limit: null, limit_remaining: null, usage: 0, is_free_tier: false } });
+      sendJson(res, 200, { data: fake.key });
+      return;
+    }
+    if (record.method === 'GET' && record.path === '/generation') {
+      const found = fake.generations.get(record.query.get('id') ?? '');
+      if (found) sendJson(res, 200, { data: found });
+      else sendError(res, 404, { message: 'Generation not found' });
       return;
     }
     if (record.method === 'POST' && record.path === '/chat/completions' && record.body) {
@@ -370,9 +406,36 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       }
     }
     const id = scenario.id ?? `gen-${++generation}`;
+    const started = Date.now();
     const usage = buildUsage(body, scenario, model);
-    if (body.stream) await streamAnswer(res, state, scenario, id, model, usage);
-    else answerJson(res, scenario, id, model, usage);
+    const prefillMs = usage ? Math.round(((Number(usage.prompt_tokens) - cachedOf(usage)) / 1000) * fake.prefillMsPerKToken) : 0;
+    const timed = prefillMs > 0 ? { ...scenario, firstTokenDelayMs: (scenario.firstTokenDelayMs ?? 0) + prefillMs } : scenario;
+    if (body.stream) await streamAnswer(res, state, timed, id, model, usage);
+    else answerJson(res, timed, id, model, usage);
+    recordGeneration(id, model, usage, Date.now() - started);
+  }
+
+  function recordGeneration(id: string, model: string, usage: Record<string, unknown> | undefined, latency: number): void {
+    fake.generations.set(id, {
+      id,
+      model,
+      provider_name: 'Fake',
+      native_tokens_prompt: usage ? usage.prompt_tokens : null,
+      native_tokens_completion: usage ? usage.completion_tokens : null,
+      native_tokens_reasoning: usage ? (usage.completion_tokens_details as { reasoning_tokens: number }).reasoning_tokens : null,
+      native_tokens_cached: usage ? cachedOf(usage) : null,
+      total_cost: usage?.cost ?? 0,
+      latency,
+    });
+  }
+
+  /** What the session's cache holds for this request (then remembers this prompt). */
+  function sessionCached(body: ChatBody, prompt: number): number {
+    const session = typeof body.session_id === 'string' ? body.session_id : undefined;
+    if (!fake.cacheSessions || session === undefined) return 0;
+    const held = sessions.get(session) ?? 0;
+    sessions.set(session, prompt);
+    return Math.min(held, prompt);
   }
 
   function buildUsage(body: ChatBody, scenario: Scenario, model: string): Record<string, unknown> | undefined {
@@ -383,24 +446,27 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       (scenario.content ?? (scenario.text ?? []).join('')).length + (scenario.toolCalls ?? []).reduce((n, c) => n + c.arguments.length, 0);
     const prompt = given.prompt_tokens ?? tokensOf(promptChars);
     const completion = given.completion_tokens ?? tokensOf(outChars);
+    const cached = given.cached_tokens ?? sessionCached(body, prompt);
     const usage: Record<string, unknown> = {
       prompt_tokens: prompt,
       completion_tokens: completion,
       total_tokens: prompt + completion,
-      prompt_tokens_details: { cached_tokens: 0 },
+      prompt_tokens_details: { cached_tokens: cached },
       completion_tokens_details: { reasoning_tokens: given.reasoning_tokens ?? 0 },
     };
-    if (given.cost !== null) usage.cost = given.cost ?? priceOf(model, prompt, completion);
+    if (given.cost !== null) usage.cost = given.cost ?? priceOf(model, prompt, completion, cached);
     return usage;
   }
 
-  function priceOf(model: string, prompt: number, completion: number): number {
+  /** Cached prompt tokens cost `cachedPriceShare` of the prompt price. */
+  function priceOf(model: string, prompt: number, completion: number, cached: number): number {
     const entry = fake.models.find((m) => m.id === model);
     if (!entry) return 0;
     const p = Number(entry.pricing.prompt);
     const c = Number(entry.pricing.completion);
     if (!(p >= 0 && c >= 0)) return 0;
-    return Math.round((prompt * p + completion * c) * 1e12) / 1e12;
+    const promptCost = (prompt - cached) * p + cached * p * fake.cachedPriceShare;
+    return Math.round((promptCost + completion * c) * 1e12) / 1e12;
   }
 
   async function streamAnswer(
@@ -524,6 +590,25 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   const { port } = server.address() as AddressInfo;
   (fake as { url: string }).url = `http://127.0.0.1:${port}/api/v1`;
   return fake;
+}
+
+function cachedOf(usage: Record<string, unknown>): number {
+  return (usage.prompt_tokens_details as { cached_tokens: number } | undefined)?.cached_tokens ?? 0;
+}
+
+/** GET /key's `data`, as OpenRouter documents it: no limit, nothing spent. */
+export function defaultKey(): Record<string, unknown> {
+  return {
+    label: 'fake',
+    limit: null,
+    limit_remaining: null,
+    limit_reset: null,
+    usage: 0,
+    usage_daily: 0,
+    usage_weekly: 0,
+    usage_monthly: 0,
+    is_free_tier: false,
+  };
 }
 
 /** The auto-router plugin's allowed_models, when the request carries it. */

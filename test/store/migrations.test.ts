@@ -23,6 +23,8 @@ async function atVersion2(db: Kysely<Database>): Promise<void> {
     await sql`insert into active_answers (request_id, platform, workspace_id, channel_id, user_id, model, owner, started_at, message_ref)
       values ('old', 'discord', 'g', 'c', 'u', 'm', 'dead', 1000, '{"m":1}')`.execute(trx);
     await sql`insert into instances (id, heartbeat_at) values ('dead', 1000)`.execute(trx);
+    await sql`insert into usage_ledger (request_id, at, platform, workspace_id, channel_id, user_id, model_requested, model_answered, tokens_in, tokens_out, cost_usd, generation_id, outcome, error_kind)
+      values ('settled-before', 1000, 'discord', 'g', 'c', 'u', 'm', 'm', 10, 5, 0.01, 'gen-old', 'ok', null)`.execute(trx);
   });
 }
 
@@ -54,6 +56,11 @@ function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefine
         { platform: 'discord', channelId: 'c', messageId: 'm', requestId: null, kind: 'question', text: 'q', askerId: null, askerName: null, prompt: null, at: new Date(5) },
       ]);
       expect(await store.answerRecords('discord', 'c', ['m'])).toHaveLength(1);
+
+      // Migration 6: rows settled before it count no cached tokens; running it again converges.
+      expect((await store.ledger({})).map((r) => [r.requestId, r.tokensCached])).toEqual([['settled-before', 0]]);
+      await db.transaction().execute((trx) => MIGRATIONS.find((m) => m.version === 6)!.up(trx));
+      expect((await store.ledger({}))[0]?.tokensCached).toBe(0);
     });
   });
 }

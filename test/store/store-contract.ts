@@ -46,6 +46,7 @@ function entry(over: Partial<LedgerEntry> = {}): LedgerEntry {
     modelAnswered: 'openai/gpt-4o-mini-2024-07-18',
     tokensIn: 100,
     tokensOut: 50,
+    tokensCached: 0,
     costUsd: 0.25,
     generationId: 'gen-1',
     outcome: 'ok',
@@ -564,6 +565,21 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         const usage = await store.usage('discord', 'guild-1', 'alice', NOW);
         expect(usage.reserved).toEqual({ requests: 0, tokens: 0, usd: 0 });
         expect(usage.day).toEqual({ requests: 1, tokens: 150, usd: 0.25 });
+      });
+
+      it('keeps the cached prompt tokens of a row (0 when none), newest first on request', async () => {
+        await store.settle(null, entry({ requestId: 'first', tokensIn: 12_000, tokensCached: 10_000 }));
+        const { tokensCached: _omitted, ...withoutCached } = entry({ requestId: 'second', at: new Date(NOW.getTime() + 1000) });
+        await store.settle(null, withoutCached);
+        const rows = await store.ledger({ newestFirst: true });
+        expect(rows.map((r) => [r.requestId, r.tokensCached])).toEqual([
+          ['second', 0],
+          ['first', 10_000],
+        ]);
+        const died = entry({ requestId: 'late', outcome: 'interrupted', errorKind: 'process-died', tokensIn: 0, tokensCached: 0 });
+        await store.settle(null, died);
+        await store.settle(null, entry({ requestId: 'late', tokensIn: 500, tokensCached: 400 }));
+        expect((await store.ledger({})).find((r) => r.requestId === 'late')?.tokensCached).toBe(400);
       });
 
       it('settles many at once into one row each', async () => {
