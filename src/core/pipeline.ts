@@ -4,10 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { classifyError, type LlmError } from '../llm/errors.ts';
-import { worstCasePrice } from '../llm/pricing.ts';
+import { webSearchWorstCaseUsd, worstCasePrice, type WorstCasePrice } from '../llm/pricing.ts';
 import { promptTokensCeiling, toolTokensCeiling } from '../llm/token-bound.ts';
 import { fallbacksToSend } from '../llm/to-openai-request.ts';
-import type { ChatRequest, CompletionResult, MessagePart, ModelInfo, StreamEvent, Usage } from '../llm/types.ts';
+import type { ChatRequest, Citation, CompletionResult, MessagePart, ModelInfo, StreamEvent, Usage, WebSearchOptions } from '../llm/types.ts';
 import { emptyUsage, partsText } from '../llm/types.ts';
 import type { Logger } from '../log.ts';
 import type { LedgerEntry, Outcome } from '../store/types.ts';
@@ -20,7 +20,9 @@ import { restartingError, UserFacingError } from './errors.ts';
 import type { Reservation } from './quota.ts';
 import { trackAnswer } from './recovery.ts';
 import { createRenderer, type Renderer, type RenderResult } from './renderer.ts';
+import { WEB_SEARCH_MAX_RESULTS, WEB_SEARCH_TOOL } from './server-tools.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
+import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
 
 /** Used when the catalog does not know a model. */
@@ -66,12 +68,17 @@ interface Running {
   interrupted?: boolean;
 }
 
+/** The status line while OpenRouter's web search runs (until the first text). */
+export const SEARCHING_STATUS = '🔎 searching…';
+
 /** The last line of an answer cut short by a shutdown. */
 export const INTERRUPTED_LINE = '(interrupted: the bot is restarting)';
 
 /** Model ids OpenRouter routes itself; they are not in the catalog as plain models. */
 const ROUTER_MODEL = /^openrouter\//;
 const VARIANT_SUFFIX = /:(nitro|floor|online|thinking|extended|beta)$/;
+/** The deprecated web search suffix (still accepted; OpenRouter searches for it). */
+const ONLINE_SUFFIX = /:online$/;
 
 export class AnswerPipeline {
   readonly #running = new Map<string, Running>();
@@ -207,7 +214,8 @@ export class AnswerPipeline {
     // The question alone for now: it must fit, and it is what the reservation is checked against
     // before anything reads the conversation's history (#converse).
     const conversation = buildConversation({ ...this.#conversationInput(request, settings, modelInfo, maxTokens, parts), history: [] });
-    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, started: core.clock.now() };
+    const webSearch = webSearchOf(settings);
+    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, webSearch, started: core.clock.now() };
   }
 
   #conversationInput(request: AskRequest, settings: ChannelSettings, modelInfo: ModelInfo | undefined, maxTokens: number, parts: MessagePart[]) {
@@ -265,7 +273,7 @@ export class AnswerPipeline {
         model: plan.model,
         fallbacks,
         modelInfo: plan.modelInfo,
-        priceOf: (models) => worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels),
+        priceOf: async (models) => withSearchPrice(await worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels), plan),
         // Bounds, not estimates: the tool definitions count whether or not the model ends up offered them.
         promptTokens: promptTokensCeiling(plan.conversation.messages) + toolTokensCeiling(core.registry.specs(plan.settings.tools)),
         maxTokens: plan.maxTokens,
@@ -324,10 +332,16 @@ export class AnswerPipeline {
         settings.providerSort || settings.providerOrder.length > 0
           ? { sort: settings.providerSort ?? undefined, order: settings.providerOrder.length > 0 ? settings.providerOrder : undefined }
           : undefined,
+      privacy: settings.privacy,
+      ...(plan.webSearch ? { webSearch: plan.webSearch } : {}),
       user: { platform: place.platform, id: user.id },
       signal: controller.signal,
     };
-    const streamed: Streamed = { text: '', usage: emptyUsage(), outcome: 'error' };
+    const streamed: Streamed = { text: '', usage: emptyUsage(), outcome: 'error', citations: [], searching: false };
+    if (plan.webSearch || ONLINE_SUFFIX.test(model)) {
+      streamed.searching = true;
+      renderer.status(SEARCHING_STATUS);
+    }
     try {
       const stream = core.llm.chat(chatRequest, {
         tools: settings.tools,
@@ -404,6 +418,7 @@ export class AnswerPipeline {
       trimmed: plan.conversation.trimmed,
     };
     let rendered: RenderResult | undefined;
+    if (streamed.citations.length > 0) renderer.sources(numberSources(streamed.citations));
     try {
       if (result) {
         if (streamed.text.trim() === '') renderer.append('_(the model returned an empty answer)_');
@@ -460,6 +475,7 @@ export class AnswerPipeline {
       generationId: result?.generationId ?? failure?.generationId ?? null,
       outcome,
       errorKind: failure?.error.kind ?? null,
+      webSearchRequests: usage.webSearchRequests ?? 0,
     };
     try {
       await core.quota.settle(answer.requestId, entry);
@@ -511,6 +527,8 @@ interface Plan {
   modelInfo: ModelInfo | undefined;
   maxTokens: number;
   conversation: BuiltConversation;
+  /** OpenRouter's web search, when the channel enables the web_search tool. */
+  webSearch: WebSearchOptions | undefined;
   started: number;
 }
 
@@ -527,6 +545,10 @@ interface OpenAnswer {
 interface Streamed {
   text: string;
   usage: Usage;
+  /** url_citation annotations as they arrived (numbered into sources at the end). */
+  citations: Citation[];
+  /** The "searching" status is up (web search on, no text yet). */
+  searching: boolean;
   result?: CompletionResult;
   failure?: { error: LlmError; modelAnswered?: string; generationId?: string };
   outcome: Outcome;
@@ -539,7 +561,14 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer):
   switch (event.type) {
     case 'text':
       streamed.text += event.text;
+      if (streamed.searching) {
+        streamed.searching = false;
+        renderer.status(null);
+      }
       renderer.append(event.text);
+      break;
+    case 'citations':
+      streamed.citations.push(...event.citations);
       break;
     case 'tool-call':
       renderer.status(`🔧 using ${event.call.name}…`);
@@ -558,6 +587,26 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer):
       streamed.usage = event.usage;
       break;
   }
+}
+
+/** The web search a channel's settings ask for: the web_search tool enabled, with its allowed domains. */
+function webSearchOf(settings: ChannelSettings): WebSearchOptions | undefined {
+  if (!settings.tools.includes(WEB_SEARCH_TOOL)) return undefined;
+  return {
+    maxResults: WEB_SEARCH_MAX_RESULTS,
+    ...(settings.webSearchDomains.length > 0 ? { allowedDomains: settings.webSearchDomains } : {}),
+  };
+}
+
+/**
+ * A round with web search (the server tool, or the deprecated `:online`
+ * suffix) may run a search: its worst case is added to every round's
+ * per-request price, so the reservation and each top-up hold it.
+ */
+function withSearchPrice(price: WorstCasePrice, plan: Plan): WorstCasePrice {
+  const maxResults = plan.webSearch?.maxResults ?? (ONLINE_SUFFIX.test(plan.model) ? WEB_SEARCH_MAX_RESULTS : 0);
+  if (!price.known || maxResults === 0) return price;
+  return { known: true, pricing: { ...price.pricing, request: price.pricing.request + webSearchWorstCaseUsd(maxResults) } };
 }
 
 function cleanParts(parts: readonly MessagePart[]): MessagePart[] {

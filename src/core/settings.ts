@@ -31,6 +31,9 @@ export const settingSchemas = {
   tools: z.array(z.string()),
   allowUserModel: z.boolean(),
   threadPerConversation: z.boolean(),
+  /** Domains web search may use; empty: any. */
+  webSearchDomains: z.array(z.string()),
+  privacy: z.enum(['zdr', 'no-training', 'default']),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -52,6 +55,8 @@ export function defaultSettings(config: Config): ChannelSettings {
     tools: config.defaults.tools,
     allowUserModel: false,
     threadPerConversation: false,
+    webSearchDomains: [],
+    privacy: config.defaults.privacy,
   };
 }
 

@@ -3,7 +3,7 @@
  * them; the core never imports a platform SDK.
  */
 
-import type { AnswerFooter, EndLine, MessageView } from './answer-view.ts';
+import type { AnswerFooter, AnswerSource, EndLine, MessageView } from './answer-view.ts';
 
 export { systemClock, type Clock } from '../util/clock.ts';
 
@@ -91,6 +91,8 @@ export interface MessageSurface {
 export interface StreamEnd {
   footer: AnswerFooter | null;
   endLine: EndLine | null;
+  /** Sources the answer cites (web search), listed under it. */
+  sources?: readonly AnswerSource[];
 }
 
 export interface NativeStream {

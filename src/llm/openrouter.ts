@@ -7,10 +7,11 @@ import { createHttpFetch } from '../http-fetch.ts';
 import type { ToolSource } from './tool-types.ts';
 import type { RequestContext } from './tool-types.ts';
 import { withBodyActivity } from './body-activity.ts';
-import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
+import { classifyError, errorFromBody, LlmError, privacyRefusal, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
-import { readUsage, streamRound, type RawUsage, type RoundOutcome, type StreamingBody } from './stream-round.ts';
-import { commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
+import { readUsage, streamRound, type RawUsage, type RoundDelta, type RoundOutcome, type StreamingBody } from './stream-round.ts';
+import { commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, toWebSearchTool, type OpenRouterExtras } from './to-openai-request.ts';
+import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import { promptTokensCeiling, toolTokensCeiling } from './token-bound.ts';
 import { runToolCall } from './tool-runner.ts';
 import {
@@ -87,6 +88,9 @@ function addUsage(total: Usage | undefined, next: Usage): Usage {
   if (total.reasoningTokens !== undefined || next.reasoningTokens !== undefined) {
     sum.reasoningTokens = (total.reasoningTokens ?? 0) + (next.reasoningTokens ?? 0);
   }
+  if (total.webSearchRequests !== undefined || next.webSearchRequests !== undefined) {
+    sum.webSearchRequests = (total.webSearchRequests ?? 0) + (next.webSearchRequests ?? 0);
+  }
   return sum;
 }
 
@@ -145,6 +149,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       costSource: 'unknown',
     };
     if (raw.reasoningTokens !== undefined) usage.reasoningTokens = raw.reasoningTokens;
+    if (raw.webSearchRequests !== undefined) usage.webSearchRequests = raw.webSearchRequests;
     if (raw.cost !== undefined) {
       usage.costUsd = raw.cost;
       usage.costSource = 'openrouter';
@@ -215,6 +220,14 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     if (dropped.length > 0) log.warn({ modelRequested: request.model, sent, dropped }, 'too many fallback models for OpenRouter; extra ones dropped');
   }
 
+  /**
+   * The server tool rides in `tools` beside the function tools; the SDK's
+   * types know only function tools, so it is cast (OpenRouter reads it as sent).
+   */
+  function webSearchTool(request: ChatRequest): ChatCompletionFunctionTool {
+    return toWebSearchTool(request.webSearch!) as unknown as ChatCompletionFunctionTool;
+  }
+
   async function* chat(original: ChatRequest, options: ChatOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
     const started = clock.now();
     const log = opts.logger;
@@ -233,7 +246,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     let finishReason: string | null = null;
     let firstTextAt: number | undefined;
     let terminal: DoneEvent | ErrorEvent | undefined;
-    let current: AsyncGenerator<string, RoundOutcome, undefined> | undefined;
+    let current: AsyncGenerator<RoundDelta, RoundOutcome, undefined> | undefined;
 
     const errorEvent = (error: LlmError): ErrorEvent => ({
       type: 'error',
@@ -294,6 +307,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
           body.tools = openAiTools;
           body.tool_choice = 'none';
         }
+        if (request.webSearch && !withoutTools) body.tools = [...(body.tools ?? []), webSearchTool(request)];
         rounds++;
 
         const round = streamRound({
@@ -309,7 +323,12 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         let roundHasText = false;
         let step = await round.next();
         while (!step.done) {
-          let delta = step.value;
+          if (step.value.citations) {
+            yield { type: 'citations', citations: step.value.citations };
+            step = await round.next();
+            continue;
+          }
+          let delta = step.value.text;
           if (!roundHasText && text !== '' && !/\s$/.test(text)) delta = `\n\n${delta}`;
           roundHasText = true;
           firstTextAt ??= clock.now();
@@ -329,7 +348,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
           yield { type: 'usage', usage: roundUsage };
         }
         if (outcome.error) {
-          terminal = errorEvent(outcome.error);
+          terminal = errorEvent(privacyRefusal(outcome.error, request));
           break;
         }
 
@@ -362,7 +381,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       if (!terminal) {
         // The consumer stopped iterating early: stop the upstream call.
         chatAbort.abort();
-        await current?.return({ text: '', toolCalls: [], finishReason: null });
+        await current?.return({ text: '', toolCalls: [], finishReason: null, citations: [] });
         log.debug({ modelRequested: request.model, rounds }, 'llm chat abandoned by its consumer');
       }
     }

@@ -4,7 +4,7 @@ import type { Clock } from '../util/clock.ts';
 import { bodyActivityOption } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError } from './errors.ts';
 import type { OpenRouterExtras } from './to-openai-request.ts';
-import type { ToolCall } from './types.ts';
+import type { Citation, ToolCall } from './types.ts';
 
 export type StreamingBody = ChatCompletionCreateParamsStreaming & OpenRouterExtras;
 
@@ -15,6 +15,8 @@ export interface RawUsage {
   reasoningTokens?: number;
   /** OpenRouter's `usage.cost` in USD, when present. */
   cost?: number;
+  /** `usage.server_tool_use_details.web_search_requests`, when present. */
+  webSearchRequests?: number;
 }
 
 export interface RoundOutcome {
@@ -24,6 +26,8 @@ export interface RoundOutcome {
   model?: string;
   generationId?: string;
   usage?: RawUsage;
+  /** url_citation annotations of the round, in arrival order (repeats included). */
+  citations: Citation[];
   error?: LlmError;
 }
 
@@ -40,6 +44,9 @@ export interface StreamRoundArgs {
   round: number;
 }
 
+/** What a round streams: a text delta, or citations that just arrived. */
+export type RoundDelta = { text: string; citations?: undefined } | { text?: undefined; citations: Citation[] };
+
 interface PartialCall {
   id: string;
   name: string;
@@ -51,8 +58,8 @@ interface PartialCall {
  * round produced; it never throws: failures come back as `error`, with the
  * text that arrived before them.
  */
-export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string, RoundOutcome, undefined> {
-  const out: RoundOutcome = { text: '', toolCalls: [], finishReason: null };
+export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<RoundDelta, RoundOutcome, undefined> {
+  const out: RoundOutcome = { text: '', toolCalls: [], finishReason: null, citations: [] };
   const calls = new Map<number, PartialCall>();
   const controller = new AbortController();
   const onAbort = () => controller.abort();
@@ -74,11 +81,13 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<string
     }, args.idleTimeoutMs);
     for await (const chunk of stream) {
       watchdog.refresh();
+      const seen = out.citations.length;
       const text = readChunk(chunk, out, calls);
       if (text) {
         out.text += text;
-        yield text;
+        yield { text };
       }
+      if (out.citations.length > seen) yield { citations: out.citations.slice(seen) };
     }
     finished = true;
   } catch (err) {
@@ -136,6 +145,7 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
     const delta = choice.delta;
     if (!delta) continue;
     if (typeof delta.content === 'string') text += delta.content;
+    out.citations.push(...readCitations((delta as { annotations?: unknown }).annotations));
     for (const fragment of delta.tool_calls ?? []) {
       const index = fragment.index ?? calls.size;
       let call = calls.get(index);
@@ -153,6 +163,21 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
   return text;
 }
 
+/** `url_citation` annotations as citations; anything else (or malformed) is skipped. */
+export function readCitations(annotations: unknown): Citation[] {
+  if (!Array.isArray(annotations)) return [];
+  const out: Citation[] = [];
+  for (const annotation of annotations as unknown[]) {
+    const a = annotation as { type?: unknown; url_citation?: { url?: unknown; title?: unknown; start_index?: unknown } } | null;
+    const c = a?.type === 'url_citation' ? a.url_citation : undefined;
+    if (!c || typeof c.url !== 'string' || !/^https?:\/\//i.test(c.url)) continue;
+    const citation: Citation = { url: c.url, title: typeof c.title === 'string' && c.title.trim() !== '' ? c.title.trim() : c.url };
+    if (typeof c.start_index === 'number') citation.startIndex = c.start_index;
+    out.push(citation);
+  }
+  return out;
+}
+
 export function readUsage(usage: unknown): RawUsage | undefined {
   if (typeof usage !== 'object' || usage === null) return undefined;
   const u = usage as {
@@ -160,6 +185,7 @@ export function readUsage(usage: unknown): RawUsage | undefined {
     completion_tokens?: unknown;
     cost?: unknown;
     completion_tokens_details?: { reasoning_tokens?: unknown } | null;
+    server_tool_use_details?: { web_search_requests?: unknown } | null;
   };
   const out: RawUsage = {
     promptTokens: typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0,
@@ -168,5 +194,7 @@ export function readUsage(usage: unknown): RawUsage | undefined {
   const reasoning = u.completion_tokens_details?.reasoning_tokens;
   if (typeof reasoning === 'number') out.reasoningTokens = reasoning;
   if (typeof u.cost === 'number' && Number.isFinite(u.cost)) out.cost = u.cost;
+  const searches = u.server_tool_use_details?.web_search_requests;
+  if (typeof searches === 'number' && searches > 0) out.webSearchRequests = searches;
   return out;
 }

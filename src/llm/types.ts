@@ -37,6 +37,8 @@ export interface ProviderPreferences {
   only?: string[];
   ignore?: string[];
   dataCollection?: 'allow' | 'deny';
+  /** Zero-data-retention endpoints only. */
+  zdr?: boolean;
   requireParameters?: boolean;
   /** USD per 1M tokens. */
   maxPrice?: { prompt?: number; completion?: number };
@@ -49,6 +51,24 @@ export interface ToolSpec {
   parameters: Record<string, unknown>;
 }
 
+/** OpenRouter's web search server tool (it runs on OpenRouter's side, not in our tool loop). */
+export interface WebSearchOptions {
+  maxResults: number;
+  /** Only these domains; absent or empty: any. */
+  allowedDomains?: readonly string[];
+}
+
+/** The privacy routing a request asks for (the `privacy` setting); `default` sends nothing. */
+export type PrivacyMode = 'zdr' | 'no-training' | 'default';
+
+/** A source the answer cites (an OpenRouter `url_citation` annotation). */
+export interface Citation {
+  url: string;
+  title: string;
+  /** Where the citing text starts in the answer, when OpenRouter says. */
+  startIndex?: number;
+}
+
 export interface ChatRequest {
   model: string;
   /** Tried in order by OpenRouter after `model` (the `models` field). */
@@ -57,6 +77,10 @@ export interface ChatRequest {
   maxTokens?: number;
   temperature?: number;
   provider?: ProviderPreferences;
+  /** Sent as `provider.zdr` / `provider.data_collection`; names the setting when no endpoint qualifies. */
+  privacy?: PrivacyMode;
+  /** OpenRouter's web search server tool, sent in `tools` when set. */
+  webSearch?: WebSearchOptions;
   /** Who asked; hashed before it leaves the process, never sent raw. */
   user?: { platform: string; id: string };
   signal?: AbortSignal;
@@ -66,6 +90,8 @@ export interface Usage {
   promptTokens: number;
   completionTokens: number;
   reasoningTokens?: number;
+  /** Searches OpenRouter ran (`usage.server_tool_use_details.web_search_requests`). */
+  webSearchRequests?: number;
   costUsd: number;
   /** Where costUsd came from: OpenRouter's `usage.cost`, catalog prices, or nothing known. */
   costSource: 'openrouter' | 'catalog' | 'unknown';
@@ -108,6 +134,8 @@ export type StreamEvent =
       isError: boolean;
     }
   | { type: 'usage'; usage: Usage }
+  /** Sources cited so far (url_citation annotations), as they arrive. */
+  | { type: 'citations'; citations: Citation[] }
   | { type: 'done'; result: CompletionResult }
   | {
       type: 'error';

@@ -1,4 +1,4 @@
-import { SqliteAdapter, sql, type Kysely } from 'kysely';
+import { SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 export interface Migration {
@@ -220,22 +220,37 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    version: 7,
+    name: 'web-search-requests',
+    async up(db) {
+      await addColumnIfNotExists(db, 'usage_ledger', 'web_search_requests', 'integer', 0);
+    },
+  },
 ];
 
 /**
  * ALTER TABLE … ADD COLUMN IF NOT EXISTS, which PostgreSQL has and SQLite does
  * not: there the column is looked up first (inside the same transaction).
  */
-async function addColumnIfNotExists(db: Kysely<Database>, table: keyof Database, column: string, type: 'text'): Promise<void> {
+async function addColumnIfNotExists(
+  db: Kysely<Database>,
+  table: keyof Database,
+  column: string,
+  type: 'text' | 'integer',
+  defaultValue?: number,
+): Promise<void> {
+  // A default makes the column NOT NULL: old rows read as the default.
+  const withDefault = (c: ColumnDefinitionBuilder) => (defaultValue === undefined ? c : c.notNull().defaultTo(defaultValue));
   if (db.getExecutor().adapter instanceof SqliteAdapter) {
     const { rows } = await sql<{ name: string }>`select name from pragma_table_info(${table}) where name = ${column}`.execute(db);
     if (rows.length > 0) return;
-    await db.schema.alterTable(table).addColumn(column, type).execute();
+    await db.schema.alterTable(table).addColumn(column, type, withDefault).execute();
     return;
   }
   await db.schema
     .alterTable(table)
-    .addColumn(column, type, (c) => c.ifNotExists())
+    .addColumn(column, type, (c) => withDefault(c.ifNotExists()))
     .execute();
 }
 

@@ -90,6 +90,34 @@ export interface Scenario {
   hang?: 'before-headers' | 'after-text';
   /** The text after the first chunk waits for this: a test step that must happen mid-answer, whatever the machine's speed. */
   restWaitsFor?: Promise<unknown>;
+  /**
+   * url_citation annotations sent (streaming: in a delta after the text; else on
+   * the message) when the request has web search (the server tool or `:online`).
+   * Default then: FAKE_CITATIONS.
+   */
+  citations?: FakeCitation[];
+  /** `usage.server_tool_use_details.web_search_requests` with web search (default 1). */
+  webSearchRequests?: number;
+}
+
+export interface FakeCitation {
+  url: string;
+  title: string;
+  content?: string;
+  start_index?: number;
+  end_index?: number;
+}
+
+/** What a web-searching answer cites by default. */
+export const FAKE_CITATIONS: FakeCitation[] = [
+  { url: 'https://example.com/first', title: 'First source', content: 'snippet one', start_index: 0, end_index: 5 },
+  { url: 'https://example.org/second', title: 'Second source', content: 'snippet two', start_index: 6, end_index: 10 },
+  { url: 'https://example.com/first', title: 'First source', content: 'snippet one again', start_index: 11, end_index: 15 },
+];
+
+/** The request asks for web search: OpenRouter's server tool in `tools`, or the deprecated `:online` suffix. */
+export function hasWebSearch(body: ChatBody): boolean {
+  return (body.tools ?? []).some((t) => t.type === 'openrouter:web_search') || body.model.endsWith(':online');
 }
 
 export interface ChatBody {
@@ -103,7 +131,7 @@ export interface ChatBody {
     tool_call_id?: string;
   }[];
   stream?: boolean;
-  tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
+  tools?: { type: string; function?: { name: string; description?: string; parameters?: unknown }; parameters?: Record<string, unknown> }[];
   tool_choice?: unknown;
   provider?: Record<string, unknown>;
   user?: string;
@@ -141,6 +169,12 @@ export interface FakeOpenRouter {
   modelsDelayMs: number;
   /** What `openrouter/auto` answers as without the auto-router plugin (with it: each allowed model in turn). */
   autoModel: string;
+  /**
+   * Models whose every provider keeps or trains on data: a request with
+   * `provider.zdr: true` or `provider.data_collection: "deny"` for one gets 404
+   * "No endpoints found…", as OpenRouter answers.
+   */
+  readonly retainsData: Set<string>;
   enqueue(...scenarios: ScenarioInput[]): void;
   setDefault(fn: (body: ChatBody) => Scenario): void;
   /** Recorded POST /chat/completions requests. */
@@ -237,6 +271,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     requests,
     models: options.models ?? defaultModels(),
     down: new Set<string>(),
+    retainsData: new Set<string>(),
     modelsStatus: undefined,
     modelsDelayMs: 0,
     autoModel: 'openai/gpt-4o-mini',
@@ -255,6 +290,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       defaultFn = echoScenario;
       fake.models = options.models ?? defaultModels();
       fake.down.clear();
+      fake.retainsData.clear();
       fake.modelsStatus = undefined;
       fake.modelsDelayMs = 0;
     },
@@ -326,6 +362,10 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       sendError(res, 400, { message: `'models' array must have ${MAX_MODELS} items or fewer.` });
       return;
     }
+    if (refusesForPrivacy(body, fake.retainsData)) {
+      sendError(res, 404, { message: 'No endpoints found matching your data policy (Zero data retention / data collection). Configure: https://openrouter.ai/settings/privacy' });
+      return;
+    }
     const next = queue.shift();
     const scenario = next === undefined ? defaultFn(body) : typeof next === 'function' ? next(body) : next;
 
@@ -361,8 +401,10 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     }
     const id = scenario.id ?? `gen-${++generation}`;
     const usage = buildUsage(body, scenario, model);
-    if (body.stream) await streamAnswer(res, state, scenario, id, model, usage);
-    else answerJson(res, scenario, id, model, usage);
+    const citations = hasWebSearch(body) ? (scenario.citations ?? FAKE_CITATIONS) : [];
+    if (usage && hasWebSearch(body)) usage.server_tool_use_details = { web_search_requests: scenario.webSearchRequests ?? 1 };
+    if (body.stream) await streamAnswer(res, state, scenario, id, model, usage, citations);
+    else answerJson(res, scenario, id, model, usage, citations);
   }
 
   function buildUsage(body: ChatBody, scenario: Scenario, model: string): Record<string, unknown> | undefined {
@@ -400,6 +442,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     id: string,
     model: string,
     usage: Record<string, unknown> | undefined,
+    citations: readonly FakeCitation[],
   ): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...s.headers });
     res.flushHeaders();
@@ -427,6 +470,10 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       if (state.closed) return;
       chunk([{ index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, finish_reason: null }]);
       if (first && s.restWaitsFor) await s.restWaitsFor;
+      first = false;
+    }
+    if (citations.length > 0 && !state.closed) {
+      chunk([{ index: 0, delta: { annotations: citations.map(toAnnotation) }, finish_reason: null }]);
       first = false;
     }
     for (const fragment of toolCallFragments(s.toolCalls ?? [])) {
@@ -457,7 +504,14 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     if (!state.closed) res.end();
   }
 
-  function answerJson(res: ServerResponse, s: Scenario, id: string, model: string, usage: Record<string, unknown> | undefined): void {
+  function answerJson(
+    res: ServerResponse,
+    s: Scenario,
+    id: string,
+    model: string,
+    usage: Record<string, unknown> | undefined,
+    citations: readonly FakeCitation[],
+  ): void {
     const calls = (s.toolCalls ?? []).map((c, i) => ({
       id: c.id ?? `call_${i}`,
       type: 'function',
@@ -467,7 +521,12 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     const choice: Record<string, unknown> = {
       index: 0,
       finish_reason: s.choiceError ? 'error' : finishReason,
-      message: { role: 'assistant', content: s.content ?? (s.text ?? []).join(''), ...(calls.length ? { tool_calls: calls } : {}) },
+      message: {
+        role: 'assistant',
+        content: s.content ?? (s.text ?? []).join(''),
+        ...(calls.length ? { tool_calls: calls } : {}),
+        ...(citations.length ? { annotations: citations.map(toAnnotation) } : {}),
+      },
     };
     if (s.choiceError) choice.error = s.choiceError;
     sendJson(res, 200, {
@@ -485,6 +544,17 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   const { port } = server.address() as AddressInfo;
   (fake as { url: string }).url = `http://127.0.0.1:${port}/api/v1`;
   return fake;
+}
+
+function toAnnotation(citation: FakeCitation): unknown {
+  return { type: 'url_citation', url_citation: citation };
+}
+
+/** OpenRouter's privacy routing: zdr or data_collection "deny" leaves no endpoint for a model that retains data. */
+function refusesForPrivacy(body: ChatBody, retainsData: ReadonlySet<string>): boolean {
+  const provider = body.provider ?? {};
+  if (provider.zdr !== true && provider.data_collection !== 'deny') return false;
+  return retainsData.has(body.model);
 }
 
 /** The auto-router plugin's allowed_models, when the request carries it. */

@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { formatFooterText } from '../../core/answer-view.ts';
+import { formatFooterText, formatSources } from '../../core/answer-view.ts';
 import { usageOf } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
@@ -75,7 +75,8 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
         async stop(end) {
           const lines = [end.endLine?.text, end.footer ? `— ${formatFooterText(end.footer)}` : undefined].filter((l) => l !== undefined);
           if (end.endLine?.kind === 'interrupted') lines.reverse();
-          write(`${started ? '\n' : ''}${lines.map((l) => dim(l)).join('\n')}\n`);
+          const sources = formatSources(end.sources);
+          write(`${started ? '\n' : ''}${sources === '' ? '' : `\n${sources}\n`}${lines.map((l) => dim(l)).join('\n')}\n`);
         },
       };
     },

@@ -8,7 +8,7 @@
 import type { webApi } from '@slack/bolt';
 import { PlatformRateLimitError, type Clock, type NativeStream, type StreamEnd } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { actionsBlock, CONTROL_BLOCK_ID, endBlocks } from './blocks.ts';
+import { actionsBlock, CONTROL_BLOCK_ID, endBlocks, sourcesBlocks } from './blocks.ts';
 import { GONE_ERRORS, slackErrorCode, STREAM_EXPIRED, toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
 import { neutralizeMentions, safeStreamPrefixLength } from './mrkdwn.ts';
@@ -258,7 +258,7 @@ class SlackNativeStream implements NativeStream {
     const inline = this.#ts !== undefined && rest.length <= STREAM_CHUNK_LIMIT && this.#messageLength + rest.length <= STREAM_MESSAGE_LIMIT;
     if (inline) this.#sentRaw = this.#raw.length;
     else await this.#flush(true);
-    const blocks = endBlocks(end);
+    const blocks = [...sourcesBlocks(end.sources), ...endBlocks(end)];
     try {
       if (!this.#ts) await this.#startMessage('…');
       const open = this.#ts!;
