@@ -191,6 +191,7 @@ export default defineCommand({
           return;
         }
         const value = parseOptionValue(options.option, raw);
+        // The value's type follows the option, which TypeScript cannot see through the table; set() checks it against the key's schema.
         await core.settings.set(invocation, level, key, value as never);
         await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });
       },
