@@ -208,6 +208,7 @@ class StreamingRenderer implements Renderer {
     if (this.#ended) return;
     this.#status = text === null || text.trim() === '' ? null : truncate(text, STATUS_MAX);
     if (this.#mode === 'edit') this.#notify();
+    else this.#nativeStatus();
   }
 
   sources(list: readonly AnswerSource[]): void {
@@ -231,6 +232,7 @@ class StreamingRenderer implements Renderer {
       try {
         this.#native = this.#surface.stream();
         this.#mode = 'native';
+        if (this.#status !== null) this.#nativeStatus();
         return;
       } catch (error) {
         this.#log.warn({ err: error }, 'native stream unavailable; posting and editing instead');
@@ -554,6 +556,13 @@ class StreamingRenderer implements Renderer {
         return;
       }
     }
+  }
+
+  /** A native stream that shows a status (Slack's thinking line) gets it; best effort, never in the text's way. */
+  #nativeStatus(): void {
+    const stream = this.#native;
+    if (!stream?.status || this.#ended) return;
+    stream.status(this.#status).catch((error: unknown) => this.#log.debug({ err: error }, 'native stream status not shown'));
   }
 
   async #nativeCall(fn: () => Promise<void>): Promise<void> {

@@ -99,6 +99,8 @@ export interface NativeStream {
   append(text: string): Promise<void>;
   /** Finishes the message; the surface formats the footer and end line below the text. */
   stop(end: StreamEnd): Promise<void>;
+  /** A transient line while streaming ("🔎 searching…"), null to clear it; optional, best effort. */
+  status?(text: string | null): Promise<void>;
   /** Like PostedMessage.ref, for the message being streamed; undefined until it exists. */
   ref?(): string | undefined;
   /** Ids of the messages this stream wrote, in order (an answer records its text under them). */

@@ -72,6 +72,10 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
           started = true;
           write(text);
         },
+        // A status before the answer starts ("🔎 searching…") gets a dim line of its own; later ones would break the text.
+        async status(text) {
+          if (!started && text !== null) write(`${dim(text)}\n`);
+        },
         async stop(end) {
           const lines = [end.endLine?.text, end.footer ? `— ${formatFooterText(end.footer)}` : undefined].filter((l) => l !== undefined);
           if (end.endLine?.kind === 'interrupted') lines.reverse();

@@ -32,5 +32,8 @@ describe('web search in the terminal', () => {
     const out = await chat(app, ['news?']);
     expect(out).toContain('Yes [1], and [2].\n\nSources:\n[1] First source: https://example.com/first\n[2] Second source: https://example.org/second\n— openai/gpt-4o-mini');
     expect(out.match(/example\.com\/first/g)).toHaveLength(1);
+    // The searching status came first, on a line of its own.
+    expect(out.indexOf('🔎 searching…\n')).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf('🔎 searching…')).toBeLessThan(out.indexOf('Yes [1]'));
   });
 });

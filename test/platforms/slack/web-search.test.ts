@@ -1,5 +1,6 @@
 /** Web search on Slack: numbered sources as links in a context block, on /ask (blocks) and on a mention (native stream). */
 import { afterEach, describe, expect, it } from 'vitest';
+import { SEARCHING_STATUS } from '../../../src/core/pipeline.ts';
 import type { FakeMessage } from '../../fakes/slack.ts';
 import { ALICE, CHANNEL, startHarness, waitFor, type Harness } from './harness.ts';
 
@@ -51,6 +52,18 @@ describe('web search on Slack', () => {
     await h.adapter.idle();
     expect(answer.text).toBe('It [1] is [2] so.');
     expect(sourcesBlock(answer)).toBe(EXPECTED);
+    expect(h.fake.violations).toEqual([]);
+  });
+
+  it('a mention shows "🔎 searching…" on its thinking/Stop message until the first text', async () => {
+    h = await startHarness({ env: { DEFAULT_TOOLS: 'web_search' } });
+    h.app.openrouter.enqueue({ text: ['Found.'], firstTokenDelayMs: 200 });
+    await h.fake.mention({ user: ALICE, channel: CHANNEL, text: '<@U0BOT> search' });
+    const harness = h;
+    await waitFor(() => harness.fake.callsOf('chat.stopStream').length > 0, 5000, 'the finished stream');
+    await h.adapter.idle();
+    const updates = h.fake.callsOf('chat.update').map((c) => String(c.args.text));
+    expect(updates[0]).toBe(SEARCHING_STATUS);
     expect(h.fake.violations).toEqual([]);
   });
 });
