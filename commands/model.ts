@@ -173,19 +173,19 @@ export default defineCommand({
       },
     }),
     option: defineSubcommand({
-      description: 'Set temperature, max-tokens, user-choice, thread-per-conversation, web-search-domains or privacy (admins)',
+      description: 'Set temperature, max-tokens, user-choice, thread-per-conversation, web search domains, privacy (admins)',
       admin: true,
       options: z.object({
         option: z.enum(OPTION_NAMES).describe('Which option'),
-        value: z.string().trim().min(1).describe('The value: a number, on/off, domains or "any", zdr/no-training, or "default"'),
+        value: z.string().trim().min(1).describe('The value: a number, on/off, domains or "any", zdr/no-training/default, or "default"/"inherit"'),
         scope: scopeOption,
       }),
       async execute({ options, invocation, core, reply }) {
         const level = levelOf(options.scope);
         const key = OPTION_KEYS[options.option];
         const raw = options.value.toLowerCase();
-        // `privacy default` is a value of its own (any provider), not "inherit".
-        if (raw === 'default' && options.option !== 'privacy') {
+        // `privacy default` is a value of its own (any provider); `inherit` goes back to the inherited value for any option.
+        if ((raw === 'default' && options.option !== 'privacy') || raw === 'inherit') {
           await core.settings.reset(invocation, level, [key]);
           await reply(`\`${options.option}\` for ${scopeWords(level)} is back to the inherited value.`, { ephemeral: true });
           return;

@@ -170,6 +170,9 @@ describe('privacy routing', () => {
     await h.run(admin, 'model', 'option', { option: 'privacy', value: 'default' });
     await h.run(ada, 'ask', undefined, { prompt: 'hi' });
     expect(lastProvider()).toBeUndefined();
+    await h.run(admin, 'model', 'option', { option: 'privacy', value: 'inherit' });
+    await h.run(ada, 'ask', undefined, { prompt: 'hi' });
+    expect(lastProvider()).toEqual({ zdr: true });
   });
 
   it('tells the asker exactly that no provider of the model meets the zero-data-retention setting', async () => {
