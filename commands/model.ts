@@ -173,7 +173,7 @@ export default defineCommand({
       },
     }),
     option: defineSubcommand({
-      description: 'Set temperature, max-tokens, user-choice, thread-per-conversation, web search domains, privacy (admins)',
+      description: 'Set temperature, max-tokens, user-choice, thread-per-conversation, search domains, privacy (admins)',
       admin: true,
       options: z.object({
         option: z.enum(OPTION_NAMES).describe('Which option'),
