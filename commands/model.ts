@@ -4,7 +4,14 @@ import { formatContext, levelOf, scopeOption, scopeWords } from '../src/core/com
 import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import { isPresetId } from '../src/core/pipeline.ts';
-import type { ChannelSettings, ResolvedSettings, SettingKey } from '../src/core/settings.ts';
+import type { ResolvedSettings, SettingKey } from '../src/core/settings.ts';
+import { WEB_SEARCH_TOOL } from '../src/core/server-tools.ts';
+
+const PRIVACY_LABELS = {
+  zdr: 'zero data retention (zdr): only providers that keep nothing',
+  'no-training': 'no training (data_collection deny): no providers that train on or keep data',
+  default: 'default: any provider',
+} as const;
 import { costsMore, formatPrices, MAX_FALLBACK_MODELS, MAX_MODELS_PER_REQUEST, type ModelInfo } from '../src/core/price-label.ts';
 
 const modelId = withHints(z.string().trim().min(1).describe('Model id, e.g. openai/gpt-4o-mini'), { autocomplete: 'model' });
@@ -20,6 +27,8 @@ const OPTION_KEYS = {
   'thread-per-conversation': 'threadPerConversation',
   'reasoning-effort': 'reasoningEffort',
   'reasoning-display': 'reasoningDisplay',
+  'web-search-domains': 'webSearchDomains',
+  privacy: 'privacy',
 } as const satisfies Record<string, SettingKey>;
 
 const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
@@ -32,11 +41,34 @@ function oneOf<T extends string>(option: string, raw: string, allowed: readonly 
   return found;
 }
 
-type OptionValue = ChannelSettings[(typeof OPTION_KEYS)[keyof typeof OPTION_KEYS]];
+type OptionName = keyof typeof OPTION_KEYS;
+const OPTION_NAMES = Object.keys(OPTION_KEYS) as [OptionName, ...OptionName[]];
 
-function parseOptionValue(option: keyof typeof OPTION_KEYS, raw: string): OptionValue {
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const PRIVACY_VALUES = ['zdr', 'no-training', 'default'] as const;
+
+/** "a.com, b.org" (or "any": no restriction) as the domains web search may use. */
+function parseDomains(raw: string): string[] {
+  if (raw === 'any') return [];
+  const domains = [...new Set(raw.split(/[\s,]+/).filter(Boolean).map((d) => d.replace(/^https?:\/\//, '').replace(/\/.*$/, '')))];
+  const bad = domains.find((d) => !DOMAIN.test(d));
+  if (bad !== undefined || domains.length === 0) {
+    throw new UserFacingError('bad-input', `\`web-search-domains\` takes domains such as \`example.com,docs.python.org\`, or \`any\`${bad ? `; \`${bad.slice(0, 80)}\` is not a domain` : ''}.`);
+  }
+  return domains;
+}
+
+function parsePrivacy(raw: string): (typeof PRIVACY_VALUES)[number] {
+  const value = PRIVACY_VALUES.find((v) => v === raw);
+  if (!value) throw new UserFacingError('bad-input', '`privacy` takes zdr (zero-data-retention providers only), no-training (providers that do not train on or keep data) or default.');
+  return value;
+}
+
+function parseOptionValue(option: OptionName, raw: string): number | boolean | string | string[] {
   if (option === 'reasoning-effort') return oneOf(option, raw, REASONING_EFFORTS);
   if (option === 'reasoning-display') return oneOf(option, raw, REASONING_DISPLAYS);
+  if (option === 'web-search-domains') return parseDomains(raw);
+  if (option === 'privacy') return parsePrivacy(raw);
   if (option === 'user-choice' || option === 'thread-per-conversation') {
     if (/^(on|yes|true|1)$/.test(raw)) return true;
     if (/^(off|no|false|0)$/.test(raw)) return false;
@@ -110,6 +142,8 @@ export default defineCommand({
           `**Max output tokens:** ${s.maxTokens.value} ${from(s.maxTokens.source)}`,
           `**Tools:** ${s.tools.value.length > 0 ? s.tools.value.join(', ') : 'none'} ${from(s.tools.source)}`,
           `**Users may pick a model:** ${s.allowUserModel.value ? 'yes' : 'no'} ${from(s.allowUserModel.source)}`,
+          `**Web search domains:** ${s.webSearchDomains.value.length > 0 ? s.webSearchDomains.value.join(', ') : 'any'} ${from(s.webSearchDomains.source)}${s.tools.value.includes(WEB_SEARCH_TOOL) ? '' : ' (web_search is not enabled here)'}`,
+          `**Privacy:** ${PRIVACY_LABELS[s.privacy.value]} ${from(s.privacy.source)}`,
         ];
         const info = await core.catalog.get(s.model.value);
         lines.push(...reasoningLines(s, info, from));
@@ -169,26 +203,26 @@ export default defineCommand({
       },
     }),
     option: defineSubcommand({
-      description: 'Set temperature, max-tokens, user-choice, thread-per-conversation, reasoning-effort or reasoning-display (admins)',
+      description: 'Set sampling, reasoning, search domains, privacy and other options of this channel (admins)',
       admin: true,
       options: z.object({
-        option: z
-          .enum(['temperature', 'max-tokens', 'user-choice', 'thread-per-conversation', 'reasoning-effort', 'reasoning-display'])
-          .describe('Which option'),
-        value: z.string().trim().min(1).describe('The value: a number, on/off, a word (reasoning-effort: none…xhigh; reasoning-display: hidden, status, spoiler), or "default"'),
+        option: z.enum(OPTION_NAMES).describe('Which option'),
+        value: z.string().trim().min(1).describe('A number, on/off, a word, domains or "any", or "default"/"inherit"'),
         scope: scopeOption,
       }),
       async execute({ options, invocation, core, reply }) {
         const level = levelOf(options.scope);
         const key = OPTION_KEYS[options.option];
         const raw = options.value.toLowerCase();
-        if (raw === 'default') {
+        // `privacy default` is a value of its own (any provider); `inherit` goes back to the inherited value for any option.
+        if ((raw === 'default' && options.option !== 'privacy') || raw === 'inherit') {
           await core.settings.reset(invocation, level, [key]);
           await reply(`\`${options.option}\` for ${scopeWords(level)} is back to the inherited value.`, { ephemeral: true });
           return;
         }
         const value = parseOptionValue(options.option, raw);
-        await core.settings.set(invocation, level, key, value);
+        // The value's type follows the option, which TypeScript cannot see through the table; set() checks it against the key's schema.
+        await core.settings.set(invocation, level, key, value as never);
         await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });
       },
     }),

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { defineCommand, defineSubcommand, withHints, type CommandContext } from '../src/core/commands.ts';
+import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
+import { SERVER_TOOLS } from '../src/core/server-tools.ts';
+
+/** The registry's tools and OpenRouter's server tools (web_search), by name. */
+function allTools(core: Core): Array<{ name: string; description: string }> {
+  return [...core.registry.list(), ...SERVER_TOOLS].sort((a, b) => a.name.localeCompare(b.name));
+}
 
 const toolOption = z.object({
   tool: withHints(z.string().trim().min(1).describe('Tool name (see /tools list)'), { autocomplete: 'tool' }),
@@ -8,8 +15,8 @@ const toolOption = z.object({
 
 async function toggle(ctx: CommandContext<z.infer<typeof toolOption>>, enable: boolean): Promise<void> {
   const { options, invocation, core, reply } = ctx;
-  if (!core.registry.get(options.tool)) {
-    const names = core.registry.list().map((t) => t.name).join(', ');
+  if (!allTools(core).some((t) => t.name === options.tool)) {
+    const names = allTools(core).map((t) => t.name).join(', ');
     throw new UserFacingError('bad-input', `There is no tool \`${options.tool}\`. Tools: ${names || 'none'}.`);
   }
   const current = (await core.settings.resolve(invocation)).tools.value;
@@ -28,7 +35,7 @@ export default defineCommand({
       description: 'List the tools and which are enabled here',
       async execute({ invocation, core, reply }) {
         const enabled = new Set((await core.settings.resolve(invocation)).tools.value);
-        const lines = core.registry.list().map((t) => `${enabled.has(t.name) ? '✅' : '▫️'} \`${t.name}\`: ${t.description}`);
+        const lines = allTools(core).map((t) => `${enabled.has(t.name) ? '✅' : '▫️'} \`${t.name}\`: ${t.description}`);
         await reply(lines.length > 0 ? lines.join('\n') : 'No tools are registered.', { ephemeral: true });
       },
     }),

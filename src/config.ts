@@ -83,6 +83,8 @@ const wholeNumber = (fallback: number) => numberVar(fallback, 'a whole number of
 
 const port = numberVar(undefined, 'a port number from 1 to 65535, or empty to turn it off', (n) => Number.isInteger(n) && n >= 1 && n <= 65535);
 
+/** zdr: zero-data-retention providers only; no-training: providers that neither train on nor keep data; default: any. */
+export const PRIVACY_MODES = ['zdr', 'no-training', 'default'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const schema = z.object({
@@ -134,6 +136,12 @@ const schema = z.object({
   TOOL_MAX_ROUNDS: positiveInt(5),
   CATALOG_TTL_MS: positiveInt(600_000),
   MAX_PROMPT_CHARS: positiveInt(8_000),
+  DEFAULT_PRIVACY: z
+    .string()
+    .trim()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? 'default' : v.toLowerCase()))
+    .pipe(z.enum(PRIVACY_MODES, { error: `must be one of ${PRIVACY_MODES.join(', ')}` })),
   LOG_LEVEL: z
     .string()
     .trim()
@@ -237,6 +245,8 @@ export interface Config {
     temperature?: number;
     systemPrompt: string;
     tools: string[];
+    /** DEFAULT_PRIVACY: provider routing for privacy where no channel or server sets one. */
+    privacy: (typeof PRIVACY_MODES)[number];
   };
   tools: { timeoutMs: number; maxRounds: number };
   maxPromptChars: number;
@@ -392,6 +402,7 @@ function toConfig(e: Parsed): Config {
       temperature: e.DEFAULT_TEMPERATURE,
       systemPrompt: e.DEFAULT_SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
       tools: e.DEFAULT_TOOLS,
+      privacy: e.DEFAULT_PRIVACY,
     },
     tools: { timeoutMs: e.TOOL_TIMEOUT_MS, maxRounds: e.TOOL_MAX_ROUNDS },
     maxPromptChars: e.MAX_PROMPT_CHARS,

@@ -42,6 +42,12 @@ export interface EndLine {
   text: string;
 }
 
+/** A source an answer cites, numbered by its place in `sources` (the answer's `[1]` is the first). */
+export interface AnswerSource {
+  title: string;
+  url: string;
+}
+
 /** One message of an answer, as the renderer wants it shown. */
 export interface MessageView {
   /** The answer text in this message ('' before the first text arrives). */
@@ -56,6 +62,25 @@ export interface MessageView {
   endLine: EndLine | null;
   /** The answer has ended (finished or failed) and this is its last message. */
   final: boolean;
+  /** Sources cited (web search), shown under the final message; absent or empty: none. */
+  sources?: readonly AnswerSource[];
+}
+
+/** How one numbered source is written; each platform picks its own (links that do not unfold, plain lines). */
+export type SourceLine = (source: AnswerSource, n: number) => string;
+
+/** "[1] Title: https://…", the plain form (the terminal). */
+export const plainSourceLine: SourceLine = (source, n) => `[${n}] ${oneLine(source.title)}: ${source.url}`;
+
+/** "Sources:" and one numbered line per source; '' when there are none. */
+export function formatSources(sources: readonly AnswerSource[] | undefined, line: SourceLine = plainSourceLine): string {
+  if (!sources || sources.length === 0) return '';
+  return ['Sources:', ...sources.map((source, i) => line(source, i + 1))].join('\n');
+}
+
+/** A title on one line, without characters that would break a link or a list. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
 export const PLACEHOLDER_TEXT = '…thinking';
@@ -93,7 +118,17 @@ export function formatReasoningSpoiler(footer: AnswerFooter | null): string {
 }
 
 /** The decorations around a message's body, as plain text. */
-export function formatDecorations(view: MessageView, footerText: (footer: AnswerFooter) => string = formatFooterText): { cursor: string; after: string } {
+export function formatDecorations(
+  view: MessageView,
+  footerText: (footer: AnswerFooter) => string = formatFooterText,
+  sourceLine: SourceLine = plainSourceLine,
+): { cursor: string; after: string } {
+  const { cursor, after } = decorationsOf(view, footerText);
+  const sources = view.streaming ? '' : formatSources(view.sources, sourceLine);
+  return { cursor, after: sources === '' ? after : SEPARATOR + sources + after };
+}
+
+function decorationsOf(view: MessageView, footerText: (footer: AnswerFooter) => string): { cursor: string; after: string } {
   let cursor = '';
   let after = '';
   if (view.streaming) {
@@ -111,8 +146,12 @@ export function formatDecorations(view: MessageView, footerText: (footer: Answer
 }
 
 /** The plain-text form of a message: body, cursor (or placeholder), status, end line and footer. */
-export function formatAnswerText(view: MessageView, footerText: (footer: AnswerFooter) => string = formatFooterText): string {
-  const { cursor, after } = formatDecorations(view, footerText);
+export function formatAnswerText(
+  view: MessageView,
+  footerText: (footer: AnswerFooter) => string = formatFooterText,
+  sourceLine: SourceLine = plainSourceLine,
+): string {
+  const { cursor, after } = formatDecorations(view, footerText, sourceLine);
   const body = view.body.trimEnd();
   if (body === '') {
     const head = view.streaming ? PLACEHOLDER_TEXT : view.final && after === '' ? EMPTY_ANSWER_TEXT : '';

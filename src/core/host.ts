@@ -4,6 +4,7 @@
  * of the core besides is listed here, so a new platform knows exactly what it
  * can lean on (and the core can change behind it).
  */
+import { SERVER_TOOLS } from './server-tools.ts';
 import type { ModelInfo } from '../llm/types.ts';
 import type { Logger } from '../log.ts';
 import type { Tool } from '../tools/types.ts';
@@ -56,7 +57,7 @@ export function createAdapterHost(core: Core, router: InboundRouter): AdapterHos
     handle: (event) => router.handle(event),
     settings: async (place) => plainSettings(await core.settings.resolve(place)),
     searchModels: (typed, limit) => core.catalog.search(typed.trim(), { limit }),
-    tools: () => core.registry.list(),
+    tools: () => [...core.registry.list(), ...SERVER_TOOLS].sort((a, b) => a.name.localeCompare(b.name)),
     stopAnswer: (place, requestId, by) => core.pipeline.stop({ platform: place.platform, workspaceId: place.workspaceId, requestId }, by),
     rateLimited: (info) => core.events.emit('platform-rate-limited', info),
     getMeta: (key) => core.store.getMeta(key),

@@ -4,10 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { classifyError, type LlmError } from '../llm/errors.ts';
-import { worstCasePrice } from '../llm/pricing.ts';
+import { webSearchWorstCaseUsd, worstCasePrice, type WorstCasePrice } from '../llm/pricing.ts';
 import { promptTokensCeiling, toolTokensCeiling } from '../llm/token-bound.ts';
 import { fallbacksToSend } from '../llm/to-openai-request.ts';
-import type { ChatRequest, CompletionResult, MessagePart, ModelInfo, StreamEvent, Usage } from '../llm/types.ts';
+import type { ChatRequest, Citation, CompletionResult, MessagePart, ModelInfo, StreamEvent, Usage, WebSearchOptions } from '../llm/types.ts';
 import { emptyUsage, partsText } from '../llm/types.ts';
 import type { Logger } from '../log.ts';
 import type { LedgerEntry, Outcome } from '../store/types.ts';
@@ -20,8 +20,10 @@ import { restartingError, UserFacingError } from './errors.ts';
 import type { Reservation } from './quota.ts';
 import { trackAnswer } from './recovery.ts';
 import { createRenderer, type Renderer, type RenderResult } from './renderer.ts';
+import { WEB_SEARCH_MAX_RESULTS, WEB_SEARCH_TOOL } from './server-tools.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
 import { ThinkingStatus } from './thinking-status.ts';
+import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
 
 /** Used when the catalog does not know a model. */
@@ -67,6 +69,9 @@ interface Running {
   interrupted?: boolean;
 }
 
+/** The status line while OpenRouter's web search runs (until the first text). */
+export const SEARCHING_STATUS = '🔎 searching…';
+
 /** The last line of an answer cut short by a shutdown. */
 export const INTERRUPTED_LINE = '(interrupted: the bot is restarting)';
 
@@ -83,6 +88,8 @@ const PRESET_PREFIX = '@preset/';
 export function isPresetId(model: string): boolean {
   return /^@preset\/[a-z0-9-]+$/.test(model);
 }
+/** The deprecated web search suffix (still accepted; OpenRouter searches for it). */
+const ONLINE_SUFFIX = /:online$/;
 
 export class AnswerPipeline {
   readonly #running = new Map<string, Running>();
@@ -222,7 +229,8 @@ export class AnswerPipeline {
     // The question alone for now: it must fit, and it is what the reservation is checked against
     // before anything reads the conversation's history (#converse).
     const conversation = buildConversation({ ...this.#conversationInput(request, settings, modelInfo, maxTokens, parts), history: [] });
-    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, started: core.clock.now() };
+    const webSearch = webSearchOf(settings);
+    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, webSearch, started: core.clock.now() };
   }
 
   #conversationInput(request: AskRequest, settings: ChannelSettings, modelInfo: ModelInfo | undefined, maxTokens: number, parts: MessagePart[]) {
@@ -280,7 +288,7 @@ export class AnswerPipeline {
         model: plan.model,
         fallbacks,
         modelInfo: plan.modelInfo,
-        priceOf: (models) => worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels),
+        priceOf: async (models) => withSearchPrice(await worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels), plan),
         // Bounds, not estimates: the tool definitions count whether or not the model ends up offered them.
         promptTokens: promptTokensCeiling(plan.conversation.messages) + toolTokensCeiling(core.registry.specs(plan.settings.tools)),
         maxTokens: plan.maxTokens,
@@ -339,13 +347,19 @@ export class AnswerPipeline {
         settings.providerSort || settings.providerOrder.length > 0
           ? { sort: settings.providerSort ?? undefined, order: settings.providerOrder.length > 0 ? settings.providerOrder : undefined }
           : undefined,
+      privacy: settings.privacy,
+      ...(plan.webSearch ? { webSearch: plan.webSearch } : {}),
       user: { platform: place.platform, id: user.id },
       sessionId: sessionIdOf(request.conversationKey),
       signal: controller.signal,
       ...reasoningOf(plan),
     };
-    const streamed: Streamed = { text: '', reasoning: '', usage: emptyUsage(), outcome: 'error' };
+    const streamed: Streamed = { text: '', reasoning: '', usage: emptyUsage(), outcome: 'error', citations: [], searching: false };
     const thinking = new ThinkingStatus(settings.reasoningDisplay, core.clock, (line) => renderer.status(line));
+    if (plan.webSearch || ONLINE_SUFFIX.test(model)) {
+      streamed.searching = true;
+      renderer.status(SEARCHING_STATUS);
+    }
     try {
       const stream = core.llm.chat(chatRequest, {
         tools: settings.tools,
@@ -425,6 +439,7 @@ export class AnswerPipeline {
     };
     if (plan.settings.reasoningDisplay === 'spoiler' && streamed.reasoning.trim() !== '') footer.reasoning = streamed.reasoning.trim();
     let rendered: RenderResult | undefined;
+    if (streamed.citations.length > 0) renderer.sources(numberSources(streamed.citations));
     try {
       if (result) {
         if (streamed.text.trim() === '') renderer.append('_(the model returned an empty answer)_');
@@ -483,6 +498,7 @@ export class AnswerPipeline {
       generationId: result?.generationId ?? failure?.generationId ?? null,
       outcome,
       errorKind: failure?.error.kind ?? null,
+      webSearchRequests: usage.webSearchRequests ?? 0,
     };
     try {
       await core.quota.settle(answer.requestId, entry);
@@ -535,6 +551,8 @@ interface Plan {
   modelInfo: ModelInfo | undefined;
   maxTokens: number;
   conversation: BuiltConversation;
+  /** OpenRouter's web search, when the channel enables the web_search tool. */
+  webSearch: WebSearchOptions | undefined;
   started: number;
 }
 
@@ -553,6 +571,10 @@ interface Streamed {
   /** The model's reasoning text, as far as it showed any (encrypted reasoning shows none). */
   reasoning: string;
   usage: Usage;
+  /** url_citation annotations as they arrived (numbered into sources at the end). */
+  citations: Citation[];
+  /** The "searching" status is up (web search on, no text yet). */
+  searching: boolean;
   result?: CompletionResult;
   failure?: { error: LlmError; modelAnswered?: string; generationId?: string };
   outcome: Outcome;
@@ -577,7 +599,14 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
     case 'text':
       thinking.onText();
       streamed.text += event.text;
+      if (streamed.searching) {
+        streamed.searching = false;
+        renderer.status(null);
+      }
       renderer.append(event.text);
+      break;
+    case 'citations':
+      streamed.citations.push(...event.citations);
       break;
     case 'tool-call':
       thinking.stop();
@@ -597,6 +626,26 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
       streamed.usage = event.usage;
       break;
   }
+}
+
+/** The web search a channel's settings ask for: the web_search tool enabled, with its allowed domains. */
+function webSearchOf(settings: ChannelSettings): WebSearchOptions | undefined {
+  if (!settings.tools.includes(WEB_SEARCH_TOOL)) return undefined;
+  return {
+    maxResults: WEB_SEARCH_MAX_RESULTS,
+    ...(settings.webSearchDomains.length > 0 ? { allowedDomains: settings.webSearchDomains } : {}),
+  };
+}
+
+/**
+ * A round with web search (the server tool, or the deprecated `:online`
+ * suffix) may run a search: its worst case is added to every round's
+ * per-request price, so the reservation and each top-up hold it.
+ */
+function withSearchPrice(price: WorstCasePrice, plan: Plan): WorstCasePrice {
+  const maxResults = plan.webSearch?.maxResults ?? (ONLINE_SUFFIX.test(plan.model) ? WEB_SEARCH_MAX_RESULTS : 0);
+  if (!price.known || maxResults === 0) return price;
+  return { known: true, pricing: { ...price.pricing, request: price.pricing.request + webSearchWorstCaseUsd(maxResults) } };
 }
 
 function cleanParts(parts: readonly MessagePart[]): MessagePart[] {

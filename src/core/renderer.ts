@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { truncate } from '../util/text.ts';
-import { formatAnswerText, type AnswerFooter, type EndLine, type MessageView } from './answer-view.ts';
+import { formatAnswerText, type AnswerFooter, type AnswerSource, type EndLine, type MessageView } from './answer-view.ts';
 import type { RateBudget } from './rate-budget.ts';
 import { MIN_SPLIT_LENGTH, splitMessagePieces } from './split.ts';
 import {
@@ -20,6 +20,7 @@ import {
   type MessageAction,
   type MessageSurface,
   type NativeStream,
+  type StreamEnd,
   type PostOptions,
 } from './types.ts';
 
@@ -63,6 +64,8 @@ export interface Renderer {
   append(text: string): void;
   /** A transient line under the text, e.g. "🔧 using calculator…"; null clears it. */
   status(text: string | null): void;
+  /** The sources the answer cites, shown under its final message (not while streaming). */
+  sources(list: readonly AnswerSource[]): void;
   /** Final text plus footer (on the last message only), actions removed; waits for delivery. */
   finish(footer: AnswerFooter | null): Promise<RenderResult>;
   /** Keeps the partial answer and adds an end line (error, stopped, interrupted) and the footer. */
@@ -131,6 +134,7 @@ class StreamingRenderer implements Renderer {
   #tailPrefix = '';
   #status: string | null = null;
   #footer: AnswerFooter | null = null;
+  #sources: readonly AnswerSource[] = [];
   #endLine: EndLine | null = null;
   #phase: Phase = 'streaming';
   #ended = false;
@@ -204,6 +208,11 @@ class StreamingRenderer implements Renderer {
     if (this.#ended) return;
     this.#status = text === null || text.trim() === '' ? null : truncate(text, STATUS_MAX);
     if (this.#mode === 'edit') this.#notify();
+    else this.#nativeStatus();
+  }
+
+  sources(list: readonly AnswerSource[]): void {
+    if (!this.#ended) this.#sources = [...list];
   }
 
   finish(footer: AnswerFooter | null): Promise<RenderResult> {
@@ -223,6 +232,7 @@ class StreamingRenderer implements Renderer {
       try {
         this.#native = this.#surface.stream();
         this.#mode = 'native';
+        if (this.#status !== null) this.#nativeStatus();
         return;
       } catch (error) {
         this.#log.warn({ err: error }, 'native stream unavailable; posting and editing instead');
@@ -288,7 +298,7 @@ class StreamingRenderer implements Renderer {
   /** The active message's view around a body. */
   #viewOf(body: string): MessageView {
     const streaming = this.#phase === 'streaming';
-    return {
+    const view: MessageView = {
       body,
       streaming,
       status: streaming ? this.#status : null,
@@ -296,6 +306,8 @@ class StreamingRenderer implements Renderer {
       endLine: streaming ? null : this.#endLine,
       final: !streaming,
     };
+    if (!streaming && this.#sources.length > 0) view.sources = this.#sources;
+    return view;
   }
 
   /** Characters the surface adds around the active message's body (cursor, status, footer, end line). */
@@ -546,6 +558,13 @@ class StreamingRenderer implements Renderer {
     }
   }
 
+  /** A native stream that shows a status (Slack's thinking line) gets it; best effort, never in the text's way. */
+  #nativeStatus(): void {
+    const stream = this.#native;
+    if (!stream?.status || this.#ended) return;
+    stream.status(this.#status).catch((error: unknown) => this.#log.debug({ err: error }, 'native stream status not shown'));
+  }
+
   async #nativeCall(fn: () => Promise<void>): Promise<void> {
     for (let rateLimits = 0; ; rateLimits++) {
       try {
@@ -580,7 +599,7 @@ class StreamingRenderer implements Renderer {
     const stream = this.#native!;
     if (!this.#stopped) {
       try {
-        await this.#nativeCall(() => stream.stop({ footer: this.#footer, endLine: phase === 'failed' ? this.#endLine : null }));
+        await this.#nativeCall(() => stream.stop(this.#streamEnd(phase)));
         return { messageIds: [], edits: 0, posts: 0, delivered: true, pieces: this.#nativePieces(stream) };
       } catch (error) {
         this.#nativeFailed(error);
@@ -588,6 +607,12 @@ class StreamingRenderer implements Renderer {
       }
     }
     return { messageIds: [], edits: 0, posts: 0, delivered: false, pieces: this.#nativePieces(stream) };
+  }
+
+  #streamEnd(phase: Phase): StreamEnd {
+    const end: StreamEnd = { footer: this.#footer, endLine: phase === 'failed' ? this.#endLine : null };
+    if (this.#sources.length > 0) end.sources = this.#sources;
+    return end;
   }
 
   /** A natively streamed answer's messages: its whole text is recorded under the first. */

@@ -35,6 +35,9 @@ export const settingSchemas = {
   reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable(),
   /** How a thinking model's reasoning shows: a status line while it thinks, also kept as a spoiler, or only the time. */
   reasoningDisplay: z.enum(['hidden', 'status', 'spoiler']),
+  /** Domains web search may use; empty: any. */
+  webSearchDomains: z.array(z.string()),
+  privacy: z.enum(['zdr', 'no-training', 'default']),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -58,6 +61,8 @@ export function defaultSettings(config: Config): ChannelSettings {
     threadPerConversation: false,
     reasoningEffort: null,
     reasoningDisplay: 'status',
+    webSearchDomains: [],
+    privacy: config.defaults.privacy,
   };
 }
 

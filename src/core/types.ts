@@ -3,7 +3,7 @@
  * them; the core never imports a platform SDK.
  */
 
-import type { AnswerFooter, EndLine, MessageView } from './answer-view.ts';
+import type { AnswerFooter, AnswerSource, EndLine, MessageView } from './answer-view.ts';
 
 export { systemClock, type Clock } from '../util/clock.ts';
 
@@ -91,12 +91,16 @@ export interface MessageSurface {
 export interface StreamEnd {
   footer: AnswerFooter | null;
   endLine: EndLine | null;
+  /** Sources the answer cites (web search), listed under it. */
+  sources?: readonly AnswerSource[];
 }
 
 export interface NativeStream {
   append(text: string): Promise<void>;
   /** Finishes the message; the surface formats the footer and end line below the text. */
   stop(end: StreamEnd): Promise<void>;
+  /** A transient line while streaming ("🔎 searching…"), null to clear it; optional, best effort. */
+  status?(text: string | null): Promise<void>;
   /** Like PostedMessage.ref, for the message being streamed; undefined until it exists. */
   ref?(): string | undefined;
   /** Ids of the messages this stream wrote, in order (an answer records its text under them). */

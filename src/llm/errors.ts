@@ -18,6 +18,7 @@ export type LlmErrorKind =
   | 'policy'
   | 'context_length'
   | 'not_found'
+  | 'no_private_endpoint'
   | 'upstream_down'
   | 'timeout'
   | 'bad_key'
@@ -35,6 +36,8 @@ export interface LlmErrorDetails {
   providerMessage?: string;
   /** OpenRouter's `error.code` or `metadata.error_type`, when given. */
   code?: string;
+  /** The model and privacy setting a `no_private_endpoint` refusal is about. */
+  refusedFor?: { model: string; privacy: 'zdr' | 'no-training' };
   cause?: unknown;
 }
 
@@ -52,6 +55,7 @@ export class LlmError extends Error {
   readonly reasons?: string[];
   readonly providerMessage?: string;
   readonly code?: string;
+  readonly refusedFor?: { model: string; privacy: 'zdr' | 'no-training' };
 
   constructor(kind: LlmErrorKind, message: string, details: LlmErrorDetails = {}) {
     super(redactSecrets(message), details.cause === undefined ? undefined : { cause: details.cause });
@@ -61,6 +65,7 @@ export class LlmError extends Error {
     if (details.reasons && details.reasons.length > 0) this.reasons = details.reasons.map((r) => redactSecrets(r));
     if (details.providerMessage) this.providerMessage = truncate(redactSecrets(details.providerMessage), MAX_PROVIDER_MESSAGE);
     if (details.code !== undefined) this.code = details.code;
+    if (details.refusedFor) this.refusedFor = details.refusedFor;
   }
 
   /** One short sentence for the person in the chat; never contains secrets. */
@@ -82,6 +87,8 @@ export class LlmError extends Error {
         return 'The conversation is too long for this model; start a new one with /new.';
       case 'not_found':
         return 'No such model or no provider for it that fits the settings; check the name with /models or pick another model.';
+      case 'no_private_endpoint':
+        return noPrivateEndpointMessage(this.refusedFor);
       case 'upstream_down':
         return "The model's provider is down; try again or pick another model.";
       case 'timeout':
@@ -104,6 +111,33 @@ export class LlmError extends Error {
         return 'Something went wrong while talking to the model.';
     }
   }
+}
+
+const PRIVACY_WORDS = { zdr: 'zero-data-retention', 'no-training': 'no-training (data collection denied)' } as const;
+
+function noPrivateEndpointMessage(refusedFor: LlmError['refusedFor']): string {
+  if (!refusedFor) return "No provider of this model meets this channel's privacy setting; try another model.";
+  const words = PRIVACY_WORDS[refusedFor.privacy];
+  return `No provider of ${refusedFor.model} meets this channel's ${words} setting; try another model, or ask an admin for \`/model option privacy default\`.`;
+}
+
+/**
+ * OpenRouter answers 404 "No endpoints found…" when no provider of the model
+ * qualifies under the request's routing. With a privacy mode on, that is the
+ * privacy setting refusing every provider: say so, naming the model.
+ */
+export function privacyRefusal(error: LlmError, request: { model: string; privacy?: string }): LlmError {
+  const privacy = request.privacy;
+  if (privacy !== 'zdr' && privacy !== 'no-training') return error;
+  const noEndpoints = /no endpoints found/i.test(`${error.providerMessage ?? ''} ${error.message}`);
+  if (error.status !== 404 || !noEndpoints) return error;
+  return new LlmError('no_private_endpoint', error.message, {
+    status: error.status,
+    ...(error.providerMessage ? { providerMessage: error.providerMessage } : {}),
+    ...(error.code !== undefined ? { code: error.code } : {}),
+    refusedFor: { model: request.model, privacy },
+    cause: error,
+  });
 }
 
 /** OpenRouter's error body: `{error: {code, message, metadata}}` (the SDK keeps the inner object). */

@@ -7,10 +7,11 @@ import { createHttpFetch } from '../http-fetch.ts';
 import type { ToolSource } from './tool-types.ts';
 import type { RequestContext } from './tool-types.ts';
 import { withBodyActivity } from './body-activity.ts';
-import { classifyError, errorFromBody, LlmError, redactSecrets } from './errors.ts';
+import { classifyError, errorFromBody, LlmError, privacyRefusal, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundDelta, type RoundOutcome, type StreamingBody } from './stream-round.ts';
-import { cacheControl, commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, type OpenRouterExtras } from './to-openai-request.ts';
+import { cacheControl, commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, toWebSearchTool, type OpenRouterExtras } from './to-openai-request.ts';
+import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import { promptTokensCeiling, toolTokensCeiling } from './token-bound.ts';
 import { runToolCall } from './tool-runner.ts';
 import {
@@ -92,6 +93,9 @@ function addUsage(total: Usage | undefined, next: Usage): Usage {
   if (total.cachedTokens !== undefined || next.cachedTokens !== undefined) {
     sum.cachedTokens = (total.cachedTokens ?? 0) + (next.cachedTokens ?? 0);
   }
+  if (total.webSearchRequests !== undefined || next.webSearchRequests !== undefined) {
+    sum.webSearchRequests = (total.webSearchRequests ?? 0) + (next.webSearchRequests ?? 0);
+  }
   return sum;
 }
 
@@ -151,6 +155,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     };
     if (raw.reasoningTokens !== undefined) usage.reasoningTokens = raw.reasoningTokens;
     if (raw.cachedTokens !== undefined) usage.cachedTokens = raw.cachedTokens;
+    if (raw.webSearchRequests !== undefined) usage.webSearchRequests = raw.webSearchRequests;
     if (raw.cost !== undefined) {
       usage.costUsd = raw.cost;
       usage.costSource = 'openrouter';
@@ -219,6 +224,14 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     const sent = fallbacksToSend(request);
     const dropped = [...new Set(request.fallbackModels ?? [])].filter((m) => m !== request.model && !sent.includes(m));
     if (dropped.length > 0) log.warn({ modelRequested: request.model, sent, dropped }, 'too many fallback models for OpenRouter; extra ones dropped');
+  }
+
+  /**
+   * The server tool rides in `tools` beside the function tools; the SDK's
+   * types know only function tools, so it is cast (OpenRouter reads it as sent).
+   */
+  function webSearchTool(request: ChatRequest): ChatCompletionFunctionTool {
+    return toWebSearchTool(request.webSearch!) as unknown as ChatCompletionFunctionTool;
   }
 
   async function* chat(original: ChatRequest, options: ChatOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
@@ -301,6 +314,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
           body.tools = openAiTools;
           body.tool_choice = 'none';
         }
+        if (request.webSearch && !withoutTools) body.tools = [...(body.tools ?? []), webSearchTool(request)];
         rounds++;
 
         const round = streamRound({
@@ -316,7 +330,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         let roundHasText = false;
         let step = await round.next();
         while (!step.done) {
-          if (step.value.type === 'reasoning') {
+          if (step.value.type !== 'text') {
             yield step.value;
             step = await round.next();
             continue;
@@ -341,7 +355,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
           yield { type: 'usage', usage: roundUsage };
         }
         if (outcome.error) {
-          terminal = errorEvent(outcome.error);
+          terminal = errorEvent(privacyRefusal(outcome.error, request));
           break;
         }
 
@@ -379,7 +393,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       if (!terminal) {
         // The consumer stopped iterating early: stop the upstream call.
         chatAbort.abort();
-        await current?.return({ text: '', toolCalls: [], finishReason: null });
+        await current?.return({ text: '', toolCalls: [], finishReason: null, citations: [] });
         log.debug({ modelRequested: request.model, rounds }, 'llm chat abandoned by its consumer');
       }
     }

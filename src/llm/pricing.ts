@@ -114,3 +114,18 @@ async function priceOf(catalog: Pick<ModelCatalog, 'get' | 'ceiling'>, id: strin
   if (info || id.startsWith(ROUTER_PREFIX)) return catalog.ceiling();
   return undefined;
 }
+
+/**
+ * What one web search result costs: OpenRouter prices its search (Exa) at
+ * $4 per 1000 results, so a search request costs at most max_results × this.
+ */
+export const WEB_SEARCH_USD_PER_RESULT = 0.004;
+
+/**
+ * The worst case one round's web search adds: one search request returning
+ * `maxResults` results. It is added to the round's per-request price, so the
+ * reservation and every round's top-up count it.
+ */
+export function webSearchWorstCaseUsd(maxResults: number): number {
+  return roundUsd(maxResults * WEB_SEARCH_USD_PER_RESULT);
+}

@@ -5,7 +5,7 @@ import { bodyActivityOption } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError } from './errors.ts';
 import type { OpenRouterExtras } from './to-openai-request.ts';
 import { readReasoning } from './reasoning-chunks.ts';
-import type { ToolCall } from './types.ts';
+import type { Citation, ToolCall } from './types.ts';
 
 export type StreamingBody = ChatCompletionCreateParamsStreaming & OpenRouterExtras;
 
@@ -18,6 +18,8 @@ export interface RawUsage {
   cachedTokens?: number;
   /** OpenRouter's `usage.cost` in USD, when present. */
   cost?: number;
+  /** `usage.server_tool_use_details.web_search_requests`, when present. */
+  webSearchRequests?: number;
 }
 
 export interface RoundOutcome {
@@ -29,6 +31,8 @@ export interface RoundOutcome {
   model?: string;
   generationId?: string;
   usage?: RawUsage;
+  /** url_citation annotations of the round, in arrival order (repeats included). */
+  citations: Citation[];
   error?: LlmError;
 }
 
@@ -45,8 +49,11 @@ export interface StreamRoundArgs {
   round: number;
 }
 
-/** What a round streams as it goes: answer text, or a sign (with any text) of the model thinking. */
-export type RoundDelta = { type: 'text'; text: string } | { type: 'reasoning'; text: string; encrypted: boolean };
+/** What a round streams as it goes: answer text, a sign (with any text) of the model thinking, or citations that just arrived. */
+export type RoundDelta =
+  | { type: 'text'; text: string }
+  | { type: 'reasoning'; text: string; encrypted: boolean }
+  | { type: 'citations'; citations: Citation[] };
 
 interface PartialCall {
   id: string;
@@ -60,7 +67,7 @@ interface PartialCall {
  * text that arrived before them.
  */
 export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<RoundDelta, RoundOutcome, undefined> {
-  const out: RoundOutcome = { text: '', toolCalls: [], finishReason: null };
+  const out: RoundOutcome = { text: '', toolCalls: [], finishReason: null, citations: [] };
   const calls = new Map<number, PartialCall>();
   const details: Record<string, unknown>[] = [];
   const controller = new AbortController();
@@ -84,10 +91,12 @@ export async function* streamRound(args: StreamRoundArgs): AsyncGenerator<RoundD
     for await (const chunk of stream) {
       // Every chunk counts as activity, reasoning chunks with no text included.
       watchdog.refresh();
+      const seen = out.citations.length;
       for (const delta of readChunk(chunk, out, calls, details)) {
         if (delta.type === 'text') out.text += delta.text;
         yield delta;
       }
+      if (out.citations.length > seen) yield { type: 'citations', citations: out.citations.slice(seen) };
     }
     finished = true;
   } catch (err) {
@@ -149,6 +158,7 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
     const reasoning = readReasoning(delta, details);
     if (reasoning) deltas.push({ type: 'reasoning', ...reasoning });
     if (typeof delta.content === 'string') text += delta.content;
+    out.citations.push(...readCitations((delta as { annotations?: unknown }).annotations));
     for (const fragment of delta.tool_calls ?? []) {
       const index = fragment.index ?? calls.size;
       let call = calls.get(index);
@@ -167,6 +177,21 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
   return deltas;
 }
 
+/** `url_citation` annotations as citations; anything else (or malformed) is skipped. */
+export function readCitations(annotations: unknown): Citation[] {
+  if (!Array.isArray(annotations)) return [];
+  const out: Citation[] = [];
+  for (const annotation of annotations as unknown[]) {
+    const a = annotation as { type?: unknown; url_citation?: { url?: unknown; title?: unknown; start_index?: unknown } } | null;
+    const c = a?.type === 'url_citation' ? a.url_citation : undefined;
+    if (!c || typeof c.url !== 'string' || !/^https?:\/\//i.test(c.url)) continue;
+    const citation: Citation = { url: c.url, title: typeof c.title === 'string' && c.title.trim() !== '' ? c.title.trim() : c.url };
+    if (typeof c.start_index === 'number') citation.startIndex = c.start_index;
+    out.push(citation);
+  }
+  return out;
+}
+
 export function readUsage(usage: unknown): RawUsage | undefined {
   if (typeof usage !== 'object' || usage === null) return undefined;
   const u = usage as {
@@ -175,6 +200,7 @@ export function readUsage(usage: unknown): RawUsage | undefined {
     cost?: unknown;
     completion_tokens_details?: { reasoning_tokens?: unknown } | null;
     prompt_tokens_details?: { cached_tokens?: unknown } | null;
+    server_tool_use_details?: { web_search_requests?: unknown } | null;
   };
   const out: RawUsage = {
     promptTokens: typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0,
@@ -185,5 +211,7 @@ export function readUsage(usage: unknown): RawUsage | undefined {
   const cached = u.prompt_tokens_details?.cached_tokens;
   if (typeof cached === 'number' && cached > 0) out.cachedTokens = cached;
   if (typeof u.cost === 'number' && Number.isFinite(u.cost)) out.cost = u.cost;
+  const searches = u.server_tool_use_details?.web_search_requests;
+  if (typeof searches === 'number' && searches > 0) out.webSearchRequests = searches;
   return out;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ChatCompletionContentPartText, ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { AUTO_ROUTER_MODEL } from './pricing.ts';
-import type { ChatMessage, ChatRequest, MessagePart, ProviderPreferences, ReasoningEffort, ToolSpec } from './types.ts';
+import type { ChatMessage, ChatRequest, MessagePart, PrivacyMode, ProviderPreferences, ReasoningEffort, ToolSpec, WebSearchOptions } from './types.ts';
 
 /**
  * OpenRouter rejects a `models` array longer than this with HTTP 400
@@ -43,6 +43,7 @@ export interface OpenRouterProvider {
   only?: string[];
   ignore?: string[];
   data_collection?: 'allow' | 'deny';
+  zdr?: boolean;
   require_parameters?: boolean;
   max_price?: { prompt?: number; completion?: number };
 }
@@ -97,6 +98,25 @@ export function toOpenAiTools(specs: readonly ToolSpec[]): ChatCompletionFunctio
   }));
 }
 
+/** OpenRouter's web search server tool as it goes in `tools` (beside function tools). */
+export interface WebSearchServerTool {
+  type: 'openrouter:web_search';
+  parameters: { max_results: number; allowed_domains?: string[] };
+}
+
+export function toWebSearchTool(options: WebSearchOptions): WebSearchServerTool {
+  const parameters: WebSearchServerTool['parameters'] = { max_results: options.maxResults };
+  if (options.allowedDomains && options.allowedDomains.length > 0) parameters.allowed_domains = [...options.allowedDomains];
+  return { type: 'openrouter:web_search', parameters };
+}
+
+/** The `provider` fields a privacy mode adds (nothing for `default`). */
+export function privacyPreferences(privacy: PrivacyMode | undefined): ProviderPreferences {
+  if (privacy === 'zdr') return { zdr: true };
+  if (privacy === 'no-training') return { dataCollection: 'deny' };
+  return {};
+}
+
 /** camelCase preferences to OpenRouter's snake_case `provider` object; unset fields are left out. */
 export function toProviderBody(p: ProviderPreferences): OpenRouterProvider {
   const out: OpenRouterProvider = {};
@@ -106,6 +126,7 @@ export function toProviderBody(p: ProviderPreferences): OpenRouterProvider {
   if (p.only) out.only = p.only;
   if (p.ignore) out.ignore = p.ignore;
   if (p.dataCollection) out.data_collection = p.dataCollection;
+  if (p.zdr !== undefined) out.zdr = p.zdr;
   if (p.requireParameters !== undefined) out.require_parameters = p.requireParameters;
   if (p.maxPrice) {
     const maxPrice: { prompt?: number; completion?: number } = {};
@@ -138,7 +159,8 @@ export function commonBody(request: ChatRequest, autoRouterModels: readonly stri
   if (autoRouterModels.length > 0 && [request.model, ...fallbacks].includes(AUTO_ROUTER_MODEL)) {
     body.plugins = [{ id: 'auto-router', allowed_models: [...autoRouterModels] }];
   }
-  if (request.provider) body.provider = toProviderBody(request.provider);
+  const provider = { ...request.provider, ...privacyPreferences(request.privacy) };
+  if (Object.keys(provider).length > 0) body.provider = toProviderBody(provider);
   if (request.user) body.user = hashUser(request.user);
   if (request.sessionId) body.session_id = request.sessionId.slice(0, MAX_SESSION_ID_CHARS);
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;

@@ -43,6 +43,8 @@ export interface ProviderPreferences {
   only?: string[];
   ignore?: string[];
   dataCollection?: 'allow' | 'deny';
+  /** Zero-data-retention endpoints only. */
+  zdr?: boolean;
   requireParameters?: boolean;
   /** USD per 1M tokens. */
   maxPrice?: { prompt?: number; completion?: number };
@@ -57,6 +59,23 @@ export interface ToolSpec {
 
 /** OpenRouter's `reasoning.effort`. */
 export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
+/** OpenRouter's web search server tool (it runs on OpenRouter's side, not in our tool loop). */
+export interface WebSearchOptions {
+  maxResults: number;
+  /** Only these domains; absent or empty: any. */
+  allowedDomains?: readonly string[];
+}
+
+/** The privacy routing a request asks for (the `privacy` setting); `default` sends nothing. */
+export type PrivacyMode = 'zdr' | 'no-training' | 'default';
+
+/** A source the answer cites (an OpenRouter `url_citation` annotation). */
+export interface Citation {
+  url: string;
+  title: string;
+  /** Where the citing text starts in the answer, when OpenRouter says. */
+  startIndex?: number;
+}
 
 export interface ChatRequest {
   model: string;
@@ -68,6 +87,10 @@ export interface ChatRequest {
   maxTokens?: number;
   temperature?: number;
   provider?: ProviderPreferences;
+  /** Sent as `provider.zdr` / `provider.data_collection`; names the setting when no endpoint qualifies. */
+  privacy?: PrivacyMode;
+  /** OpenRouter's web search server tool, sent in `tools` when set. */
+  webSearch?: WebSearchOptions;
   /** Who asked; hashed before it leaves the process, never sent raw. */
   user?: { platform: string; id: string };
   /**
@@ -85,6 +108,8 @@ export interface Usage {
   reasoningTokens?: number;
   /** Prompt tokens read from the provider's cache (`prompt_tokens_details.cached_tokens`), part of promptTokens. */
   cachedTokens?: number;
+  /** Searches OpenRouter ran (`usage.server_tool_use_details.web_search_requests`). */
+  webSearchRequests?: number;
   costUsd: number;
   /** Where costUsd came from: OpenRouter's `usage.cost`, catalog prices, or nothing known. */
   costSource: 'openrouter' | 'catalog' | 'unknown';
@@ -132,6 +157,8 @@ export type StreamEvent =
       isError: boolean;
     }
   | { type: 'usage'; usage: Usage }
+  /** Sources cited so far (url_citation annotations), as they arrive. */
+  | { type: 'citations'; citations: Citation[] }
   | { type: 'done'; result: CompletionResult }
   | {
       type: 'error';

@@ -184,6 +184,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
             entry.generationId,
             entry.outcome,
             entry.errorKind,
+            entry.webSearchRequests ?? 0,
             entry.requestId,
           );
           // The replaced row was counted as one request with no usage: add the usage, in its windows.
@@ -567,7 +568,7 @@ const takeStopRequestsOf = prepare(1, (db, owner: string) =>
 
 /** A real settle replacing the row of a sweep that took a live process for dead (see Store.settle). */
 const replaceDiedRow = prepare(
-  10,
+  11,
   (
     db,
     modelAnswered: string | null,
@@ -579,6 +580,7 @@ const replaceDiedRow = prepare(
     generationId: string | null,
     outcome: string,
     errorKind: string | null,
+    webSearchRequests: number,
     requestId: string,
   ) =>
     db
@@ -593,6 +595,7 @@ const replaceDiedRow = prepare(
         generation_id: generationId,
         outcome,
         error_kind: errorKind,
+        web_search_requests: webSearchRequests,
       })
       .where('request_id', '=', requestId)
       .where('error_kind', '=', PROCESS_DIED)
@@ -893,6 +896,7 @@ const LEDGER_COLUMNS = Object.keys(
     generationId: null,
     outcome: 'ok',
     errorKind: null,
+    webSearchRequests: 0,
   }),
 ) as Array<keyof Database['usage_ledger']>;
 

@@ -19,6 +19,7 @@ export function toLedgerRow(entry: LedgerEntry): Database['usage_ledger'] {
     generation_id: entry.generationId,
     outcome: entry.outcome,
     error_kind: entry.errorKind,
+    web_search_requests: entry.webSearchRequests ?? 0,
   };
 }
 
@@ -41,5 +42,6 @@ export function fromLedgerRow(row: Database['usage_ledger']): LedgerEntry {
     generationId: row.generation_id,
     outcome: row.outcome as Outcome,
     errorKind: row.error_kind,
+    webSearchRequests: Number(row.web_search_requests ?? 0),
   };
 }

@@ -236,6 +236,14 @@ export const MIGRATIONS: readonly Migration[] = [
       await addColumnIfNotExists(db, 'usage_ledger', 'tokens_cached', 'bigint not null default 0');
     },
   },
+  {
+    version: 7,
+    name: 'web-search-requests',
+    async up(db) {
+      // Searches OpenRouter ran for the answer; rows from before count 0.
+      await addColumnIfNotExists(db, 'usage_ledger', 'web_search_requests', 'bigint not null default 0');
+    },
+  },
 ];
 
 /**

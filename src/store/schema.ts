@@ -45,6 +45,8 @@ export interface Database {
     generation_id: string | null;
     outcome: string;
     error_kind: string | null;
+    /** Web searches OpenRouter ran for the answer (migration 7; 0 before). */
+    web_search_requests: number;
   };
   /**
    * Running totals of settled, non-refused ledger rows per UTC day and month, kept

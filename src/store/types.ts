@@ -93,6 +93,8 @@ export interface LedgerEntry {
   outcome: Outcome;
   /** e.g. LlmError kind, or the limit that refused. */
   errorKind: string | null;
+  /** Web searches OpenRouter ran (`server_tool_use_details.web_search_requests`); absent means 0. */
+  webSearchRequests?: number;
 }
 
 export interface UsageTotals {

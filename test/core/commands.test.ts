@@ -89,7 +89,7 @@ describe('commands', () => {
     expect(h.lastReply()).toMatch(/✅ `calculator`/);
     await h.run(admin, 'tools', 'disable', { tool: 'calculator' });
     await h.run(ada, 'ask', undefined, { prompt: 'hi' });
-    const names = (lastBody().tools ?? []).map((t) => t.function.name);
+    const names = (lastBody().tools ?? []).map((t) => t.function!.name);
     expect(names).toContain('current_time');
     expect(names).not.toContain('calculator');
     await h.run(admin, 'tools', 'enable', { tool: 'teleport' });

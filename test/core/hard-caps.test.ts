@@ -228,7 +228,7 @@ describe('USD limits are hard caps', () => {
     release();
     await running;
     const [first, second] = fake.chatRequests().map((r) => r.body!);
-    expect(first!.tools?.map((t) => t.function.name)).toEqual(['calculator']);
+    expect(first!.tools?.map((t) => t.function!.name)).toEqual(['calculator']);
     expect(second!.tools).toBeUndefined();
     expect(second!.tool_choice).toBeUndefined();
     expect(second!.messages.some((m) => m.role === 'tool')).toBe(true);

@@ -102,6 +102,34 @@ export interface Scenario {
   hang?: 'before-headers' | 'after-text';
   /** The text after the first chunk waits for this: a test step that must happen mid-answer, whatever the machine's speed. */
   restWaitsFor?: Promise<unknown>;
+  /**
+   * url_citation annotations sent (streaming: in a delta after the text; else on
+   * the message) when the request has web search (the server tool or `:online`).
+   * Default then: FAKE_CITATIONS.
+   */
+  citations?: FakeCitation[];
+  /** `usage.server_tool_use_details.web_search_requests` with web search (default 1). */
+  webSearchRequests?: number;
+}
+
+export interface FakeCitation {
+  url: string;
+  title: string;
+  content?: string;
+  start_index?: number;
+  end_index?: number;
+}
+
+/** What a web-searching answer cites by default. */
+export const FAKE_CITATIONS: FakeCitation[] = [
+  { url: 'https://example.com/first', title: 'First source', content: 'snippet one', start_index: 0, end_index: 5 },
+  { url: 'https://example.org/second', title: 'Second source', content: 'snippet two', start_index: 6, end_index: 10 },
+  { url: 'https://example.com/first', title: 'First source', content: 'snippet one again', start_index: 11, end_index: 15 },
+];
+
+/** The request asks for web search: OpenRouter's server tool in `tools`, or the deprecated `:online` suffix. */
+export function hasWebSearch(body: ChatBody): boolean {
+  return (body.tools ?? []).some((t) => t.type === 'openrouter:web_search') || body.model.endsWith(':online');
 }
 
 export interface ChatBody {
@@ -115,7 +143,7 @@ export interface ChatBody {
     tool_call_id?: string;
   }[];
   stream?: boolean;
-  tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
+  tools?: { type: string; function?: { name: string; description?: string; parameters?: unknown }; parameters?: Record<string, unknown> }[];
   tool_choice?: unknown;
   provider?: Record<string, unknown>;
   user?: string;
@@ -168,6 +196,12 @@ export interface FakeOpenRouter {
   key: Record<string, unknown>;
   /** Served at GET /generation?id= (the `data` objects); every answer adds one; unknown ids get 404. */
   readonly generations: Map<string, Record<string, unknown>>;
+  /**
+   * Models whose every provider keeps or trains on data: a request with
+   * `provider.zdr: true` or `provider.data_collection: "deny"` for one gets 404
+   * "No endpoints found…", as OpenRouter answers.
+   */
+  readonly retainsData: Set<string>;
   enqueue(...scenarios: ScenarioInput[]): void;
   setDefault(fn: (body: ChatBody) => Scenario): void;
   /** Recorded POST /chat/completions requests. */
@@ -266,6 +300,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     requests,
     models: options.models ?? defaultModels(),
     down: new Set<string>(),
+    retainsData: new Set<string>(),
     modelsStatus: undefined,
     modelsDelayMs: 0,
     autoModel: 'openai/gpt-4o-mini',
@@ -289,6 +324,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       defaultFn = echoScenario;
       fake.models = options.models ?? defaultModels();
       fake.down.clear();
+      fake.retainsData.clear();
       fake.modelsStatus = undefined;
       fake.modelsDelayMs = 0;
       fake.cacheSessions = false;
@@ -372,6 +408,10 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       sendError(res, 400, { message: `'models' array must have ${MAX_MODELS} items or fewer.` });
       return;
     }
+    if (refusesForPrivacy(body, fake.retainsData)) {
+      sendError(res, 404, { message: 'No endpoints found matching your data policy (Zero data retention / data collection). Configure: https://openrouter.ai/settings/privacy' });
+      return;
+    }
     const next = queue.shift();
     const scenario = next === undefined ? defaultFn(body) : typeof next === 'function' ? next(body) : next;
 
@@ -410,8 +450,10 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     const usage = buildUsage(body, scenario, model);
     const prefillMs = usage ? Math.round(((Number(usage.prompt_tokens) - cachedOf(usage)) / 1000) * fake.prefillMsPerKToken) : 0;
     const timed = prefillMs > 0 ? { ...scenario, firstTokenDelayMs: (scenario.firstTokenDelayMs ?? 0) + prefillMs } : scenario;
-    if (body.stream) await streamAnswer(res, state, timed, id, model, usage);
-    else answerJson(res, timed, id, model, usage);
+    const citations = hasWebSearch(body) ? (scenario.citations ?? FAKE_CITATIONS) : [];
+    if (usage && hasWebSearch(body)) usage.server_tool_use_details = { web_search_requests: scenario.webSearchRequests ?? 1 };
+    if (body.stream) await streamAnswer(res, state, timed, id, model, usage, citations);
+    else answerJson(res, timed, id, model, usage, citations);
     recordGeneration(id, model, usage, Date.now() - started);
   }
 
@@ -476,6 +518,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     id: string,
     model: string,
     usage: Record<string, unknown> | undefined,
+    citations: readonly FakeCitation[],
   ): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...s.headers });
     res.flushHeaders();
@@ -504,6 +547,10 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       if (state.closed) return;
       chunk([{ index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, finish_reason: null }]);
       if (first && s.restWaitsFor) await s.restWaitsFor;
+      first = false;
+    }
+    if (citations.length > 0 && !state.closed) {
+      chunk([{ index: 0, delta: { annotations: citations.map(toAnnotation) }, finish_reason: null }]);
       first = false;
     }
     for (const fragment of toolCallFragments(s.toolCalls ?? [])) {
@@ -562,7 +609,14 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     }
   }
 
-  function answerJson(res: ServerResponse, s: Scenario, id: string, model: string, usage: Record<string, unknown> | undefined): void {
+  function answerJson(
+    res: ServerResponse,
+    s: Scenario,
+    id: string,
+    model: string,
+    usage: Record<string, unknown> | undefined,
+    citations: readonly FakeCitation[],
+  ): void {
     const calls = (s.toolCalls ?? []).map((c, i) => ({
       id: c.id ?? `call_${i}`,
       type: 'function',
@@ -572,7 +626,12 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     const choice: Record<string, unknown> = {
       index: 0,
       finish_reason: s.choiceError ? 'error' : finishReason,
-      message: { role: 'assistant', content: s.content ?? (s.text ?? []).join(''), ...(calls.length ? { tool_calls: calls } : {}) },
+      message: {
+        role: 'assistant',
+        content: s.content ?? (s.text ?? []).join(''),
+        ...(calls.length ? { tool_calls: calls } : {}),
+        ...(citations.length ? { annotations: citations.map(toAnnotation) } : {}),
+      },
     };
     if (s.choiceError) choice.error = s.choiceError;
     sendJson(res, 200, {
@@ -609,6 +668,17 @@ export function defaultKey(): Record<string, unknown> {
     usage_monthly: 0,
     is_free_tier: false,
   };
+}
+
+function toAnnotation(citation: FakeCitation): unknown {
+  return { type: 'url_citation', url_citation: citation };
+}
+
+/** OpenRouter's privacy routing: zdr or data_collection "deny" leaves no endpoint for a model that retains data. */
+function refusesForPrivacy(body: ChatBody, retainsData: ReadonlySet<string>): boolean {
+  const provider = body.provider ?? {};
+  if (provider.zdr !== true && provider.data_collection !== 'deny') return false;
+  return retainsData.has(body.model);
 }
 
 /** The auto-router plugin's allowed_models, when the request carries it. */

@@ -189,7 +189,7 @@ describe('tool loop', () => {
     expect(doneOf(events).text).toBe('done');
     expect(calls).toEqual([{ name: 'add', input: { a: 1, b: 2 } }]);
     expect(pluginRan).toBe(false);
-    expect(fake.chatRequests()[0]!.body!.tools!.map((t) => t.function.name)).toEqual(['add']);
+    expect(fake.chatRequests()[0]!.body!.tools!.map((t) => t.function!.name)).toEqual(['add']);
     const results = events.filter((e) => e.type === 'tool-result');
     expect(results).toEqual([
       { type: 'tool-result', callId: 'c_add', name: 'add', content: '{"sum":3}', isError: false },

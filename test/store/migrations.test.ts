@@ -29,7 +29,7 @@ async function atVersion2(db: Kysely<Database>): Promise<void> {
 }
 
 function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefined, raw: (database: TestDatabase) => Promise<Kysely<Database>>) {
-  describe(`migration 3 (answer records) on ${name}`, () => {
+  describe(`migrations on ${name}`, () => {
     let database: TestDatabase | undefined;
     let db: Kysely<Database> | undefined;
     afterEach(async () => {
@@ -61,6 +61,30 @@ function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefine
       expect((await store.ledger({})).map((r) => [r.requestId, r.tokensCached])).toEqual([['settled-before', 0]]);
       await db.transaction().execute((trx) => MIGRATIONS.find((m) => m.version === 6)!.up(trx));
       expect((await store.ledger({}))[0]?.tokensCached).toBe(0);
+    });
+
+    it.skipIf(makeDatabase === undefined)('migration 7 (web-search-requests): old ledger rows count 0 searches, new ones keep theirs, a rerun converges', async () => {
+      database = await makeDatabase!();
+      db = await raw(database);
+      await atVersion2(db);
+      await sql`insert into usage_ledger (request_id, at, platform, workspace_id, channel_id, user_id, model_requested, model_answered,
+        tokens_in, tokens_out, cost_usd, generation_id, outcome, error_kind)
+        values ('before', 1000, 'discord', 'g', 'c', 'u', 'm', 'm', 1, 2, 0.5, null, 'ok', null)`.execute(db);
+
+      const store = await database.open();
+      await store.migrate();
+      const migration = MIGRATIONS.find((m) => m.version === 7)!;
+      expect(migration.name).toBe('web-search-requests');
+      await db.transaction().execute((trx) => migration.up(trx));
+      await store.settle(null, {
+        requestId: 'after', at: new Date(2000), platform: 'discord', workspaceId: 'g', channelId: 'c', userId: 'u', modelRequested: 'm',
+        modelAnswered: 'm', tokensIn: 1, tokensOut: 2, costUsd: 0.1, generationId: null, outcome: 'ok', errorKind: null, webSearchRequests: 3,
+      });
+      const rows = await store.ledger({});
+      const mine = rows.filter((r) => r.requestId === 'after' || r.requestId === 'before');
+      expect(mine.map((r) => [r.requestId, r.webSearchRequests]).sort()).toEqual([['after', 3], ['before', 0]]);
+      // A row settled before migration 7 (by the version-2 setup) reads 0 searches too.
+      expect(rows.filter((r) => r.requestId !== 'after').every((r) => r.webSearchRequests === 0)).toBe(true);
     });
   });
 }

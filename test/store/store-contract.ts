@@ -51,6 +51,7 @@ function entry(over: Partial<LedgerEntry> = {}): LedgerEntry {
     generationId: 'gen-1',
     outcome: 'ok',
     errorKind: null,
+    webSearchRequests: 0,
     ...over,
   };
 }
@@ -605,7 +606,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
 
       it('a late real settle replaces the interrupted row of a process swept while alive, still one row per request', async () => {
         const died = entry({ requestId: 'late', at: NOW, outcome: 'interrupted', errorKind: 'process-died', modelAnswered: null, tokensIn: 0, tokensOut: 0, costUsd: 0, generationId: null });
-        const real = entry({ requestId: 'late', at: new Date(NOW.getTime() + 5_000), tokensIn: 300, tokensOut: 200, costUsd: 0.75 });
+        const real = entry({ requestId: 'late', at: new Date(NOW.getTime() + 5_000), tokensIn: 300, tokensOut: 200, costUsd: 0.75, webSearchRequests: 2 });
         await store.settle(null, died);
         await store.settle(null, real);
         // Its real usage, at the time the row was first written (the usage windows it was counted in).

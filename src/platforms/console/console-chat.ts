@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { formatFooterText, reasoningText } from '../../core/answer-view.ts';
+import { formatFooterText, formatSources, reasoningText } from '../../core/answer-view.ts';
 import { usageOf } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
@@ -72,12 +72,17 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
           started = true;
           write(text);
         },
+        // A status before the answer starts ("🔎 searching…") gets a dim line of its own; later ones would break the text.
+        async status(text) {
+          if (!started && text !== null) write(`${dim(text)}\n`);
+        },
         async stop(end) {
           const lines = [end.endLine?.text, end.footer ? `— ${formatFooterText(end.footer)}` : undefined].filter((l) => l !== undefined);
           if (end.endLine?.kind === 'interrupted') lines.reverse();
           const reasoning = reasoningText(end.footer);
           if (reasoning !== '') lines.unshift(reasoning);
-          write(`${started ? '\n' : ''}${lines.map((l) => dim(l)).join('\n')}\n`);
+          const sources = formatSources(end.sources);
+          write(`${started ? '\n' : ''}${sources === '' ? '' : `\n${sources}\n`}${lines.map((l) => dim(l)).join('\n')}\n`);
         },
       };
     },

@@ -5,7 +5,7 @@
  * and turns Discord's errors into the core's (rate limit, message gone).
  */
 import { ButtonStyle, ComponentType, Routes, type REST } from 'discord.js';
-import { formatAnswerText, type MessageView } from '../../core/answer-view.ts';
+import { formatAnswerText, oneLine, type AnswerSource, type MessageView } from '../../core/answer-view.ts';
 import type { Logger } from '../../log.ts';
 import {
   MessageGoneError,
@@ -139,9 +139,9 @@ export class DiscordAnswerSurface implements MessageSurface {
     this.budgetKey = budgetKeyFor(options.channelId);
   }
 
-  /** Discord shows the plain-text form: body, cursor or placeholder, status, end line, footer. */
+  /** Discord shows the plain-text form: body, cursor or placeholder, status, sources, end line, footer. */
   format(view: MessageView): string {
-    return formatAnswerText(view);
+    return formatAnswerText(view, undefined, discordSourceLine);
   }
 
   /** Whether the answer continued with the bot token because the interaction token ran out. */
@@ -317,4 +317,14 @@ export class DiscordAnswerSurface implements MessageSurface {
     }
     return toPlatformError(error);
   }
+}
+
+/**
+ * "[1] Title <https://…>": the angle brackets keep Discord from unfolding an
+ * embed per source. Markdown in a title is escaped; a URL cannot close the brackets.
+ */
+export function discordSourceLine(source: AnswerSource, n: number): string {
+  const title = oneLine(source.title).replace(/[\\*_~`|<>[\]]/g, (c) => `\\${c}`);
+  const url = source.url.replace(/[\s<>]/g, encodeURIComponent);
+  return `[${n}] ${title} <${url}>`;
 }

@@ -5,7 +5,17 @@
  * text we wrote before.
  */
 import type { types } from '@slack/bolt';
-import { EMPTY_ANSWER_TEXT, formatAnswerText, formatFooterText, PLACEHOLDER_TEXT, reasoningText, type EndLine, type MessageView } from '../../core/answer-view.ts';
+import {
+  EMPTY_ANSWER_TEXT,
+  formatAnswerText,
+  formatFooterText,
+  oneLine,
+  PLACEHOLDER_TEXT,
+  reasoningText,
+  type AnswerSource,
+  type EndLine,
+  type MessageView,
+} from '../../core/answer-view.ts';
 import type { MessageAction } from '../../core/types.ts';
 import { defuseBroadcasts, escapeMrkdwn, markdownToMrkdwn, neutralizeMentions } from './mrkdwn.ts';
 
@@ -85,6 +95,22 @@ export function endBlocks(end: { footer: MessageView['footer']; endLine: EndLine
   return ordered.filter((text): text is string => text !== null && text !== '').map((text) => contextBlock(text));
 }
 
+/**
+ * The sources under an answer as one context block of links, "[1] <url|Title>",
+ * numbered like the answer's markers. Titles are escaped and cannot ping; a URL
+ * cannot break out of its link. None when there are no sources.
+ */
+export function sourcesBlocks(sources: readonly AnswerSource[] | undefined): types.ContextBlock[] {
+  if (!sources || sources.length === 0) return [];
+  const lines = sources.map((source, i) => {
+    const title = escapeMrkdwn(neutralizeMentions(oneLine(source.title))).replace(/\|/g, '¦');
+    const url = source.url.replace(/[\s<>|]/g, encodeURIComponent);
+    return `[${i + 1}] <${url}|${title}>`;
+  });
+  const text = ['*Sources*', ...lines].join('\n');
+  return [{ type: 'context', block_id: 'switchboard_sources', elements: [{ type: 'mrkdwn', text: text.slice(0, CONTEXT_LIMIT), verbatim: true }] }];
+}
+
 /** The blocks of one answer message. */
 export function viewBlocks(view: MessageView): types.KnownBlock[] {
   const blocks: types.KnownBlock[] = [];
@@ -95,7 +121,7 @@ export function viewBlocks(view: MessageView): types.KnownBlock[] {
   if (view.streaming) {
     if (view.status !== null) blocks.push(contextBlock(view.status));
   } else {
-    blocks.push(...endBlocks(view));
+    blocks.push(...sourcesBlocks(view.sources), ...endBlocks(view));
   }
   return blocks;
 }

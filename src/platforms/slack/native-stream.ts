@@ -8,10 +8,14 @@
 import type { webApi } from '@slack/bolt';
 import { PlatformRateLimitError, type Clock, type NativeStream, type StreamEnd } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { actionsBlock, CONTROL_BLOCK_ID, endBlocks } from './blocks.ts';
+import { actionsBlock, CONTROL_BLOCK_ID, endBlocks, sourcesBlocks } from './blocks.ts';
 import { GONE_ERRORS, slackErrorCode, STREAM_EXPIRED, toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
-import { neutralizeMentions, safeStreamPrefixLength } from './mrkdwn.ts';
+import { escapeMrkdwn, neutralizeMentions, safeStreamPrefixLength } from './mrkdwn.ts';
+
+const THINKING = 'Thinking…';
+/** Least time between two updates of the thinking/Stop message (Slack allows about one per second per message). */
+const CONTROL_UPDATE_INTERVAL_MS = 1_000;
 
 /** A streamed message is closed and a new one started past this many characters. */
 const STREAM_MESSAGE_LIMIT = 11_000;
@@ -69,18 +73,29 @@ class Pacer {
 }
 
 /** The "Thinking…" placeholder and the Stop button beside a stream, removed when the answer ends. */
-function postControl(options: NativeStreamOptions): { ts(): string | undefined; remove(): Promise<void> } {
-  const { client, channel, threadTs, logger } = options;
+function controlBlocks(options: NativeStreamOptions, line: string) {
+  return [
+    { type: 'context' as const, block_id: CONTROL_BLOCK_ID, elements: [{ type: 'mrkdwn' as const, text: `_${escapeMrkdwn(line)}_`, verbatim: true }] },
+    actionsBlock([{ id: 'stop', label: 'Stop' }], options.requestId),
+  ];
+}
+
+interface Control {
+  ts(): string | undefined;
+  /** Shows a status line in place of "Thinking…" (null: back to it). */
+  status(text: string | null): Promise<void>;
+  remove(): Promise<void>;
+}
+
+function postControl(options: NativeStreamOptions): Control {
+  const { client, channel, threadTs, logger, clock } = options;
   let controlTs: string | undefined;
   const posted = client.chat
     .postMessage({
       channel,
       thread_ts: threadTs,
-      text: 'Thinking…',
-      blocks: [
-        { type: 'context', block_id: CONTROL_BLOCK_ID, elements: [{ type: 'mrkdwn', text: '_Thinking…_', verbatim: true }] },
-        actionsBlock([{ id: 'stop', label: 'Stop' }], options.requestId),
-      ],
+      text: THINKING,
+      blocks: controlBlocks(options, THINKING),
       ...messageArgs,
     })
     .then((result) => {
@@ -89,8 +104,28 @@ function postControl(options: NativeStreamOptions): { ts(): string | undefined; 
     .catch((error: unknown) => {
       logger.debug({ err: error }, 'could not post the thinking/stop message');
     });
+  // Status lines are paced like any update of one message; the latest wins.
+  let wanted = THINKING;
+  let shown = THINKING;
+  let lastUpdateAt: number | undefined;
+  let pending: Promise<void> | undefined;
+  const showLatest = async () => {
+    await posted;
+    const wait = lastUpdateAt === undefined ? 0 : lastUpdateAt + CONTROL_UPDATE_INTERVAL_MS - clock.now();
+    if (wait > 0) await clock.sleep(wait);
+    pending = undefined;
+    if (!controlTs || wanted === shown) return;
+    shown = wanted;
+    lastUpdateAt = clock.now();
+    await client.chat.update({ channel, ts: controlTs, text: shown, blocks: controlBlocks(options, shown) });
+  };
   return {
     ts: () => controlTs,
+    async status(text) {
+      wanted = text ?? THINKING;
+      pending ??= showLatest();
+      await pending;
+    },
     async remove() {
       await posted;
       const control = controlTs;
@@ -160,6 +195,10 @@ class SlackNativeStream implements NativeStream {
     await this.#finish(end);
     this.options.onFinished();
     await this.#control.remove();
+  }
+
+  async status(text: string | null): Promise<void> {
+    await this.#control.status(text);
   }
 
   ref(): string | undefined {
@@ -258,7 +297,7 @@ class SlackNativeStream implements NativeStream {
     const inline = this.#ts !== undefined && rest.length <= STREAM_CHUNK_LIMIT && this.#messageLength + rest.length <= STREAM_MESSAGE_LIMIT;
     if (inline) this.#sentRaw = this.#raw.length;
     else await this.#flush(true);
-    const blocks = endBlocks(end);
+    const blocks = [...sourcesBlocks(end.sources), ...endBlocks(end)];
     try {
       if (!this.#ts) await this.#startMessage('…');
       const open = this.#ts!;
