@@ -152,6 +152,7 @@ function trackedStream(inner: NativeStream, record: (ref: string | undefined, bo
     ref: () => inner.ref?.(),
   };
   if (inner.messageIds) stream.messageIds = inner.messageIds.bind(inner);
+  if (inner.status) stream.status = inner.status.bind(inner);
   return stream;
 }
 

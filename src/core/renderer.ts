@@ -204,6 +204,7 @@ class StreamingRenderer implements Renderer {
     if (this.#ended) return;
     this.#status = text === null || text.trim() === '' ? null : truncate(text, STATUS_MAX);
     if (this.#mode === 'edit') this.#notify();
+    else if (!this.#stopped) this.#native?.status?.(this.#status);
   }
 
   finish(footer: AnswerFooter | null): Promise<RenderResult> {

@@ -95,6 +95,12 @@ export interface StreamEnd {
 
 export interface NativeStream {
   append(text: string): Promise<void>;
+  /**
+   * Optional: shows the answer's transient status line (a thinking model's
+   * seconds, a tool in use) beside the stream; null clears it. Best effort,
+   * never throws; called at most every few seconds.
+   */
+  status?(line: string | null): void;
   /** Finishes the message; the surface formats the footer and end line below the text. */
   stop(end: StreamEnd): Promise<void>;
   /** Like PostedMessage.ref, for the message being streamed; undefined until it exists. */
