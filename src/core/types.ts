@@ -99,7 +99,11 @@ export interface NativeStream {
   append(text: string): Promise<void>;
   /** Finishes the message; the surface formats the footer and end line below the text. */
   stop(end: StreamEnd): Promise<void>;
-  /** A transient line while streaming ("🔎 searching…"), null to clear it; optional, best effort. */
+  /**
+   * Optional: the answer's transient status line beside the stream ("🔎
+   * searching…", a thinking model's seconds, a tool in use); null clears it.
+   * Best effort; the renderer ignores its failures.
+   */
   status?(text: string | null): Promise<void>;
   /** Like PostedMessage.ref, for the message being streamed; undefined until it exists. */
   ref?(): string | undefined;

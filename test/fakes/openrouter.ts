@@ -539,7 +539,8 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
         await pause(s.keepAliveFor.everyMs);
       }
     }
-    await streamReasoning(s, chunk, write, pause, state);
+    // Only when scripted: an extra await here shifts the timing every other scenario was written against.
+    if (s.reasoning !== undefined || s.encryptedReasoning !== undefined) await streamReasoning(s, chunk, write, pause, state);
     await pause(s.firstTokenDelayMs);
     let first = true;
     for (const text of s.text ?? []) {

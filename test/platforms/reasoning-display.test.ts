@@ -77,6 +77,19 @@ describe('reasoning display: spoiler', () => {
     expect(JSON.stringify(stop.args)).toContain('💭 Two and two make four.');
   });
 
+  it('Slack mention (native stream), status display: the thinking line shows on the Stop message while the model thinks', async () => {
+    slack = await startSlack();
+    slack.app.openrouter.enqueue({ ...THINKING, reasoningDelayMs: 30 });
+    await slack.fake.mention({ user: ALICE, channel: CHANNEL, text: '<@U0BOT> 2+2?' });
+    await waitFor(() => slack!.fake.callsOf('chat.stopStream')[0], 5000, 'the end of the stream');
+    await slack.adapter.idle();
+    const updates = slack.fake.callsOf('chat.update').map((c) => JSON.stringify(c.args));
+    expect(updates.some((u) => /💭 thinking… \ds · Two and two/.test(u) && u.includes('switchboard_control'))).toBe(true);
+    // The Stop message is gone at the end; the answer keeps no reasoning.
+    const stop = slack.fake.callsOf('chat.stopStream').at(-1)!;
+    expect(JSON.stringify(stop.args)).not.toContain('Two and two');
+  });
+
   it('terminal: the reasoning is printed dimmed above the footer', async () => {
     app = await startTestApp();
     app.openrouter.enqueue(THINKING);

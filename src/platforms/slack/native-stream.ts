@@ -8,14 +8,10 @@
 import type { webApi } from '@slack/bolt';
 import { PlatformRateLimitError, type Clock, type NativeStream, type StreamEnd } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { actionsBlock, CONTROL_BLOCK_ID, endBlocks, sourcesBlocks } from './blocks.ts';
+import { actionsBlock, contextBlock, CONTROL_BLOCK_ID, endBlocks, sourcesBlocks } from './blocks.ts';
 import { GONE_ERRORS, slackErrorCode, STREAM_EXPIRED, toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
-import { escapeMrkdwn, neutralizeMentions, safeStreamPrefixLength } from './mrkdwn.ts';
-
-const THINKING = 'Thinking…';
-/** Least time between two updates of the thinking/Stop message (Slack allows about one per second per message). */
-const CONTROL_UPDATE_INTERVAL_MS = 1_000;
+import { neutralizeMentions, safeStreamPrefixLength } from './mrkdwn.ts';
 
 /** A streamed message is closed and a new one started past this many characters. */
 const STREAM_MESSAGE_LIMIT = 11_000;
@@ -23,6 +19,8 @@ const STREAM_MESSAGE_LIMIT = 11_000;
 const STREAM_CHUNK_LIMIT = 10_000;
 /** Least time between two streaming calls of one answer (chat.appendStream is Tier 4, ~100 a minute). */
 const STREAM_INTERVAL_MS = 600;
+/** Slack takes about one chat.update per message per second. */
+const CONTROL_UPDATE_INTERVAL_MS = 1_000;
 /** 429s waited out inside the stream before it gives up and the renderer falls back. */
 const STREAM_RATE_LIMIT_RETRIES = 5;
 
@@ -72,30 +70,31 @@ class Pacer {
   }
 }
 
-/** The "Thinking…" placeholder and the Stop button beside a stream, removed when the answer ends. */
-function controlBlocks(options: NativeStreamOptions, line: string) {
-  return [
-    { type: 'context' as const, block_id: CONTROL_BLOCK_ID, elements: [{ type: 'mrkdwn' as const, text: `_${escapeMrkdwn(line)}_`, verbatim: true }] },
-    actionsBlock([{ id: 'stop', label: 'Stop' }], options.requestId),
-  ];
+/** The control message's blocks: "Thinking…" (or the answer's status line) and the Stop button. */
+function controlBlocks(requestId: string, status: string | null) {
+  const line = status === null ? { type: 'context' as const, block_id: CONTROL_BLOCK_ID, elements: [{ type: 'mrkdwn' as const, text: '_Thinking…_', verbatim: true }] } : contextBlock(status, CONTROL_BLOCK_ID);
+  return [line, actionsBlock([{ id: 'stop', label: 'Stop' }], requestId)];
 }
 
-interface Control {
-  ts(): string | undefined;
-  /** Shows a status line in place of "Thinking…" (null: back to it). */
-  status(text: string | null): Promise<void>;
-  remove(): Promise<void>;
-}
-
-function postControl(options: NativeStreamOptions): Control {
+/**
+ * The "Thinking…" placeholder and the Stop button beside a stream, removed when
+ * the answer ends; it shows the answer's status line (a thinking model's
+ * seconds, a tool in use) while there is one.
+ */
+function postControl(options: NativeStreamOptions): { ts(): string | undefined; posted: Promise<void>; status(line: string | null): void; remove(): Promise<void> } {
   const { client, channel, threadTs, logger, clock } = options;
   let controlTs: string | undefined;
+  let wanted: string | null = null;
+  let shown: string | null = null;
+  let lastUpdateAt = Number.NEGATIVE_INFINITY;
+  let pump: Promise<void> | null = null;
+  const removing = new AbortController();
   const posted = client.chat
     .postMessage({
       channel,
       thread_ts: threadTs,
-      text: THINKING,
-      blocks: controlBlocks(options, THINKING),
+      text: 'Thinking…',
+      blocks: controlBlocks(options.requestId, null),
       ...messageArgs,
     })
     .then((result) => {
@@ -104,29 +103,43 @@ function postControl(options: NativeStreamOptions): Control {
     .catch((error: unknown) => {
       logger.debug({ err: error }, 'could not post the thinking/stop message');
     });
-  // Status lines are paced like any update of one message; the latest wins.
-  let wanted = THINKING;
-  let shown = THINKING;
-  let lastUpdateAt: number | undefined;
-  let pending: Promise<void> | undefined;
-  const showLatest = async () => {
+  const update = async (line: string | null) => {
     await posted;
-    const wait = lastUpdateAt === undefined ? 0 : lastUpdateAt + CONTROL_UPDATE_INTERVAL_MS - clock.now();
-    if (wait > 0) await clock.sleep(wait);
-    pending = undefined;
-    if (!controlTs || wanted === shown) return;
-    shown = wanted;
-    lastUpdateAt = clock.now();
-    await client.chat.update({ channel, ts: controlTs, text: shown, blocks: controlBlocks(options, shown) });
+    if (!controlTs) return;
+    await client.chat
+      .update({ channel, ts: controlTs, text: line ?? 'Thinking…', blocks: controlBlocks(options.requestId, line), ...messageArgs })
+      .catch((error: unknown) => logger.debug({ err: error }, 'could not update the thinking/stop message'));
+  };
+  // One update at a time, at most one per CONTROL_UPDATE_INTERVAL_MS, always the latest line.
+  const run = async () => {
+    await posted;
+    while (wanted !== shown && controlTs && !removing.signal.aborted) {
+      const wait = lastUpdateAt + CONTROL_UPDATE_INTERVAL_MS - clock.now();
+      if (wait > 0) await clock.sleep(wait, removing.signal).catch(() => undefined);
+      if (removing.signal.aborted) return;
+      const line = wanted;
+      await update(line);
+      shown = line;
+      lastUpdateAt = clock.now();
+    }
+  };
+  const start = (): void => {
+    pump ??= run().finally(() => {
+      pump = null;
+      // A line that came in as the loop was ending.
+      if (wanted !== shown && controlTs && !removing.signal.aborted) start();
+    });
   };
   return {
     ts: () => controlTs,
-    async status(text) {
-      wanted = text ?? THINKING;
-      pending ??= showLatest();
-      await pending;
+    posted,
+    status(line) {
+      wanted = line;
+      start();
     },
     async remove() {
+      removing.abort();
+      await pump;
       await posted;
       const control = controlTs;
       controlTs = undefined;
@@ -186,6 +199,9 @@ class SlackNativeStream implements NativeStream {
       return;
     }
     this.#cancelPending();
+    // The first write waits for the Stop message (posted when the stream opened, usually long done):
+    // the ref recorded after it then names both, and crash recovery can remove the Stop message.
+    if (this.#ts === undefined) await this.#control.posted;
     await this.#calls.run(() => this.#flush(false));
   }
 
@@ -198,7 +214,7 @@ class SlackNativeStream implements NativeStream {
   }
 
   async status(text: string | null): Promise<void> {
-    await this.#control.status(text);
+    this.#control.status(text);
   }
 
   ref(): string | undefined {
