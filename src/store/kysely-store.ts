@@ -729,18 +729,8 @@ const latestResetOf = perCount((count) =>
   ),
 );
 
-interface AnswerRecordRow {
-  platform: string;
-  channel_id: string;
-  message_id: string;
-  request_id: string | null;
-  kind: string;
-  text: string;
-  asker_id: string | null;
-  asker_name: string | null;
-  prompt: string | null;
-  at: number | string;
-}
+/** An answer_records row as the drivers return it (PostgreSQL gives bigints as strings). */
+type AnswerRecordRow = Omit<Database['answer_records'], 'at'> & { at: number | string };
 
 const ANSWER_RECORD_COLUMNS = [
   'platform',
