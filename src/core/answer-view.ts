@@ -44,6 +44,8 @@ export interface EndLine {
 
 /** A source an answer cites, numbered by its place in `sources` (the answer's `[1]` is the first). */
 export interface AnswerSource {
+  /** The number shown, matching the answer's `[n]` markers (see core/sources.ts); not always 1..N without gaps. */
+  n: number;
   title: string;
   url: string;
 }
@@ -67,15 +69,15 @@ export interface MessageView {
 }
 
 /** How one numbered source is written; each platform picks its own (links that do not unfold, plain lines). */
-export type SourceLine = (source: AnswerSource, n: number) => string;
+export type SourceLine = (source: AnswerSource) => string;
 
 /** "[1] Title: https://…", the plain form (the terminal). */
-export const plainSourceLine: SourceLine = (source, n) => `[${n}] ${oneLine(source.title)}: ${source.url}`;
+export const plainSourceLine: SourceLine = (source) => `[${source.n}] ${oneLine(source.title)}: ${source.url}`;
 
 /** "Sources:" and one numbered line per source; '' when there are none. */
 export function formatSources(sources: readonly AnswerSource[] | undefined, line: SourceLine = plainSourceLine): string {
   if (!sources || sources.length === 0) return '';
-  return ['Sources:', ...sources.map((source, i) => line(source, i + 1))].join('\n');
+  return ['Sources:', ...sources.map((source) => line(source))].join('\n');
 }
 
 /** A title on one line, without characters that would break a link or a list. */

@@ -439,7 +439,7 @@ export class AnswerPipeline {
     };
     if (plan.settings.reasoningDisplay === 'spoiler' && streamed.reasoning.trim() !== '') footer.reasoning = streamed.reasoning.trim();
     let rendered: RenderResult | undefined;
-    if (streamed.citations.length > 0) renderer.sources(numberSources(streamed.citations));
+    if (streamed.citations.length > 0) renderer.sources(numberSources(streamed.citations, streamed.text));
     try {
       if (result) {
         if (streamed.text.trim() === '') renderer.append('_(the model returned an empty answer)_');

@@ -182,11 +182,12 @@ export function readCitations(annotations: unknown): Citation[] {
   if (!Array.isArray(annotations)) return [];
   const out: Citation[] = [];
   for (const annotation of annotations as unknown[]) {
-    const a = annotation as { type?: unknown; url_citation?: { url?: unknown; title?: unknown; start_index?: unknown } } | null;
+    const a = annotation as { type?: unknown; url_citation?: { url?: unknown; title?: unknown; start_index?: unknown; end_index?: unknown } } | null;
     const c = a?.type === 'url_citation' ? a.url_citation : undefined;
     if (!c || typeof c.url !== 'string' || !/^https?:\/\//i.test(c.url)) continue;
     const citation: Citation = { url: c.url, title: typeof c.title === 'string' && c.title.trim() !== '' ? c.title.trim() : c.url };
     if (typeof c.start_index === 'number') citation.startIndex = c.start_index;
+    if (typeof c.end_index === 'number') citation.endIndex = c.end_index;
     out.push(citation);
   }
   return out;

@@ -75,6 +75,8 @@ export interface Citation {
   title: string;
   /** Where the citing text starts in the answer, when OpenRouter says. */
   startIndex?: number;
+  /** Where the citing text ends (exclusive), when OpenRouter says. */
+  endIndex?: number;
 }
 
 export interface ChatRequest {

@@ -81,7 +81,24 @@ describe('web search', () => {
     expect([...records.values()].map((r) => r.text)).toEqual(['Rust [1] is fast [2]. Again [1].']);
   });
 
-  it('numberSources: order of first appearance in the text, deduped by URL, arrival order without positions', () => {
+  it('lines the sources up with the markers the model wrote when it cites out of order, without rewriting the streamed text', async () => {
+    app = await startTestApp({ env: { DEFAULT_TOOLS: 'web_search' } });
+    const h = createHarness(app.core);
+    const answer = 'Tokio is popular [2]. Rust is fast [1].';
+    app.openrouter.enqueue({
+      text: ['Tokio is popular [2]. ', 'Rust is fast [1].'],
+      citations: [
+        // Arrival order and first appearance both say "tokio first"; the markers say otherwise.
+        { url: 'https://tokio.example', title: 'Tokio', start_index: 0, end_index: answer.indexOf(' [2]') },
+        { url: 'https://rust.example', title: 'Rust', start_index: answer.indexOf('Rust'), end_index: answer.indexOf(' [1]') },
+      ],
+    });
+    await h.run(ada, 'ask', undefined, { prompt: 'rust async?' });
+    const [text] = h.surfaces[0]!.texts();
+    expect(text).toMatch(/^Tokio is popular \[2\]\. Rust is fast \[1\]\.\n\nSources:\n\[1\] Rust: https:\/\/rust\.example\n\[2\] Tokio: https:\/\/tokio\.example\n/);
+  });
+
+  it('numberSources: without markers, order of first appearance in the text, deduped by URL, arrival order without positions', () => {
     expect(
       numberSources([
         { url: 'https://x/3', title: 'c' },
@@ -91,10 +108,48 @@ describe('web search', () => {
         { url: 'https://x/4', title: 'd' },
       ]),
     ).toEqual([
-      { url: 'https://x/2', title: 'b' },
-      { url: 'https://x/1', title: 'a' },
-      { url: 'https://x/3', title: 'c' },
-      { url: 'https://x/4', title: 'd' },
+      { n: 1, url: 'https://x/2', title: 'b' },
+      { n: 2, url: 'https://x/1', title: 'a' },
+      { n: 3, url: 'https://x/3', title: 'c' },
+      { n: 4, url: 'https://x/4', title: 'd' },
+    ]);
+  });
+
+  it('numberSources: a marker inside or right after a citation span names that source, whatever the order', () => {
+    // The model cites its second search result first: "[2]" comes before "[1]" in the text.
+    const text = 'Rust is fast [2]. It is also safe [1]. Both hold [2].';
+    const rust = text.indexOf('Rust');
+    const safe = text.indexOf('It is');
+    expect(
+      numberSources(
+        [
+          { url: 'https://fast.example', title: 'Fast', startIndex: rust, endIndex: text.indexOf(' [2]') },
+          { url: 'https://safe.example', title: 'Safe', startIndex: safe, endIndex: text.indexOf('[1]') + 3 },
+        ],
+        text,
+      ),
+    ).toEqual([
+      { n: 1, url: 'https://safe.example', title: 'Safe' },
+      { n: 2, url: 'https://fast.example', title: 'Fast' },
+    ]);
+  });
+
+  it('numberSources: a link marker [n](url) wins; unmapped sources take the free numbers; text between span and marker breaks the tie', () => {
+    const text = 'See [3](https://c.example) and this claim. Unrelated words [1] later.';
+    expect(
+      numberSources(
+        [
+          { url: 'https://a.example', title: 'A', startIndex: text.indexOf('this'), endIndex: text.indexOf(' claim.') + 7 },
+          { url: 'https://b.example', title: 'B' },
+          { url: 'https://c.example', title: 'C', startIndex: 0, endIndex: 3 },
+        ],
+        text,
+      ),
+    ).toEqual([
+      // [1] sits after other words, so it is not A's marker: A and B take the free numbers 1 and 2 in order.
+      { n: 1, url: 'https://a.example', title: 'A' },
+      { n: 2, url: 'https://b.example', title: 'B' },
+      { n: 3, url: 'https://c.example', title: 'C' },
     ]);
   });
 

@@ -323,8 +323,8 @@ export class DiscordAnswerSurface implements MessageSurface {
  * "[1] Title <https://…>": the angle brackets keep Discord from unfolding an
  * embed per source. Markdown in a title is escaped; a URL cannot close the brackets.
  */
-export function discordSourceLine(source: AnswerSource, n: number): string {
+export function discordSourceLine(source: AnswerSource): string {
   const title = oneLine(source.title).replace(/[\\*_~`|<>[\]]/g, (c) => `\\${c}`);
   const url = source.url.replace(/[\s<>]/g, encodeURIComponent);
-  return `[${n}] ${title} <${url}>`;
+  return `[${source.n}] ${title} <${url}>`;
 }

@@ -102,10 +102,10 @@ export function endBlocks(end: { footer: MessageView['footer']; endLine: EndLine
  */
 export function sourcesBlocks(sources: readonly AnswerSource[] | undefined): types.ContextBlock[] {
   if (!sources || sources.length === 0) return [];
-  const lines = sources.map((source, i) => {
+  const lines = sources.map((source) => {
     const title = escapeMrkdwn(neutralizeMentions(oneLine(source.title))).replace(/\|/g, '¦');
     const url = source.url.replace(/[\s<>|]/g, encodeURIComponent);
-    return `[${i + 1}] <${url}|${title}>`;
+    return `[${source.n}] <${url}|${title}>`;
   });
   const text = ['*Sources*', ...lines].join('\n');
   return [{ type: 'context', block_id: 'switchboard_sources', elements: [{ type: 'mrkdwn', text: text.slice(0, CONTEXT_LIMIT), verbatim: true }] }];
