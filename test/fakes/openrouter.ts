@@ -64,6 +64,8 @@ export interface Scenario {
   encryptedReasoning?: string;
   /** Wait between reasoning chunks (the model thinking). */
   reasoningDelayMs?: number;
+  /** The reasoning after the first chunk waits for this (a test step while the model thinks, e.g. advancing a fake clock). */
+  reasoningWaitsFor?: Promise<unknown>;
   /** Non-streaming content; defaults to text joined. */
   content?: string;
   toolCalls?: FakeToolCall[];
@@ -601,6 +603,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       }
       if (state.closed) return;
       chunk(delta(piece, { type: 'reasoning.text', text: piece }));
+      if (i === 0 && s.reasoningWaitsFor) await s.reasoningWaitsFor;
     }
     if (pieces.length > 0) chunk(delta(null, { type: 'reasoning.text', signature: 'sig-fake-0123456789' }));
     if (s.encryptedReasoning !== undefined) {

@@ -7,6 +7,8 @@
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startConsoleChat } from '../../src/platforms/console/console-chat.ts';
+import { THINKING_REFRESH_MS } from '../../src/core/thinking-status.ts';
+import { createFakeClock } from '../fakes/fake-clock.ts';
 import { startTestApp, type TestApp } from '../helpers/test-app.ts';
 import { startHarness as startDiscord, type Harness as DiscordHarness } from './discord/harness.ts';
 import { ALICE, CHANNEL, startHarness as startSlack, waitFor, type Harness as SlackHarness } from './slack/harness.ts';
@@ -108,5 +110,75 @@ describe('reasoning display: spoiler', () => {
     await session.done;
     const out = writes.join('');
     expect(out).toContain('\x1b[2m💭 Two and two make four.\x1b[0m\n\x1b[2m— openai/gpt-4o-mini · ');
+  });
+});
+
+/** What a terminal would show after these writes: `\r` returns, ESC[2K erases the line, other ANSI codes draw nothing. */
+function screen(writes: readonly string[]): string {
+  const lines: string[] = [''];
+  // eslint-disable-next-line no-control-regex -- ANSI escapes are what this reads
+  for (const token of writes.join('').split(/(\r|\n|\x1b\[2K|\x1b\[[0-9;]*m)/)) {
+    if (token === '\r' || token === '\x1b[2K') {
+      if (token === '\x1b[2K') lines[lines.length - 1] = '';
+    } else if (token === '\n') lines.push('');
+    else if (!token.startsWith('\x1b')) lines[lines.length - 1] += token;
+  }
+  return lines.join('\n');
+}
+
+describe('reasoning display: status in the terminal', () => {
+  let app: TestApp | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  /** One question; `during` runs once the first status is out (the model is thinking), before the rest of the reasoning. */
+  async function chat(color: boolean, fixture: object, during?: (writes: string[]) => Promise<void>): Promise<string[]> {
+    const clock = createFakeClock(Date.now());
+    app = await startTestApp({ clock });
+    let release!: () => void;
+    const thinking = new Promise<void>((resolve) => (release = resolve));
+    app.openrouter.enqueue({ ...fixture, ...(during ? { reasoningWaitsFor: thinking } : {}) });
+    const writes: string[] = [];
+    const input = new PassThrough();
+    const output = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        writes.push(chunk.toString());
+        callback();
+      },
+    });
+    const session = startConsoleChat({ host: app.core.host, input, output, user: { id: 'ada', name: 'Ada' }, color });
+    input.write('2+2?\n');
+    input.end();
+    if (during) {
+      await waitFor(() => writes.some((w) => w.includes('💭 thinking…')));
+      await during(writes);
+      // Three refreshes of the thinking line: 3 s, 6 s and 9 s.
+      for (let i = 0; i < 3; i++) await clock.advance(THINKING_REFRESH_MS);
+      release();
+    }
+    await session.done;
+    return writes;
+  }
+
+  it('a TTY shows one live thinking line, rewritten in place and erased when the answer starts', async () => {
+    const writes = await chat(true, { reasoning: ['Two and two ', 'make four.'], text: ['**4**'] }, async () => undefined);
+    const statusWrites = writes.filter((w) => w.startsWith('\r\x1b[2K') && w.includes('💭 thinking…'));
+    // The first line and its refreshes, each over the last.
+    expect(statusWrites.length).toBeGreaterThanOrEqual(3);
+    expect(statusWrites.some((w) => w.includes('💭 thinking… 9s'))).toBe(true);
+    expect(writes.some((w) => w.includes('💭 thinking…\n') || /💭 thinking…[^\n]*\n/.test(w))).toBe(false);
+    const shown = screen(writes);
+    expect(shown).not.toContain('thinking');
+    expect(shown).toMatch(/^\*\*4\*\*\n— openai\/gpt-4o-mini · /);
+  });
+
+  it('piped output prints a status once per kind, not once per second', async () => {
+    const writes = await chat(false, { reasoning: ['Two and two ', 'make four.'], text: ['**4**'] }, async () => undefined);
+    const out = writes.join('');
+    expect(out).not.toContain('\x1b');
+    expect(out.match(/💭 thinking…/g)).toHaveLength(1);
+    expect(out).toMatch(/💭 thinking…[^\n]*\n\*\*4\*\*\n— openai/);
   });
 });

@@ -38,6 +38,9 @@ export function forTerminal(text: string, color: boolean): string {
     .replace(/(^|\s)_\(([^)\n]+)\)_/g, '$1($2)');
 }
 
+/** Back to the start of the line and erase it (the live status line). */
+const CLEAR_LINE = '\r\x1b[2K';
+
 const PLACE = { platform: 'console', workspaceId: 'local', channelId: 'terminal' } as const;
 
 export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
@@ -67,16 +70,37 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
     },
     stream(): NativeStream {
       let started = false;
+      /** A TTY shows the status on one line rewritten in place; piped output gets a line per new kind of status. */
+      let liveLine = false;
+      let lastShape = '';
+      const clearLive = () => {
+        if (liveLine) write(CLEAR_LINE);
+        liveLine = false;
+      };
       return {
         async append(text) {
+          clearLive();
           started = true;
           write(text);
         },
-        // A status before the answer starts ("🔎 searching…") gets a dim line of its own; later ones would break the text.
+        // Only before the answer starts: later statuses would break the text.
         async status(text) {
-          if (!started && text !== null) write(`${dim(text)}\n`);
+          if (started) return;
+          if (options.color === true) {
+            if (text === null) clearLive();
+            else {
+              write(`${CLEAR_LINE}${dim(text)}`);
+              liveLine = true;
+            }
+            return;
+          }
+          // "💭 thinking… 3s · a line" → "💭 thinking… 6s · the next line" is the same status: one line, not one per refresh.
+          const shape = text === null ? '' : text.split(' · ')[0]!.replace(/\d+/g, '#');
+          if (text !== null && shape !== lastShape) write(`${text}\n`);
+          lastShape = shape;
         },
         async stop(end) {
+          clearLive();
           const lines = [end.endLine?.text, end.footer ? `— ${formatFooterText(end.footer)}` : undefined].filter((l) => l !== undefined);
           if (end.endLine?.kind === 'interrupted') lines.reverse();
           const reasoning = reasoningText(end.footer);
