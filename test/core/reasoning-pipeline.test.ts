@@ -1,4 +1,6 @@
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startConsoleChat } from '../../src/platforms/console/console-chat.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import { modelEntry } from '../fakes/openrouter.ts';
 import { createHarness } from '../helpers/invocation.ts';
@@ -91,5 +93,32 @@ describe('reasoning models through the pipeline', () => {
     const calls = h.surfaces[1]!.calls.map((c) => c.text).join('\n');
     expect(calls).toMatch(/💭 thinking… \ds/);
     expect(calls).not.toContain('secret');
+  });
+
+  it('keeps no reasoning after the answer: the records hold the answer text only, and follow-ups send no reasoning', async () => {
+    const h = await start();
+    await h.run(admin, 'model', 'set', { model: THINKER, scope: 'server' });
+    await h.run(admin, 'model', 'option', { option: 'reasoning-display', value: 'spoiler' });
+    app.openrouter.enqueue({ reasoning: ['Private ', 'musings.'], text: ['4'] });
+    await h.run(ada, 'ask', undefined, { prompt: '2+2?' });
+    expect(h.surfaces[0]!.texts().join('\n')).toContain('Private musings.');
+    const ids = h.surfaces[0]!.messages().map((m) => m.id);
+    const records = await app.core.store.answerRecords('test', 'c1', ids);
+    expect([...records.values()].map((r) => r.text)).toEqual(['4']);
+
+    // The terminal's conversation: the second request carries the first answer without its reasoning.
+    app.openrouter.enqueue({ reasoning: ['Private ', 'musings.'], text: ['4'] });
+    app.openrouter.enqueue({ text: ['8'] });
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const session = startConsoleChat({ host: app.core.host, input, output, user: { id: 'ada', name: 'Ada' } });
+    input.write('2+2?\n');
+    input.write('and doubled?\n');
+    input.end();
+    await session.done;
+    const followUp = app.openrouter.chatRequests().at(-1)!.body!;
+    const sent = JSON.stringify(followUp.messages);
+    expect(sent).toContain('"4"');
+    expect(sent).not.toContain('musings');
   });
 });
