@@ -33,6 +33,8 @@ describe('npm start with Discord and Slack in one process', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchboard-one-'));
     openrouter = await startFakeOpenRouter({ apiKey: KEY });
+    // The key is nearly spent: $2 of $10 left, under the alert's $5.
+    openrouter.key = { ...openrouter.key, limit: 10, limit_remaining: 2, usage: 8 };
     discord = await startFakeDiscord();
     slack = await startFakeSlack();
     slack.addUser({ id: 'U0ALICE', name: 'alice', realName: 'Alice Archer', displayName: 'Alice' });
@@ -47,6 +49,8 @@ describe('npm start with Discord and Slack in one process', () => {
         SLACK_BOT_TOKEN: slack.botToken,
         SLACK_APP_TOKEN: slack.appToken,
         SLACK_API_URL: slack.apiUrl,
+        KEY_CREDIT_ALERT_USD: '5',
+        BUDGET_ALERT_CHANNEL: `discord:${discord.channels.random.id}`,
       },
       dir,
     );
@@ -90,6 +94,19 @@ describe('npm start with Discord and Slack in one process', () => {
     expect(bot.output()).not.toContain(KEY);
     expect(bot.output()).not.toContain(discord.token);
     expect(bot.output()).not.toContain(slack.botToken);
+  });
+
+  it('starts the key-credit watcher: the first paid answer posts the alert to the budget channel, once', async () => {
+    const alerts = () => discord.botMessages(discord.channels.random.id).filter((m) => m.content.includes('OpenRouter credit alert'));
+    const alert = await waitFor(() => alerts()[0], 'the key credit alert');
+    expect(alert.content).toContain('the key has $2.00 left of its $10.00 limit, below the $5.00 set in KEY_CREDIT_ALERT_USD');
+    expect(openrouter.requests.filter((r) => r.path === '/key').length).toBeGreaterThanOrEqual(1);
+    // Another paid answer in the same month does not post again.
+    openrouter.enqueue({ text: ['Again'] });
+    await discord.runCommand({ user: discord.users.alice, channelId: discord.channels.general.id, name: 'ask', options: { prompt: 'again' } });
+    await waitFor(() => discord.botMessages(discord.channels.general.id).some((m) => m.content.includes('Again') && m.content.includes('openai/gpt-4o-mini')), 'the second answer');
+    expect(alerts()).toHaveLength(1);
+    expect(alert.content).not.toContain(KEY);
   });
 
   it('shuts down cleanly on SIGTERM', async () => {
