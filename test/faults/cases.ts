@@ -16,7 +16,7 @@ const ATTEMPTS = 3;
 
 /** Environment for a fault harness: a short upstream timeout and the fault tools enabled. */
 export const FAULT_ENV: Record<string, string> = {
-  REQUEST_TIMEOUT_MS: '400',
+  REQUEST_TIMEOUT_MS: '1000',
   DEFAULT_TOOLS: 'calculator,fault_throw,fault_hang',
   QUOTA_MAX_CONCURRENT: '3',
 };

@@ -51,8 +51,9 @@ describe('reasoning in the stream', () => {
   });
 
   it('a model reasoning for longer than the idle timeout does not trip the watchdog while chunks keep coming', async () => {
-    const { service } = makeHarness(fake, { timeoutMs: 300 });
-    fake.enqueue({ reasoning: ['a', 'b', 'c', 'd', 'e', 'f'], reasoningDelayMs: 120, text: ['done'] });
+    // 1.5 s of thinking against a 1 s idle timeout (long enough that a loaded machine still delivers each chunk in time).
+    const { service } = makeHarness(fake, { timeoutMs: 1000 });
+    fake.enqueue({ reasoning: ['a', 'b', 'c', 'd', 'e', 'f'], reasoningDelayMs: 250, text: ['done'] });
     const events = await collect(service.chat(hello));
     expect(textOf(events)).toBe('done');
     expect(reasoningEvents(events).length).toBe(7);
