@@ -20,6 +20,7 @@ import { createLogger } from '../src/log.ts';
 import { createDiscordAdapter } from '../src/platforms/discord/adapter.ts';
 import { createSlackAdapter } from '../src/platforms/slack/adapter.ts';
 import { benchCaching, type CachingResult } from './caching.ts';
+import { benchFleet, FLEET_SHAPE, fleetTable } from './fleet.ts';
 import { benchQuota, type QuotaResult } from './quota.ts';
 import { BENCH_API_KEY, BENCH_MODEL, promptFor, wallMs, type AnswerRecord, type ToChild, type ToParent, type UpstreamShape } from './protocol.ts';
 import { percentile, round, table } from './stats.ts';
@@ -30,6 +31,8 @@ const scaleOnlyArg = process.argv.indexOf('--scale-only');
 const scaleOnly = scaleOnlyArg >= 0 ? Number(process.argv[scaleOnlyArg + 1]) : undefined;
 /** `--quota`: only the quota reservations (SQLite and PostgreSQL). */
 const quotaOnly = process.argv.includes('--quota');
+/** `--fleet`: three processes, the Discord proxy and a Slack balancer on PostgreSQL (bench/fleet.ts), beside one process. */
+const fleetOnly = process.argv.includes('--fleet');
 
 const UPSTREAM: UpstreamShape = { firstTokenDelayMs: 200, chunkDelayMs: 25, chunks: 8 };
 const LATENCY_SAMPLES = quick ? 20 : 60;
@@ -389,6 +392,24 @@ async function main(): Promise<void> {
   const fakes = new Fakes(child);
   let bot: (Bot & { slackUrl: string }) | undefined;
   try {
+    if (fleetOnly) {
+      const ready = await fakes.request<Extract<ToParent, { type: 'ready' }>>({
+        type: 'start',
+        channels: FLEET_SHAPE.channels,
+        users: FLEET_SHAPE.users,
+        upstream: UPSTREAM,
+        shards: FLEET_SHAPE.shards,
+        ackDeadlineMs: FLEET_SHAPE.ackDeadlineMs,
+      });
+      const fleet = await benchFleet(fakes, ready, dir);
+      process.stdout.write(`${fleetTable(fleet)}\n`);
+      writeFileSync(
+        join(here, 'fleet-results.json'),
+        `${JSON.stringify({ date: new Date().toISOString(), node: process.version, upstream: UPSTREAM, shape: FLEET_SHAPE, durationS: round((Date.now() - began) / 1000, 1), ...fleet }, null, 2)}\n`,
+      );
+      process.stderr.write(`bench: done in ${round((Date.now() - began) / 1000, 1)} s; wrote bench/fleet-results.json\n`);
+      return;
+    }
     const ready = await fakes.request<Extract<ToParent, { type: 'ready' }>>({ type: 'start', channels: CHANNELS, users: USERS, upstream: UPSTREAM });
     if (scaleOnly !== undefined) {
       bot = await startBot(ready, dir);

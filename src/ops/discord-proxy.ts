@@ -15,7 +15,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { proxyRequests } from '@discordjs/proxy';
-import { REST } from 'discord.js';
+// The ESM build, as @discordjs/proxy imports it: discord.js (CommonJS) re-exports
+// the CommonJS build, whose error classes the proxy's instanceof checks do not
+// recognise, so Discord's own errors (404, 10062…) would not be passed through.
+import { REST } from '@discordjs/rest';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { createLogger } from '../log.ts';
@@ -61,7 +64,9 @@ export async function startDiscordProxy(config: ProxyConfig, logger: Logger): Pr
       return;
     }
     Promise.resolve(forward(req, res)).catch((error: unknown) => {
+      // Not Discord's answer (it passes those through): the upstream is unreachable or the request broke.
       logger.error({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'discord proxy request failed');
+      if (res.writableEnded) return;
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ message: 'Switchboard discord proxy: upstream request failed', code: 0 }));
     });
