@@ -71,6 +71,12 @@ export async function startDiscordProxy(config: ProxyConfig, logger: Logger): Pr
       res.end(JSON.stringify({ message: 'Switchboard discord proxy: upstream request failed', code: 0 }));
     });
   });
+  // Bots keep connections to the proxy open between bursts: idle sockets must
+  // be closed by the client, not here, or a request sent as the server closes
+  // its socket fails ("other side closed") and its retry finds the
+  // interaction already acknowledged.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.DISCORD_PROXY_PORT, config.DISCORD_PROXY_HOST, () => resolve());
