@@ -57,6 +57,8 @@ export interface FleetRun {
   reservationsPerSecond: number;
   finalP50Ms: number;
   finalP99Ms: number;
+  /** Answered / refused / lost per platform. */
+  byPlatform: Record<string, { answered: number; refused: number; lost: number }>;
 }
 
 export interface FleetResult {
@@ -256,6 +258,15 @@ async function runOnce(
       reservationsPerSecond: (records.length / ran.elapsedMs) * 1000,
       finalP50Ms: percentile(total, 50),
       finalP99Ms: percentile(total, 99),
+      byPlatform: Object.fromEntries(
+        (['discord', 'slack'] as const).map((platform) => {
+          const mine = records.filter((r) => r.platform === platform);
+          return [
+            platform,
+            { answered: mine.filter((r) => r.correct).length, refused: mine.filter((r) => r.refused).length, lost: mine.filter((r) => r.finalAt === undefined).length },
+          ];
+        }),
+      ),
     };
   } finally {
     balancer?.close();
@@ -296,12 +307,15 @@ export function fleetTable(result: FleetResult): string {
     String(round(r.reservationsPerSecond, 0)),
     `${ms(r.finalP50Ms)} / ${ms(r.finalP99Ms)}`,
     `${round(r.wallMs / 1000, 1)} s`,
+    Object.entries(r.byPlatform)
+      .map(([platform, c]) => `${platform} ${c.answered}/${c.refused}/${c.lost}`)
+      .join(', '),
   ];
   const ok = (r: FleetRun) =>
     r.answered === r.expectedAnswered && r.refused === r.expectedRefused && r.quotaMismatches === 0 && r.ledgerRows === r.answers && r.discord429s === 0;
   return [
     table([
-      ['1,500 answers, 100 channels, 500 users', 'answered / expected', 'refused / expected', 'ledger rows (quota check)', 'lost', '429s Discord / Slack', 'event-loop p99 per process', 'quota checks/s', 'final p50 / p99', 'wall'],
+      ['1,500 answers, 100 channels, 500 users', 'answered / expected', 'refused / expected', 'ledger rows (quota check)', 'lost', '429s Discord / Slack', 'event-loop p99 per process', 'quota checks/s', 'final p50 / p99', 'wall', 'answered/refused/lost per platform'],
       row('fleet: 3 processes, 3 shards, proxy, balancer', result.fleet),
       row('one process', result.single),
     ]),
