@@ -3,6 +3,7 @@
  * test/fakes, plus the simulated users who send commands and mentions and
  * time what the platforms receive. Driven over IPC by bench/run.ts.
  */
+import { shardOfGuild } from '../test/fakes/discord-gateway.ts';
 import { startFakeDiscord, type FakeDiscord, type FakeUser as DiscordUser, type RecordedDiscordRequest } from '../test/fakes/discord.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../test/fakes/openrouter.ts';
 import { startFakeSlack, type ApiCall, type FakeSlack } from '../test/fakes/slack.ts';
@@ -20,6 +21,8 @@ import {
 } from './protocol.ts';
 
 const FOOTER = /· [\d,.k]+ in \/ [\d,.k]+ out ·/;
+/** A quota refusal, as the bot words it on both platforms. */
+const REFUSAL = /reached your daily request limit/;
 
 interface World {
   openrouter: FakeOpenRouter;
@@ -36,6 +39,7 @@ interface Progress {
   firstTextAt?: number;
   finalAt?: number;
   finalText?: string;
+  refused?: boolean;
   writes: number;
   done?: () => void;
 }
@@ -65,10 +69,11 @@ function finish(p: Progress, at: number, text: string): void {
   if (p.finalAt !== undefined) return;
   p.finalAt = at;
   p.finalText = text;
+  p.refused = REFUSAL.test(text);
   p.done?.();
 }
 
-async function start(channels: number, users: number, upstream: UpstreamShape): Promise<World> {
+async function start(channels: number, users: number, upstream: UpstreamShape, shards = 1, ackDeadlineMs?: number): Promise<World & { channelGuilds: string[] }> {
   const openrouter = await startFakeOpenRouter({ apiKey: BENCH_API_KEY, recordRequests: false });
   openrouter.setDefault((body) => {
     const last = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
@@ -76,8 +81,16 @@ async function start(channels: number, users: number, upstream: UpstreamShape): 
     return { text: chunksOf(answerFor(tag), upstream.chunks), firstTokenDelayMs: upstream.firstTokenDelayMs, chunkDelayMs: upstream.chunkDelayMs };
   });
 
-  const discord = await startFakeDiscord();
-  const discordChannels = Array.from({ length: channels }, (_, i) => discord.addChannel(`bench-${i}`).id);
+  const discord = await startFakeDiscord(ackDeadlineMs === undefined ? {} : { ackDeadlineMs });
+  // Two guilds on every shard (a guild's shard is its id's timestamp bits mod the count), or the one guild.
+  const guilds = [discord.guildId];
+  while (shards > 1 && Array.from({ length: shards }, (_, s) => guilds.filter((g) => shardOfGuild(g, shards) === s).length).some((n) => n < 2)) {
+    const id = discord.addGuild();
+    if (guilds.filter((g) => shardOfGuild(g, shards) === shardOfGuild(id, shards)).length < 2) guilds.push(id);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const channelGuilds = Array.from({ length: channels }, (_, i) => guilds[i % guilds.length]!);
+  const discordChannels = channelGuilds.map((guild, i) => discord.addChannel(`bench-${i}`, guild).id);
   const discordUsers = Array.from({ length: users }, (_, i) => discord.addUser(`user${i}`));
   discord.onRequest((request) => onDiscordRequest(discord, request));
 
@@ -89,11 +102,18 @@ async function start(channels: number, users: number, upstream: UpstreamShape): 
     return id;
   });
   slack.onCall((call, response) => onSlackCall(slack, call, response));
-  return { openrouter, discord, slack, discordChannels, discordUsers, slackChannels, slackUsers };
+  return { openrouter, discord, slack, discordChannels, discordUsers, slackChannels, slackUsers, channelGuilds };
 }
 
 function onDiscordRequest(discord: FakeDiscord, request: RecordedDiscordRequest): void {
   if (request.method === 'GET' || request.status !== 200) return;
+  const callback = /^\/interactions\/(\d+)\/[^/]+\/callback$/.exec(request.path);
+  if (callback) {
+    // A reply in the callback itself: only refusals (answers are deferred, then edited).
+    const content = (request.body as { data?: { content?: unknown } } | undefined)?.data?.content;
+    if (typeof content === 'string' && REFUSAL.test(content)) finish(progressOf(discordProgress, callback[1]!), wallMs(), content);
+    return;
+  }
   const token = /^\/webhooks\/\d+\/([^/]+)/.exec(request.path)?.[1];
   if (!token) return;
   let id = interactionsByToken.get(token);
@@ -108,7 +128,7 @@ function onDiscordRequest(discord: FakeDiscord, request: RecordedDiscordRequest)
   if (typeof content !== 'string' || content === '' || content.startsWith('…thinking')) return;
   const at = wallMs();
   p.firstTextAt ??= at;
-  if (FOOTER.test(content)) finish(p, at, content);
+  if (FOOTER.test(content) || REFUSAL.test(content)) finish(p, at, content);
 }
 
 function onSlackCall(slack: FakeSlack, call: ApiCall, response: Record<string, unknown>): void {
@@ -129,6 +149,11 @@ function onSlackCall(slack: FakeSlack, call: ApiCall, response: Record<string, u
       thread = slackStreams.get(String(args.ts));
       text = stringArg(args.markdown_text) || stringArg(args.text);
       break;
+    case 'chat.postEphemeral': {
+      const refusal = stringArg(args.text);
+      if (typeof args.thread_ts === 'string' && REFUSAL.test(refusal)) finish(progressOf(slackProgress, args.thread_ts), at, refusal);
+      return;
+    }
     case 'chat.postMessage':
     case 'chat.delete':
       thread = typeof args.thread_ts === 'string' ? args.thread_ts : undefined;
@@ -182,6 +207,7 @@ async function askDiscord(w: World, index: number, tag: string, timeoutMs: numbe
     firstTextAt: p.firstTextAt,
     finalAt: p.finalAt,
     correct: p.finalText?.startsWith(`${answerFor(tag)}\n\n`) ?? false,
+    refused: p.refused ?? false,
     writes: p.writes,
   };
 }
@@ -201,6 +227,7 @@ async function askSlack(w: World, index: number, tag: string, timeoutMs: number)
     firstTextAt: p.firstTextAt,
     finalAt: p.finalAt,
     correct: p.finalText === answerFor(tag),
+    refused: p.refused ?? false,
     writes: p.writes,
   };
 }
@@ -242,15 +269,31 @@ process.on('message', (raw: ToChild) => {
   void (async () => {
     switch (raw.type) {
       case 'start': {
-        world = await start(raw.channels, raw.users, raw.upstream);
+        const started = await start(raw.channels, raw.users, raw.upstream, raw.shards, raw.ackDeadlineMs);
+        world = started;
         send({
           type: 'ready',
           openrouterUrl: world.openrouter.url,
-          discord: { token: world.discord.token, apiUrl: world.discord.apiUrl, guildId: world.discord.guildId },
-          slack: { apiUrl: world.slack.apiUrl, botToken: world.slack.botToken, signingSecret: world.slack.signingSecret },
+          discord: {
+            token: world.discord.token,
+            apiUrl: world.discord.apiUrl,
+            guildId: world.discord.guildId,
+            userIds: world.discordUsers.map((u) => u.id),
+            channelGuilds: started.channelGuilds,
+          },
+          slack: {
+            apiUrl: world.slack.apiUrl,
+            botToken: world.slack.botToken,
+            signingSecret: world.slack.signingSecret,
+            teamId: world.slack.teamId,
+            userIds: world.slackUsers,
+          },
         });
         break;
       }
+      case 'shards':
+        send({ type: 'shards', ready: world!.discord.gateway.readyShards });
+        break;
       case 'slack-receiver':
         world!.slack.receiverUrl = raw.url;
         send({ type: 'ok' });

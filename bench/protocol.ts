@@ -55,6 +55,8 @@ export interface AnswerRecord {
   finalAt?: number;
   /** The final text matched answerFor(tag). */
   correct: boolean;
+  /** Refused by a quota (the refusal was delivered instead of an answer). */
+  refused?: boolean;
   /** Message writes (posts, edits, stream calls) for this answer, placeholder included. */
   writes: number;
 }
@@ -66,7 +68,17 @@ export interface PlatformCounters {
 }
 
 export type ToChild =
-  | { type: 'start'; channels: number; users: number; upstream: UpstreamShape }
+  | {
+      type: 'start';
+      channels: number;
+      users: number;
+      upstream: UpstreamShape;
+      /** Fleet bench: guilds spread over this many Discord shards (default 1 guild), the channels round-robin over them. */
+      shards?: number;
+      /** The fake Discord's deadline for acknowledging an interaction (Discord's: 3,000 ms, the default). */
+      ackDeadlineMs?: number;
+    }
+  | { type: 'shards' }
   | { type: 'slack-receiver'; url: string }
   | { type: 'run'; id: number; discord: number; slack: number; sequential: boolean; timeoutMs: number }
   | { type: 'exit' };
@@ -75,8 +87,9 @@ export type ToParent =
   | {
       type: 'ready';
       openrouterUrl: string;
-      discord: { token: string; apiUrl: string; guildId: string };
-      slack: { apiUrl: string; botToken: string; signingSecret: string };
+      discord: { token: string; apiUrl: string; guildId: string; userIds: string[]; channelGuilds: string[] };
+      slack: { apiUrl: string; botToken: string; signingSecret: string; teamId: string; userIds: string[] };
     }
+  | { type: 'shards'; ready: number }
   | { type: 'ok' }
   | { type: 'ran'; id: number; records: AnswerRecord[]; discord: PlatformCounters; slack: PlatformCounters; elapsedMs: number };

@@ -1,7 +1,8 @@
 /**
- * Quota reservations per second with 50 concurrent users, on SQLite and on
- * PostgreSQL, and the latency of one quota check (QuotaService.reserve: the
- * limits lookup plus the atomic check-and-insert) on SQLite.
+ * Quota reservations per second (each one a QuotaService.reserve and its
+ * settle) with 50 concurrent users of one workspace and with 100 concurrent
+ * users spread over 20 workspaces, on SQLite and on PostgreSQL, and the latency
+ * of one quota check (the limits lookup plus the atomic check-and-insert).
  */
 import type { ModelInfo } from '../src/llm/types.ts';
 import { join } from 'node:path';
@@ -10,13 +11,20 @@ import { pino } from 'pino';
 import type { Config } from '../src/config.ts';
 import { QuotaService } from '../src/core/quota.ts';
 import { createStore } from '../src/store/index.ts';
+import { createKyselyStore } from '../src/store/kysely-store.ts';
+import { createPostgresBackend } from '../src/store/postgres.ts';
 import type { LedgerEntry, Store } from '../src/store/types.ts';
 import { percentile } from './stats.ts';
 
+/** postgres-transactions: the path before migration 10 (one transaction of six round trips), for comparison. */
+export type QuotaBackend = 'sqlite' | 'postgres' | 'postgres-transactions';
+
 export interface QuotaBackendResult {
-  backend: 'sqlite' | 'postgres';
+  backend: QuotaBackend;
   skipped?: string;
   reservationsPerSecond: number;
+  /** 100 users over 20 workspaces (5 each) at once. */
+  spreadPerSecond: number;
   loadP50: number;
   loadP99: number;
   checkP50: number;
@@ -25,11 +33,14 @@ export interface QuotaBackendResult {
 
 export interface QuotaResult {
   users: number;
+  spread: { users: number; workspaces: number };
   backends: QuotaBackendResult[];
 }
 
 const USERS = 50;
 const WORKSPACE = 'bench-workspace';
+const SPREAD_WORKSPACES = 20;
+const SPREAD_USERS = 100;
 /** Limits high enough never to refuse, so every check runs every comparison. */
 const LIMITS: Config['quota'] = {
   requestsPerDay: 1e9,
@@ -51,12 +62,12 @@ const BENCH_MODEL_INFO: ModelInfo = {
   isFree: false,
 };
 
-function entry(requestId: string, userId: string): LedgerEntry {
+function entry(requestId: string, userId: string, workspaceId: string): LedgerEntry {
   return {
     requestId,
     at: new Date(),
     platform: 'bench',
-    workspaceId: WORKSPACE,
+    workspaceId,
     channelId: 'c1',
     userId,
     modelRequested: 'openai/gpt-4o-mini',
@@ -70,16 +81,16 @@ function entry(requestId: string, userId: string): LedgerEntry {
   };
 }
 
-async function measure(store: Store, backend: 'sqlite' | 'postgres', durationMs: number, checks: number): Promise<QuotaBackendResult> {
+async function measure(store: Store, backend: QuotaBackend, durationMs: number, checks: number): Promise<QuotaBackendResult> {
   await store.migrate();
   const quota = new QuotaService(store, LIMITS, `bench-${backend}`);
   let seq = 0;
-  const reserveOnce = async (userId: string): Promise<number> => {
+  const reserveOnce = async (userId: string, workspaceId = WORKSPACE): Promise<number> => {
     const requestId = `${backend}-${++seq}`;
     const started = performance.now();
     await quota.reserve({
       requestId,
-      user: { platform: 'bench', workspaceId: WORKSPACE, userId },
+      user: { platform: 'bench', workspaceId, userId },
       channelId: 'c1',
       model: 'openai/gpt-4o-mini',
       // A priced catalog entry: with USD limits in force an unknown price is refused.
@@ -88,7 +99,7 @@ async function measure(store: Store, backend: 'sqlite' | 'postgres', durationMs:
       maxTokens: 1024,
     });
     const took = performance.now() - started;
-    await quota.settle(requestId, entry(requestId, userId));
+    await quota.settle(requestId, entry(requestId, userId, workspaceId));
     return took;
   };
 
@@ -104,6 +115,20 @@ async function measure(store: Store, backend: 'sqlite' | 'postgres', durationMs:
   );
   const elapsed = performance.now() - started;
 
+  // The same over 20 workspaces: they take different locks, so they run side by side.
+  let spreadCount = 0;
+  const spreadDeadline = performance.now() + durationMs;
+  const spreadStarted = performance.now();
+  await Promise.all(
+    Array.from({ length: SPREAD_USERS }, async (_, u) => {
+      while (performance.now() < spreadDeadline) {
+        await reserveOnce(`user${u}`, `bench-ws-${u % SPREAD_WORKSPACES}`);
+        spreadCount++;
+      }
+    }),
+  );
+  const spreadPerSecond = (spreadCount / (performance.now() - spreadStarted)) * 1000;
+
   // One check at a time: the latency a single request adds.
   const single: number[] = [];
   for (let i = 0; i < checks; i++) single.push(await reserveOnce(`user${i % USERS}`));
@@ -111,6 +136,7 @@ async function measure(store: Store, backend: 'sqlite' | 'postgres', durationMs:
   return {
     backend,
     reservationsPerSecond: (load.length / elapsed) * 1000,
+    spreadPerSecond,
     loadP50: percentile(load, 50),
     loadP99: percentile(load, 99),
     checkP50: percentile(single, 50),
@@ -135,16 +161,21 @@ export async function benchQuota(options: { dir: string; durationMs: number; che
   try {
     await admin.connect();
   } catch (error) {
-    backends.push({ backend: 'postgres', skipped: `no PostgreSQL at ${url} (${(error as Error).message})`, reservationsPerSecond: 0, loadP50: 0, loadP99: 0, checkP50: 0, checkP99: 0 });
-    return { users: USERS, backends };
+    backends.push({ backend: 'postgres', skipped: `no PostgreSQL at ${url} (${(error as Error).message})`, reservationsPerSecond: 0, spreadPerSecond: 0, loadP50: 0, loadP99: 0, checkP50: 0, checkP99: 0 });
+    return { users: USERS, spread: { users: SPREAD_USERS, workspaces: SPREAD_WORKSPACES }, backends };
   }
-  const postgres = await createStore(url, { logger, schema });
   try {
-    backends.push(await measure(postgres, 'postgres', options.durationMs, options.checks));
+    for (const backend of ['postgres', 'postgres-transactions'] as const) {
+      const postgres = createKyselyStore(createPostgresBackend(url, logger, schema), logger, { quotaFunctions: backend === 'postgres' });
+      try {
+        backends.push(await measure(postgres, backend, options.durationMs, options.checks));
+      } finally {
+        await postgres.close();
+        await admin.query(`drop schema if exists ${schema} cascade`);
+      }
+    }
   } finally {
-    await postgres.close();
-    await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
   }
-  return { users: USERS, backends };
+  return { users: USERS, spread: { users: SPREAD_USERS, workspaces: SPREAD_WORKSPACES }, backends };
 }

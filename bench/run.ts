@@ -20,6 +20,7 @@ import { createLogger } from '../src/log.ts';
 import { createDiscordAdapter } from '../src/platforms/discord/adapter.ts';
 import { createSlackAdapter } from '../src/platforms/slack/adapter.ts';
 import { benchCaching, type CachingResult } from './caching.ts';
+import { benchFleet, FLEET_SHAPE, fleetTable } from './fleet.ts';
 import { benchQuota, type QuotaResult } from './quota.ts';
 import { BENCH_API_KEY, BENCH_MODEL, promptFor, wallMs, type AnswerRecord, type ToChild, type ToParent, type UpstreamShape } from './protocol.ts';
 import { percentile, round, table } from './stats.ts';
@@ -28,6 +29,10 @@ const quick = process.argv.includes('--quick');
 /** `--scale-only N`: one burst of N answers and nothing else (for profiling with node --cpu-prof). */
 const scaleOnlyArg = process.argv.indexOf('--scale-only');
 const scaleOnly = scaleOnlyArg >= 0 ? Number(process.argv[scaleOnlyArg + 1]) : undefined;
+/** `--quota`: only the quota reservations (SQLite and PostgreSQL). */
+const quotaOnly = process.argv.includes('--quota');
+/** `--fleet`: three processes, the Discord proxy and a Slack balancer on PostgreSQL (bench/fleet.ts), beside one process. */
+const fleetOnly = process.argv.includes('--fleet');
 
 const UPSTREAM: UpstreamShape = { firstTokenDelayMs: 200, chunkDelayMs: 25, chunks: 8 };
 const LATENCY_SAMPLES = quick ? 20 : 60;
@@ -327,22 +332,30 @@ function report(results: {
     ]),
   );
   lines.push('');
-  const q = results.quota;
-  lines.push(
-    table([
-      ['quota', 'reservations/s (50 users)', 'reserve p50 / p99 under load', 'quota check p50 / p99 (1 at a time)', 'target'],
-      ...q.backends.map((b) => [
-        b.backend,
-        b.skipped ? `skipped: ${b.skipped}` : String(round(b.reservationsPerSecond, 0)),
-        b.skipped ? '' : `${ms(b.loadP50)} / ${ms(b.loadP99)}`,
-        b.skipped ? '' : `${round(b.checkP50, 3)} ms / ${round(b.checkP99, 3)} ms`,
-        b.backend === 'sqlite' && !b.skipped ? `check <2 ms p99: ${mark(b.checkP99 < 2)}` : '',
-      ]),
-    ]),
-  );
+  lines.push(quotaTable(results.quota));
   lines.push('');
   lines.push(cachingTable(results.caching));
   return lines.join('\n');
+}
+
+function quotaTable(q: QuotaResult): string {
+  return table([
+    ['quota (reserve + settle)', `reservations/s (${q.users} users, 1 workspace)`, `reservations/s (${q.spread.users} users, ${q.spread.workspaces} workspaces)`, 'reserve p50 / p99 under load', 'quota check p50 / p99 (1 at a time)', 'targets'],
+    ...q.backends.map((b) => [
+      b.backend,
+      b.skipped ? `skipped: ${b.skipped}` : String(round(b.reservationsPerSecond, 0)),
+      b.skipped ? '' : String(round(b.spreadPerSecond, 0)),
+      b.skipped ? '' : `${ms(b.loadP50)} / ${ms(b.loadP99)}`,
+      b.skipped ? '' : `${round(b.checkP50, 3)} ms / ${round(b.checkP99, 3)} ms`,
+      b.skipped
+        ? ''
+        : b.backend === 'sqlite'
+          ? `check <2 ms p99: ${mark(b.checkP99 < 2)}`
+          : b.backend === 'postgres-transactions'
+            ? 'before migration 10, for comparison'
+            : `≥2,000/s one workspace: ${mark(b.reservationsPerSecond >= 2000)}; ≥5,000/s over 20: ${mark(b.spreadPerSecond >= 5000)}`,
+    ]),
+  ]);
 }
 
 function cachingTable(c: CachingResult): string {
@@ -365,11 +378,38 @@ function cachingTable(c: CachingResult): string {
 
 async function main(): Promise<void> {
   const began = Date.now();
+  if (quotaOnly) {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
+    try {
+      process.stdout.write(`${quotaTable(await benchQuota({ dir, durationMs: quick ? 1500 : 4000, checks: quick ? 500 : 2000 }))}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
   const child = fork(join(here, 'fakes-process.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const fakes = new Fakes(child);
   let bot: (Bot & { slackUrl: string }) | undefined;
   try {
+    if (fleetOnly) {
+      const ready = await fakes.request<Extract<ToParent, { type: 'ready' }>>({
+        type: 'start',
+        channels: FLEET_SHAPE.channels,
+        users: FLEET_SHAPE.users,
+        upstream: UPSTREAM,
+        shards: FLEET_SHAPE.shards,
+        ackDeadlineMs: FLEET_SHAPE.ackDeadlineMs,
+      });
+      const fleet = await benchFleet(fakes, ready, dir);
+      process.stdout.write(`${fleetTable(fleet)}\n`);
+      writeFileSync(
+        join(here, 'fleet-results.json'),
+        `${JSON.stringify({ date: new Date().toISOString(), node: process.version, upstream: UPSTREAM, shape: FLEET_SHAPE, durationS: round((Date.now() - began) / 1000, 1), ...fleet }, null, 2)}\n`,
+      );
+      process.stderr.write(`bench: done in ${round((Date.now() - began) / 1000, 1)} s; wrote bench/fleet-results.json\n`);
+      return;
+    }
     const ready = await fakes.request<Extract<ToParent, { type: 'ready' }>>({ type: 'start', channels: CHANNELS, users: USERS, upstream: UPSTREAM });
     if (scaleOnly !== undefined) {
       bot = await startBot(ready, dir);

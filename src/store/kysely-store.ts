@@ -4,6 +4,7 @@ import { applyMigrations } from './migrations.ts';
 import { fromLedgerRow, toLedgerRow } from './ledger-rows.ts';
 import { checkServerLimit, checkUserLimits, utcWindows } from './quota.ts';
 import { addToTotals, addUsage, readUsage } from './usage.ts';
+import { createPostgresQuota } from './postgres-quota.ts';
 import { prepare, type Prepared } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { sql, type Kysely } from 'kysely';
@@ -23,8 +24,15 @@ import {
 } from './types.ts';
 
 /** The Store on top of one kysely query layer; `backend` supplies locking and transactions. */
-export function createKyselyStore(backend: Backend, logger: Logger): Store {
+export function createKyselyStore(
+  backend: Backend,
+  logger: Logger,
+  /** quotaFunctions false: PostgreSQL takes the transaction path SQLite takes (the bench's before/after). */
+  options: { quotaFunctions?: boolean } = {},
+): Store {
   const { run, transaction } = backend;
+  /** reserve, topUp and settle as the functions of migration 10 (postgres-quota.ts): one round trip each. */
+  const postgresQuota = backend.kind === 'postgres' && options.quotaFunctions !== false ? createPostgresQuota(run) : undefined;
   /** The database's clock in epoch ms: heartbeats and staleness never compare two hosts' clocks. */
   const dbNowMs =
     backend.kind === 'sqlite'
@@ -148,11 +156,13 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
 
     async reserve(request) {
       const { user } = request;
+      if (postgresQuota) return postgresQuota.reserve(quotaLockKey(user.platform, user.workspaceId), request, false);
       return transaction(quotaLockKey(user.platform, user.workspaceId), (trx) => reserveIn(trx, request, undefined));
     },
 
     async topUp(request) {
       const { user } = request;
+      if (postgresQuota) return postgresQuota.reserve(quotaLockKey(user.platform, user.workspaceId), request, true);
       return transaction(quotaLockKey(user.platform, user.workspaceId), async (trx) => {
         const [held] = (await liveReservation.run<{ tokens: number | string; usd: number | string }>(trx, request.id, request.now.getTime())).rows;
         return reserveIn(trx, request, held === undefined ? undefined : { tokens: Number(held.tokens), usd: Number(held.usd) });
@@ -160,6 +170,9 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
     },
 
     async settle(reservationId, entry) {
+      // PostgreSQL: the common settle is one statement; a row already in the
+      // ledger that a sweeper may have written falls through to the transaction.
+      if (postgresQuota && (await postgresQuota.settle(quotaLockKey(entry.platform, entry.workspaceId), reservationId, entry))) return;
       // Same lock as reserve: a reserve sees the reservation and the settled
       // totals either both before or both after this transaction.
       await transaction(quotaLockKey(entry.platform, entry.workspaceId), async (trx) => {

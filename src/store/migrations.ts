@@ -1,4 +1,5 @@
 import { SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
+import { POSTGRES_QUOTA_FUNCTIONS } from './postgres-quota.ts';
 import type { Database } from './schema.ts';
 
 export interface Migration {
@@ -242,6 +243,15 @@ export const MIGRATIONS: readonly Migration[] = [
     async up(db) {
       // Searches OpenRouter ran for the answer; rows from before count 0.
       await addColumnIfNotExists(db, 'usage_ledger', 'web_search_requests', 'bigint not null default 0');
+    },
+  },
+  {
+    version: 10,
+    name: 'postgres-quota-functions',
+    async up(db) {
+      // The quota path in one round trip on PostgreSQL (see postgres-quota.ts); SQLite has nothing to install.
+      if (db.getExecutor().adapter instanceof SqliteAdapter) return;
+      for (const statement of POSTGRES_QUOTA_FUNCTIONS) await sql.raw(statement).execute(db);
     },
   },
 ];

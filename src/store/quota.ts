@@ -30,7 +30,7 @@ export interface UsageParts {
 export type Refusal = Extract<ReserveResult, { ok: false }>;
 
 /** Sums of doubles drift (0.1 + 0.2 > 0.3); a nano-dollar of slack keeps "exactly at the limit" allowed. */
-const USD_SLACK = 1e-9;
+export const USD_SLACK = 1e-9;
 
 /**
  * The user's limits, in the documented order; the first broken one wins. Live

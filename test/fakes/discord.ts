@@ -106,6 +106,8 @@ export class FakeDiscord {
   readonly bot: FakeUser;
   readonly applicationId: string;
   readonly guildId: string;
+  /** Guilds beyond the first (addGuild): the same roles and members, their own channels. */
+  readonly #moreGuilds: string[] = [];
   readonly users: { owner: FakeUser; alice: FakeUser; bob: FakeUser; carol: FakeUser };
   readonly channels: { general: FakeChannel; random: FakeChannel; muted: FakeChannel };
   readonly roles: FakeRole[];
@@ -161,7 +163,7 @@ export class FakeDiscord {
       ready: () => ({
         v: 10,
         user: { ...userJson(this.bot), verified: true, mfa_enabled: false, flags: 0 },
-        guilds: [{ id: this.guildId, unavailable: true }],
+        guilds: this.guildIds.map((id) => ({ id, unavailable: true })),
         shard: [0, 1],
         application: { id: this.applicationId, flags: 0 },
         private_channels: [],
@@ -171,7 +173,7 @@ export class FakeDiscord {
         geo_ordered_rtc_regions: [],
         user_settings: {},
       }),
-      guildCreates: () => [this.#guildJson()],
+      guildCreates: () => this.guildIds.map((id) => this.#guildJson(id)),
     });
   }
 
@@ -232,8 +234,20 @@ export class FakeDiscord {
   }
 
   /** Another text channel in the guild; call before the bot connects (discord.js drops events for uncached channels). */
-  addChannel(name: string): FakeChannel {
-    const channel: FakeChannel = { id: this.snowflakes.next(), type: 0, name, guild_id: this.guildId };
+  /** Every guild the bot is in: the first, then those addGuild made. */
+  get guildIds(): string[] {
+    return [this.guildId, ...this.#moreGuilds];
+  }
+
+  /** Another guild (with the first one's roles and members), e.g. to spread events over shards. */
+  addGuild(): string {
+    const id = this.snowflakes.next();
+    this.#moreGuilds.push(id);
+    return id;
+  }
+
+  addChannel(name: string, guildId = this.guildId): FakeChannel {
+    const channel: FakeChannel = { id: this.snowflakes.next(), type: 0, name, guild_id: guildId };
     this.#channels.set(channel.id, channel);
     return channel;
   }
@@ -285,7 +299,7 @@ export class FakeDiscord {
       id: starterMessageId ?? this.snowflakes.next(),
       type: 11,
       name,
-      guild_id: this.guildId,
+      guild_id: this.#channels.get(parentId)?.guild_id ?? this.guildId,
       parent_id: parentId,
       owner_id: owner.id,
     };
@@ -413,10 +427,10 @@ export class FakeDiscord {
     };
   }
 
-  #guildJson(): Record<string, unknown> {
-    const channels = [...this.#channels.values()].filter((c) => c.guild_id === this.guildId);
+  #guildJson(guildId = this.guildId): Record<string, unknown> {
+    const channels = [...this.#channels.values()].filter((c) => c.guild_id === guildId);
     return {
-      id: this.guildId,
+      id: guildId,
       name: 'Fake Guild',
       icon: null,
       splash: null,
@@ -447,7 +461,8 @@ export class FakeDiscord {
       emojis: [],
       stickers: [],
       roles: this.roles.map((r, position) => ({
-        id: r.id,
+        // @everyone's id is its guild's.
+        id: position === 0 ? guildId : r.id,
         name: r.name,
         permissions: r.permissions.toString(),
         position,
@@ -699,7 +714,7 @@ export class FakeDiscord {
       return channelJson(this.dmChannel(user));
     }
     if ((m = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(path)) && method === 'GET') {
-      if (m[1] !== this.guildId || !this.members.has(m[2]!)) throw new RestError(httpError(404, 10007, 'Unknown Member'));
+      if (!this.guildIds.includes(m[1]!) || !this.members.has(m[2]!)) throw new RestError(httpError(404, 10007, 'Unknown Member'));
       return this.#memberJson(m[2]!);
     }
     if ((m = /^\/channels\/(\d+)$/.exec(path)) && method === 'GET') {
@@ -761,7 +776,7 @@ export class FakeDiscord {
 
   #commandsRoute(method: string, applicationId: string, guildId: string | undefined, body: unknown): unknown {
     if (applicationId !== this.applicationId) throw new RestError(httpError(403, 50001, 'Missing Access'));
-    if (guildId !== undefined && guildId !== this.guildId) throw new RestError(httpError(403, 50001, 'Missing Access'));
+    if (guildId !== undefined && !this.guildIds.includes(guildId)) throw new RestError(httpError(403, 50001, 'Missing Access'));
     const key = guildId ?? 'global';
     if (method === 'GET') return this.#commands.get(key) ?? [];
     if (method !== 'PUT' || !Array.isArray(body)) throw new RestError(httpError(400, 50035, 'Invalid Form Body'));

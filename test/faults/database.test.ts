@@ -153,7 +153,7 @@ describe.skipIf(!pgUrl)('PostgreSQL connections terminated (pg_terminate_backend
       const { rows } = await admin.query<{ n: number }>(
         `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
          where datname = current_database() and pid <> pg_backend_pid() and pid <> $1 and query not ilike '%pg_stat_activity%'
-           and (query ilike '%usage_ledger%' or query ilike '%reservations%' or query ilike '%advisory%' or state = 'idle' and application_name = '')`,
+           and (query ilike '%usage_ledger%' or query ilike '%reservations%' or query ilike '%advisory%' or query ilike '%switchboard_settle%' or state = 'idle' and application_name = '')`,
         [(await blocker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid],
       );
       expect(rows[0]!.n).toBeGreaterThan(0);

@@ -27,7 +27,12 @@ export interface BotProcess {
  * only PATH, HOME, JSON logs at info, and the variables given.
  */
 export function spawnBot(env: Record<string, string>, cwd = ROOT): BotProcess {
-  const child = spawn(process.execPath, entryArgs('src/main.ts'), {
+  return spawnEntry('src/main.ts', env, cwd);
+}
+
+/** Any entry point the npm scripts run (e.g. src/ops/discord-proxy.ts for `npm run discord:proxy`), as spawnBot does. */
+export function spawnEntry(script: string, env: Record<string, string>, cwd = ROOT): BotProcess {
+  const child = spawn(process.execPath, entryArgs(script), {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,11 @@
 /**
- * Two real bot processes (`src/main.ts` through tsx, as npm start runs it) on
- * one PostgreSQL schema, Slack in HTTP mode against the fake Slack and the
- * fake OpenRouter, all on 127.0.0.1. They share settings, quotas, the ledger
- * and Slack event deduplication; SIGTERM shuts one down gracefully.
+ * The fleet of docs/DEPLOY.md, small: two real bot processes (`src/main.ts`
+ * through tsx, as npm start runs it) on one PostgreSQL schema and one
+ * `npm run discord:proxy` process (src/ops/discord-proxy.ts), against the fake
+ * Slack (HTTP mode), the fake Discord (two guilds on two shards, one shard per
+ * process, every REST call through the proxy: the bots know no other Discord
+ * URL) and the fake OpenRouter, all on 127.0.0.1. They share settings, quotas,
+ * the ledger and Slack event deduplication; SIGTERM shuts one down gracefully.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +17,9 @@ import { RESTARTING_MESSAGE } from '../../src/core/errors.ts';
 import { INTERRUPTED_LINE } from '../../src/core/pipeline.ts';
 import { createStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
-import { spawnBot, type BotProcess as Spawned } from '../helpers/entry-point.ts';
+import { spawnBot, spawnEntry, type BotProcess as Spawned } from '../helpers/entry-point.ts';
+import { shardOfGuild } from '../fakes/discord-gateway.ts';
+import { startFakeDiscord, type FakeChannel, type FakeDiscord } from '../fakes/discord.ts';
 import { postgresTestUrl } from '../helpers/postgres.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
@@ -68,11 +73,16 @@ if (!PG_URL) {
     })();
     let openrouter: FakeOpenRouter;
     let slack: FakeSlack;
+    let discord: FakeDiscord;
+    /** A channel of the second guild, which is on the other shard. */
+    let awayChannel: FakeChannel;
+    let proxy: Spawned;
+    let proxyUrl: string;
     let store: Store;
     let a: BotProcess;
     let b: BotProcess;
 
-    async function startBot(name: string): Promise<BotProcess> {
+    async function startBot(name: string, shard: number): Promise<BotProcess> {
       const [slackPort, metricsPort] = await Promise.all([freePort(), freePort()]);
       const spawned: Spawned = spawnBot({
         OPENROUTER_API_KEY: KEY,
@@ -90,6 +100,10 @@ if (!PG_URL) {
         QUOTA_DEFAULT_REQUESTS_PER_DAY: '3',
         QUOTA_MAX_CONCURRENT: '20',
         SHUTDOWN_GRACE_MS: '800',
+        DISCORD_TOKEN: discord.token,
+        DISCORD_API_URL: `${proxyUrl}/api`,
+        SHARD_COUNT: '2',
+        SHARD_IDS: String(shard),
       });
       return {
         name,
@@ -112,8 +126,10 @@ if (!PG_URL) {
           }
         },
         `${bot.name} to be healthy`,
-        20_000,
-      );
+        45_000,
+      ).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; its output:\n${bot.output()}`);
+      });
     }
 
     /** Delivers a signed slash command to one process (the load balancer's pick). */
@@ -148,13 +164,32 @@ if (!PG_URL) {
         if (prompt.includes('quota-q')) return { text: ['counted ', 'answer'], chunkDelayMs: 30 };
         return { text: ['Hello ', 'from ', 'the ', 'fake'] };
       });
-      [a, b] = await Promise.all([startBot('A'), startBot('B')]);
+      discord = await startFakeDiscord();
+      // A second guild on the other of two shards (a guild's shard is its id's timestamp bits mod 2).
+      const home = shardOfGuild(discord.guildId, 2);
+      let away = discord.addGuild();
+      while (shardOfGuild(away, 2) === home) {
+        await sleep(1);
+        away = discord.addGuild();
+      }
+      awayChannel = discord.addChannel('away', away);
+      const proxyPort = await freePort();
+      proxyUrl = `http://127.0.0.1:${proxyPort}`;
+      proxy = spawnEntry('src/ops/discord-proxy.ts', { DISCORD_PROXY_PORT: String(proxyPort), DISCORD_PROXY_UPSTREAM: discord.apiUrl });
+      await waitFor(async () => {
+        if (proxy.child.exitCode !== null) throw new Error(`the proxy exited:\n${proxy.output()}`);
+        return fetch(`${proxyUrl}/healthz`).then((r) => r.ok, () => false);
+      }, 'the Discord proxy');
+      [a, b] = await Promise.all([startBot('A', home), startBot('B', 1 - home)]);
       await Promise.all([ready(a), ready(b)]);
+      await waitFor(() => discord.gateway.readyShards === 2, 'both shards identified');
       store = await createStore(PG_URL, { logger: pino({ level: 'silent' }), schema });
-    }, 40_000);
+    }, 90_000);
 
     afterAll(async () => {
       for (const bot of [a, b]) if (bot && bot.child.exitCode === null) bot.child.kill('SIGKILL');
+      if (proxy && proxy.child.exitCode === null) proxy.child.kill('SIGKILL');
+      await discord?.close();
       await store?.close();
       await slack?.close();
       await openrouter?.close();
@@ -256,6 +291,28 @@ if (!PG_URL) {
         return ledger.length === 1 && ledger;
       }, 'the stopped answer to settle');
       expect(rows[0]).toMatchObject({ requestId, outcome: 'cancelled' });
+    });
+
+    it('serves Discord as a fleet: each process answers its own shard’s guild, every REST call through the one proxy', async () => {
+      const { alice, bob } = discord.users;
+      await discord.runCommand({ user: alice, channelId: discord.channels.general.id, name: 'ask', options: { prompt: 'home-shard question' } });
+      await discord.runCommand({ user: bob, channelId: awayChannel.id, name: 'ask', options: { prompt: 'away-shard question' } });
+      const answered = (channelId: string) => discord.botMessages(channelId).some((m) => m.content.includes('Hello from the fake'));
+      await waitFor(() => answered(discord.channels.general.id) && answered(awayChannel.id), 'both Discord answers');
+      expect(promptsSent('home-shard')).toHaveLength(1);
+      expect(promptsSent('away-shard')).toHaveLength(1);
+      // Each guild's events reached only the process serving its shard (the answer's log line names its user).
+      await waitFor(() => a.output().includes(`"user":"${alice.id}"`) && b.output().includes(`"user":"${bob.id}"`), 'both answers logged');
+      expect(a.output()).not.toContain(`"user":"${bob.id}"`);
+      expect(b.output()).not.toContain(`"user":"${alice.id}"`);
+      expect(discord.violations).toEqual([]);
+      expect(discord.requests.filter((r) => r.status === 429)).toEqual([]);
+      // The proxy forwarded them: it counts what it answered and says so when stopped.
+      proxy.child.kill('SIGTERM');
+      expect(await proxy.exited).toBe(0);
+      const stopped = JSON.parse(proxy.output().split('\n').find((line) => line.includes('discord proxy stopping'))!) as { responses: Record<string, number> };
+      expect(stopped.responses['200']).toBeGreaterThan(3);
+      expect(proxy.output()).not.toContain(discord.token);
     });
 
     it('shuts down on SIGTERM: refuses new requests, interrupts the long answer, settles it and exits 0', async () => {

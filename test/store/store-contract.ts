@@ -423,6 +423,27 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect((await store.usage('discord', 'guild-1', undefined, NOW)).reserved.requests).toBe(2);
       });
 
+      it('allows a sum of doubles that lands exactly on a USD limit (0.1 + 0.2 of 0.3), settled and live, and refuses a hair more', async () => {
+        await store.settle(null, entry({ costUsd: 0.1 }));
+        const limits = { usdPerDay: 0.3, usdPerMonth: 0.3, serverUsdPerMonth: 0.3 };
+        expect(await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.2 } }))).toEqual({ ok: true });
+        expect(await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0 } }))).toEqual({ ok: true });
+        const refused = await store.reserve(request({ limits, estimate: { tokens: 0, usd: 1e-6 } }));
+        expect(refused).toMatchObject({ ok: false, limit: 'usd-per-day', max: 0.3, resetsAt: NEXT_MIDNIGHT });
+        expect((refused as { used: number }).used).toBeCloseTo(0.3, 12);
+        const server = await store.reserve(request({ user: bob, limits: { serverUsdPerMonth: 0.3 }, estimate: { tokens: 0, usd: 1e-6 } }));
+        expect(server).toMatchObject({ ok: false, limit: 'server-usd-per-month', max: 0.3, resetsAt: NEXT_MONTH });
+      });
+
+      it('keeps workspaces apart under simultaneous reserves in many of them', async () => {
+        const limits = { requestsPerDay: 3, maxConcurrent: null };
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => store.reserve(request({ user: { ...alice, workspaceId: `guild-${i % 20}` }, limits }))),
+        );
+        expect(okCount(results)).toBe(60);
+        for (let w = 0; w < 20; w++) expect((await store.usage('discord', `guild-${w}`, 'alice', NOW)).reserved.requests).toBe(3);
+      });
+
       it('lets exactly 10 of 200 simultaneous reserves through a limit of 10 per day', async () => {
         const limits = { requestsPerDay: 10, maxConcurrent: null };
         const results = await Promise.all(Array.from({ length: 200 }, () => store.reserve(request({ limits }))));

@@ -1,0 +1,121 @@
+/**
+ * `npm run discord:proxy`: one `@discordjs/proxy` process in front of Discord's
+ * REST API, shared by every bot process of a fleet (each sets DISCORD_API_URL
+ * to it). Discord's rate limits are per bot token, not per process: with one
+ * proxy queueing every request, the buckets and the global limit are tracked
+ * in one place, so N processes never make Discord answer 429 where one would
+ * not. The bot's token travels in each request's Authorization header; the
+ * proxy holds none of its own and logs no header.
+ *
+ * Environment: DISCORD_PROXY_PORT (8080), DISCORD_PROXY_HOST (127.0.0.1),
+ * DISCORD_PROXY_UPSTREAM (Discord's own API, https://discord.com/api; a fake
+ * in tests), LOG_LEVEL. GET /healthz answers 200; SIGTERM and SIGINT stop it
+ * after the requests in flight.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { proxyRequests } from '@discordjs/proxy';
+// The ESM build, as @discordjs/proxy imports it: discord.js (CommonJS) re-exports
+// the CommonJS build, whose error classes the proxy's instanceof checks do not
+// recognise, so Discord's own errors (404, 10062…) would not be passed through.
+import { REST } from '@discordjs/rest';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { createLogger } from '../log.ts';
+
+const DISCORD_API = 'https://discord.com/api';
+
+const proxyEnv = z.object({
+  DISCORD_PROXY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  DISCORD_PROXY_HOST: z.string().min(1).default('127.0.0.1'),
+  DISCORD_PROXY_UPSTREAM: z.url({ protocol: /^https?$/ }).default(DISCORD_API),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ProxyConfig = z.infer<typeof proxyEnv>;
+
+/** The proxy's settings, or a message naming each bad variable. */
+export function parseProxyEnv(env: Record<string, string | undefined>): ProxyConfig {
+  const parsed = proxyEnv.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')));
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  throw new Error(`discord proxy configuration:\n  ${lines.join('\n  ')}`);
+}
+
+export interface DiscordProxy {
+  server: Server;
+  /** Requests answered, by status code (429s here mean the upstream limited us). */
+  responses: Map<number, number>;
+  close(): Promise<void>;
+}
+
+export async function startDiscordProxy(config: ProxyConfig, logger: Logger): Promise<DiscordProxy> {
+  // The API base without a version: the proxy strips /api/vN from the path and REST adds it back.
+  const rest = new REST({ api: config.DISCORD_PROXY_UPSTREAM.replace(/\/+$/, ''), version: '10' });
+  rest.on('rateLimited', (info) =>
+    logger.warn({ route: info.route, method: info.method, retryAfterMs: info.retryAfter, global: info.global, scope: info.scope }, 'discord rate limit reached; queueing'),
+  );
+  const forward = proxyRequests(rest);
+  const responses = new Map<number, number>();
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    res.on('finish', () => responses.set(res.statusCode, (responses.get(res.statusCode) ?? 0) + 1));
+    if (req.method === 'GET' && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    Promise.resolve(forward(req, res)).catch((error: unknown) => {
+      // Not Discord's answer (it passes those through): the upstream is unreachable or the request broke.
+      logger.error({ err: error, method: req.method, path: req.url?.split('?')[0] }, 'discord proxy request failed');
+      if (res.writableEnded) return;
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'Switchboard discord proxy: upstream request failed', code: 0 }));
+    });
+  });
+  // Bots keep connections to the proxy open between bursts: idle sockets must
+  // be closed by the client, not here, or a request sent as the server closes
+  // its socket fails ("other side closed") and its retry finds the
+  // interaction already acknowledged.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.DISCORD_PROXY_PORT, config.DISCORD_PROXY_HOST, () => resolve());
+  });
+  return {
+    server,
+    responses,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+async function main(): Promise<void> {
+  let config: ProxyConfig;
+  try {
+    config = parseProxyEnv(process.env);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }).child({ component: 'discord-proxy' });
+  const proxy = await startDiscordProxy(config, logger);
+  const address = proxy.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.DISCORD_PROXY_PORT;
+  logger.info({ host: config.DISCORD_PROXY_HOST, port, upstream: config.DISCORD_PROXY_UPSTREAM }, 'discord proxy listening');
+  const stop = (signal: string) => {
+    logger.info({ signal, responses: Object.fromEntries(proxy.responses) }, 'discord proxy stopping');
+    void proxy.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`discord proxy failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}
