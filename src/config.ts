@@ -161,6 +161,8 @@ const schema = z.object({
     z.array(z.string().regex(/^[a-z]+:[^\s:]+$/, 'entries must look like discord:123456 or slack:U0123ABC')),
   ),
   PLUGINS: list,
+  MCP_SERVERS: optionalString,
+  MCP_RESULT_MAX_CHARS: positiveInt(20_000),
   QUOTA_DEFAULT_REQUESTS_PER_DAY: quotaValue('count'),
   QUOTA_DEFAULT_TOKENS_PER_DAY: quotaValue('count'),
   QUOTA_DEFAULT_USD_PER_DAY: quotaValue('usd'),
@@ -258,6 +260,8 @@ export interface Config {
   /** ALLOW_DMS: answer direct messages (off by default); DMs are then governed by ADMIN_USER_IDS alone. */
   allowDms: boolean;
   plugins: string[];
+  /** MCP_SERVERS: the JSON file listing MCP tool servers; MCP_RESULT_MAX_CHARS caps each result before the model. */
+  mcp: { serversFile?: string; resultMaxChars: number };
   quota: {
     requestsPerDay: number | null;
     tokensPerDay: number | null;
@@ -412,6 +416,7 @@ function toConfig(e: Parsed): Config {
     adminUserIds: e.ADMIN_USER_IDS,
     allowDms: e.ALLOW_DMS,
     plugins: e.PLUGINS,
+    mcp: { serversFile: e.MCP_SERVERS, resultMaxChars: e.MCP_RESULT_MAX_CHARS },
     quota: {
       requestsPerDay: e.QUOTA_DEFAULT_REQUESTS_PER_DAY,
       tokensPerDay: e.QUOTA_DEFAULT_TOKENS_PER_DAY,
