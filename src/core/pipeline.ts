@@ -397,7 +397,7 @@ export class AnswerPipeline {
         controller.abort(startError);
       }
       for (let step = await first; step.done !== true; step = await events.next()) {
-        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking);
+        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking, (name) => core.registry.get(name)?.name ?? name);
         else if (step.value.type === 'error' || step.value.type === 'done') {
           // Nothing can be shown: only collect what the aborted request used.
           streamed.usage = step.value.type === 'done' ? step.value.result.usage : step.value.usage;
@@ -590,7 +590,7 @@ function reasoningOf(plan: Plan): Pick<ChatRequest, 'reasoningEffort'> {
 }
 
 /** One stream event into the answer and its renderer. */
-function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus): void {
+function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus, toolLabel: (wireName: string) => string): void {
   switch (event.type) {
     case 'reasoning':
       streamed.reasoning += event.text;
@@ -610,7 +610,7 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
       break;
     case 'tool-call':
       thinking.stop();
-      renderer.status(`🔧 using ${event.call.name}…`);
+      renderer.status(`🔧 using ${toolLabel(event.call.name)}…`);
       break;
     case 'tool-result':
       renderer.status(null);

@@ -38,6 +38,8 @@ export const settingSchemas = {
   /** Domains web search may use; empty: any. */
   webSearchDomains: z.array(z.string()),
   privacy: z.enum(['zdr', 'no-training', 'default']),
+  /** Tools (or `<server>.*`) that run only after the asker presses Allow (/tools confirm), beside those a server marks destructive. */
+  confirmTools: z.array(z.string()),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -63,6 +65,7 @@ export function defaultSettings(config: Config): ChannelSettings {
     reasoningDisplay: 'status',
     webSearchDomains: [],
     privacy: config.defaults.privacy,
+    confirmTools: [],
   };
 }
 

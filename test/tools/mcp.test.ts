@@ -169,3 +169,21 @@ describe('wire names', () => {
     expect(reg.get(reg.wireName('a.c.d')!)?.name).toBe('a.c.d');
   });
 });
+
+describe('the shipped example', () => {
+  it('examples/mcp-servers.json is valid and its dice server answers', async () => {
+    const { readFileSync } = await import('node:fs');
+    const [dice] = parseMcpServers(readFileSync('examples/mcp-servers.json', 'utf8'), 'examples/mcp-servers.json');
+    const reg = new ToolRegistry();
+    const server = new McpServer({ ...dice!, command: process.execPath }, { registry: reg, clock: createFakeClock(), logger: captureLogger().logger, resultMaxChars: 1000 });
+    try {
+      await server.start();
+      expect(reg.list().map((t) => t.name)).toEqual(['dice.flip', 'dice.roll']);
+      const result = JSON.parse((await reg.get('dice.roll')!.execute({ count: 3, sides: 6 }, toolContext())) as string) as { rolls: number[] };
+      expect(result.rolls).toHaveLength(3);
+      await expect(Promise.resolve(reg.get('dice.roll')!.execute({ count: 99, sides: 6 }, toolContext()))).rejects.toThrow('count must be 1-20');
+    } finally {
+      await server.close();
+    }
+  });
+});
