@@ -16,6 +16,7 @@ import { KeyStateCache, type OpenRouterAccount } from './openrouter-key.ts';
 import { AnswerPipeline } from './pipeline.ts';
 import { QuotaService } from './quota.ts';
 import { RateBudget } from './rate-budget.ts';
+import { MembershipCache } from './roles.ts';
 import { defaultSettings, SettingsService } from './settings.ts';
 import { systemClock, type Clock } from './types.ts';
 import { TurnGate } from './turn-gate.ts';
@@ -47,6 +48,8 @@ export interface Core {
   readonly keyState: KeyStateCache | undefined;
   readonly settings: SettingsService;
   readonly quota: QuotaService;
+  /** Members' roles (user groups), read from the platform and cached (ROLE_CACHE_TTL_MS). */
+  readonly membership: MembershipCache;
   readonly pipeline: AnswerPipeline;
   readonly budget: RateBudget;
   /** Spreads bursts of new answers over event-loop turns (see turn-gate.ts). */
@@ -86,6 +89,7 @@ export function createCore(deps: CoreDeps): Core {
     quota: new QuotaService(deps.store, deps.config.quota, instanceId, () => new Date(clock.now()), (error, attempt, delayMs) =>
       deps.logger.warn({ err: error, attempt, delayMs }, 'recording usage failed; retrying'),
     ),
+    membership: new MembershipCache(clock, deps.logger, deps.config.roleCacheTtlMs),
     pipeline: undefined as unknown as AnswerPipeline,
     inbound: undefined as unknown as InboundRouter,
     host: undefined as unknown as AdapterHost,

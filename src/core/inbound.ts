@@ -15,6 +15,7 @@ import { conversationKey, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError, UserFacingError } from './errors.ts';
 import { askerOf, stopAnywhere } from './remote-stop.ts';
+import type { RoleLookup } from './roles.ts';
 import { DM_WORKSPACE, type Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
 import { BoundedMap } from '../util/bounded-map.ts';
@@ -33,7 +34,7 @@ export interface InboundUser extends CommandUser {
  * What the adapter offers for one event: how to reply to the person, where an
  * answer goes, and what the conversation was so far.
  */
-export interface InboundPort {
+export interface InboundPort extends RoleLookup {
   /** Replies to the person who triggered the event; private where the platform can. */
   reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
   /**
@@ -218,6 +219,8 @@ export class InboundRouter {
       },
       ...(port.history ? { history: () => port.history!() } : {}),
       ...(port.lookupUser ? { lookupUser: (ref: string) => port.lookupUser!(ref) } : {}),
+      ...(port.rolesOf ? { rolesOf: (userId: string) => port.rolesOf!(userId) } : {}),
+      ...(port.findRole ? { findRole: (ref: string) => port.findRole!(ref) } : {}),
       ...(port.onAnswer ? { onAnswer: (prompt: string, answer: string) => port.onAnswer!(prompt, answer) } : {}),
     };
   }

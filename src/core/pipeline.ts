@@ -25,6 +25,7 @@ import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
 import { ThinkingStatus } from './thinking-status.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
+import type { RoleRef, UserRoles } from './roles.ts';
 
 /** Used when the catalog does not know a model. */
 const UNKNOWN_CONTEXT_LENGTH = 32_768;
@@ -47,6 +48,8 @@ export interface AskRequest {
   surface: MessageSurface;
   /** Asked only when the answer depends on it (a per-request model), so a lookup can be skipped. */
   isAdmin: boolean | (() => Promise<boolean>);
+  /** The asker's roles (user groups) from the platform; read once per answer through the core's cache. */
+  rolesOf?: (userId: string) => Promise<RoleRef[]>;
   signal?: AbortSignal;
 }
 
@@ -204,6 +207,13 @@ export class AnswerPipeline {
     return { requestId, outcome: streamed.outcome, text: streamed.text, result: streamed.result, error: streamed.failure?.error };
   }
 
+  /** The asker's roles, through the core's cache (a failed lookup counts as none and is logged there). */
+  rolesOf(request: Pick<AskRequest, 'place' | 'user' | 'rolesOf'>): Promise<UserRoles> {
+    const { place, user } = request;
+    if (place.isDm) return Promise.resolve({ roles: [] });
+    return this.core.membership.rolesOf({ platform: place.platform, workspaceId: place.workspaceId, userId: user.id }, request.rolesOf);
+  }
+
   /** Everything that can refuse runs before any message is posted or anything is charged. */
   async #gate(request: AskRequest): Promise<Plan> {
     const { core } = this;
@@ -292,6 +302,7 @@ export class AnswerPipeline {
         // Bounds, not estimates: the tool definitions count whether or not the model ends up offered them.
         promptTokens: promptTokensCeiling(plan.conversation.messages) + toolTokensCeiling(core.registry.specs(plan.settings.tools)),
         maxTokens: plan.maxTokens,
+        roleIds: (await this.rolesOf(request)).roles.map((role) => role.id),
       });
     } catch (error) {
       if (error instanceof UserFacingError) {
