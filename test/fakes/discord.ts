@@ -231,6 +231,14 @@ export class FakeDiscord {
     return user;
   }
 
+  /** A role (no permissions of its own) given to these members; call before the bot connects to have it in GUILD_CREATE. */
+  addRole(name: string, members: readonly FakeUser[] = []): FakeRole {
+    const role: FakeRole = { id: this.snowflakes.next(), name, permissions: 0n };
+    this.roles.push(role);
+    for (const member of members) this.members.set(member.id, [...(this.members.get(member.id) ?? []), role.id]);
+    return role;
+  }
+
   /** Another text channel in the guild; call before the bot connects (discord.js drops events for uncached channels). */
   addChannel(name: string): FakeChannel {
     const channel: FakeChannel = { id: this.snowflakes.next(), type: 0, name, guild_id: this.guildId };
@@ -398,6 +406,22 @@ export class FakeDiscord {
     return bits & Permission.Administrator ? ALL_PERMISSIONS : bits;
   }
 
+  #rolesJson(): Array<Record<string, unknown>> {
+    return this.roles.map((r, position) => ({
+      id: r.id,
+      name: r.name,
+      permissions: r.permissions.toString(),
+      position,
+      color: 0,
+      hoist: false,
+      managed: false,
+      mentionable: false,
+      flags: 0,
+      icon: null,
+      unicode_emoji: null,
+    }));
+  }
+
   #memberJson(userId: string): Record<string, unknown> {
     const user = this.#userById(userId)!;
     return {
@@ -446,19 +470,7 @@ export class FakeDiscord {
       features: [],
       emojis: [],
       stickers: [],
-      roles: this.roles.map((r, position) => ({
-        id: r.id,
-        name: r.name,
-        permissions: r.permissions.toString(),
-        position,
-        color: 0,
-        hoist: false,
-        managed: false,
-        mentionable: false,
-        flags: 0,
-        icon: null,
-        unicode_emoji: null,
-      })),
+      roles: this.#rolesJson(),
       channels: channels.filter((c) => c.type !== 11).map(channelJson),
       threads: channels.filter((c) => c.type === 11).map(channelJson),
       members: [...this.members.keys()].map((id) => this.#memberJson(id)),
@@ -697,6 +709,10 @@ export class FakeDiscord {
       const user = this.#userById(String(b.recipient_id));
       if (!user) throw new RestError(httpError(400, 50035, 'Invalid Form Body'));
       return channelJson(this.dmChannel(user));
+    }
+    if ((m = /^\/guilds\/(\d+)\/roles$/.exec(path)) && method === 'GET') {
+      if (m[1] !== this.guildId) throw new RestError(httpError(404, 10004, 'Unknown Guild'));
+      return this.#rolesJson();
     }
     if ((m = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(path)) && method === 'GET') {
       if (m[1] !== this.guildId || !this.members.has(m[2]!)) throw new RestError(httpError(404, 10007, 'Unknown Member'));
