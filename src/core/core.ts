@@ -15,6 +15,7 @@ import { InboundRouter } from './inbound.ts';
 import { KeyStateCache, type OpenRouterAccount } from './openrouter-key.ts';
 import { AnswerPipeline } from './pipeline.ts';
 import { QuotaService } from './quota.ts';
+import { Approvals } from './approvals.ts';
 import { RateBudget } from './rate-budget.ts';
 import { MembershipCache } from './roles.ts';
 import { defaultSettings, SettingsService } from './settings.ts';
@@ -50,6 +51,8 @@ export interface Core {
   readonly quota: QuotaService;
   /** Members' roles (user groups), read from the platform and cached (ROLE_CACHE_TTL_MS). */
   readonly membership: MembershipCache;
+  /** Tool calls waiting for their asker's Allow (destructive tools, /tools confirm). */
+  readonly approvals: Approvals;
   readonly pipeline: AnswerPipeline;
   readonly budget: RateBudget;
   /** Spreads bursts of new answers over event-loop turns (see turn-gate.ts). */
@@ -90,6 +93,7 @@ export function createCore(deps: CoreDeps): Core {
       deps.logger.warn({ err: error, attempt, delayMs }, 'recording usage failed; retrying'),
     ),
     membership: new MembershipCache(clock, deps.logger, deps.config.roleCacheTtlMs),
+    approvals: undefined as unknown as Approvals,
     pipeline: undefined as unknown as AnswerPipeline,
     inbound: undefined as unknown as InboundRouter,
     host: undefined as unknown as AdapterHost,
@@ -112,6 +116,8 @@ export function createCore(deps: CoreDeps): Core {
     },
   };
   (core as { pipeline: AnswerPipeline }).pipeline = new AnswerPipeline(core);
+  (core as { approvals: Approvals }).approvals = new Approvals(core);
+  deps.registry.addHooks(core.approvals.hooks());
   const inbound = new InboundRouter(core);
   Object.assign(core, { inbound, host: createAdapterHost(core, inbound) });
   return core;

@@ -265,6 +265,20 @@ export class InboundRouter {
       await this.#run({ ...event, kind: 'command', name: asked.command.name, options: asked.options, conversation: asked.conversation, place: asked.place, port }, asked.command, undefined, asked.options, asked.conversation);
       return;
     }
+    if (event.action === 'allow' || event.action === 'deny') {
+      const result = core.approvals.press(event.requestId, event.user.id, event.action);
+      logger.info({ requestId: event.requestId, action: event.action, result }, 'tool approval pressed');
+      if (result === 'not-asker') await say('Only the person who asked can allow or deny this tool call.');
+      else if (result === 'not-waiting') {
+        const running = (await askerOf(core, event.place, event.requestId)) !== undefined && core.pipeline.ownerOf(event.requestId) === undefined;
+        await say(
+          running
+            ? 'This answer is being written by another process of the bot, which this press cannot reach; the tool call counts as refused after 2 minutes. Ask again if you need it.'
+            : 'This tool call is no longer waiting for an answer.',
+        );
+      }
+      return;
+    }
     logger.info({ action: event.action }, 'unknown button pressed');
     await say('This button no longer works.');
   }

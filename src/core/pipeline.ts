@@ -26,6 +26,7 @@ import { ThinkingStatus } from './thinking-status.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
 import type { RoleRef, UserRoles } from './roles.ts';
+import type { ApprovalTarget } from './approvals.ts';
 
 /** Used when the catalog does not know a model. */
 const UNKNOWN_CONTEXT_LENGTH = 32_768;
@@ -66,6 +67,9 @@ interface Running {
   requestId: string;
   place: Place;
   userId: string;
+  userName: string;
+  /** Where the answer is shown: tools that ask first post their question here. */
+  surface: MessageSurface;
   controller: AbortController;
   stoppedBy?: string;
   /** Ended by interrupt() (shutdown): settles as 'interrupted'. */
@@ -144,6 +148,12 @@ export class AnswerPipeline {
   }
 
   /** The user who started a running request (for Stop-button checks). */
+  /** An answer running here whose asker a tool may ask first (approvals.ts). */
+  approvalTarget(requestId: string): ApprovalTarget | undefined {
+    const run = this.#running.get(requestId);
+    return run ? { place: run.place, userId: run.userId, userName: run.userName, surface: run.surface, signal: run.controller.signal } : undefined;
+  }
+
   ownerOf(requestId: string): string | undefined {
     return this.#running.get(requestId)?.userId;
   }
@@ -323,7 +333,7 @@ export class AnswerPipeline {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const run: Running = { requestId, place, userId: user.id, controller };
+    const run: Running = { requestId, place, userId: user.id, userName: user.name, surface: request.surface, controller };
     this.#running.set(requestId, run);
     if (this.#interrupting) {
       run.interrupted = true;

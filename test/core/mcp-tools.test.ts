@@ -1,21 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../helpers/invocation.ts';
+import { FAKE_STDIO, mcpServersFile } from '../helpers/mcp.ts';
 import { startTestApp, type TestApp } from '../helpers/test-app.ts';
 
 const ada = { id: 'u1', name: 'Ada' };
 const admin = { id: 'u9', name: 'Grace', admin: true };
 
-export function mcpServersFile(servers: unknown[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sb-mcp-'));
-  const path = join(dir, 'mcp-servers.json');
-  writeFileSync(path, JSON.stringify({ servers }));
-  return path;
-}
-
-export const FAKE_STDIO = { name: 'fake', command: process.execPath, args: ['--import', 'tsx', 'test/fakes/mcp-server.ts'] };
 
 describe('MCP tools through the app', () => {
   let app: TestApp;
