@@ -4,6 +4,7 @@ import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import { SERVER_TOOLS } from '../src/core/server-tools.ts';
 import type { Invocation } from '../src/core/commands.ts';
+import { parseRoleList, roleNames } from '../src/core/role-rules.ts';
 
 /** The registry's tools and OpenRouter's server tools (web_search), by name. */
 function allTools(core: Core): Array<{ name: string; description: string; destructive?: boolean }> {
@@ -48,8 +49,10 @@ async function listLines(core: Core, invocation: Invocation): Promise<string[]> 
   const settings = await core.settings.resolve(invocation);
   const enabled = new Set(core.registry.expand(settings.tools.value));
   const confirm = new Set(core.registry.expand(settings.confirmTools.value));
+  const roles = settings.toolRoles.value;
   const line = (t: { name: string; description: string; destructive?: boolean }) => {
-    const marks = t.destructive || confirm.has(t.name) ? ' _(asks first)_' : '';
+    const limited = roles[t.name] ?? roles[`${t.name.split('.')[0]}.*`] ?? [];
+    const marks = `${t.destructive || confirm.has(t.name) ? ' _(asks first)_' : ''}${limited.length > 0 ? ` _(only ${roleNames(limited)})_` : ''}`;
     return `${enabled.has(t.name) ? '✅' : '▫️'} \`${t.name}\`${marks}: ${t.description}`;
   };
   const plain = allTools(core).filter((t) => !t.name.includes('.'));
@@ -115,6 +118,28 @@ export default defineCommand({
         const note = options.ask === 'off' && destructive ? ' Its server marks it destructive, so it still asks.' : '';
         await reply(
           `\`${options.tool}\` ${options.ask === 'on' ? 'now runs only after the asker presses Allow' : 'no longer asks first'} in this channel.${note}`,
+          { ephemeral: true },
+        );
+      },
+    }),
+    option: defineSubcommand({
+      description: 'Limit who may have a tool called for them here: roles, or everyone (admins)',
+      admin: true,
+      options: toolOption.extend({
+        setting: z.enum(['roles']).describe('Which option'),
+        value: z.string().trim().min(1).describe('Roles (Slack: user groups) separated by commas, or "everyone"'),
+      }),
+      async execute({ options, invocation, core, reply }) {
+        checkToolName(core, options.tool);
+        const roles = await parseRoleList(invocation, options.value, 'roles');
+        const current = { ...(await core.settings.resolve(invocation)).toolRoles.value };
+        if (roles.length === 0) delete current[options.tool];
+        else current[options.tool] = roles;
+        await core.settings.set(invocation, 'channel', 'toolRoles', current);
+        await reply(
+          roles.length === 0
+            ? `\`${options.tool}\` may be used for everyone in this channel.`
+            : `\`${options.tool}\` may only be used for members of ${roleNames(roles)} in this channel; for anyone else the model is told it is not allowed.`,
           { ephemeral: true },
         );
       },

@@ -27,6 +27,8 @@ export interface ApprovalTarget {
   userName: string;
   surface: MessageSurface;
   signal: AbortSignal;
+  /** Whether the asker is an admin (asked only when a rule depends on it). */
+  isAdmin(): Promise<boolean>;
 }
 
 type Decision = 'allow' | 'deny' | 'timeout' | 'cancelled';

@@ -16,6 +16,7 @@ import { KeyStateCache, type OpenRouterAccount } from './openrouter-key.ts';
 import { AnswerPipeline } from './pipeline.ts';
 import { QuotaService } from './quota.ts';
 import { Approvals } from './approvals.ts';
+import { toolRoleHooks } from './role-rules.ts';
 import { RateBudget } from './rate-budget.ts';
 import { MembershipCache } from './roles.ts';
 import { defaultSettings, SettingsService } from './settings.ts';
@@ -117,6 +118,8 @@ export function createCore(deps: CoreDeps): Core {
   };
   (core as { pipeline: AnswerPipeline }).pipeline = new AnswerPipeline(core);
   (core as { approvals: Approvals }).approvals = new Approvals(core);
+  // Role rules first: a tool the asker may not use is refused before anyone is asked to allow it.
+  deps.registry.addHooks(toolRoleHooks(core));
   deps.registry.addHooks(core.approvals.hooks());
   const inbound = new InboundRouter(core);
   Object.assign(core, { inbound, host: createAdapterHost(core, inbound) });

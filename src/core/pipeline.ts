@@ -27,6 +27,7 @@ import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
 import type { RoleRef, UserRoles } from './roles.ts';
 import type { ApprovalTarget } from './approvals.ts';
+import { isMemberOfAny, mayNotPickModel, notAllowedHere } from './role-rules.ts';
 
 /** Used when the catalog does not know a model. */
 const UNKNOWN_CONTEXT_LENGTH = 32_768;
@@ -70,6 +71,7 @@ interface Running {
   userName: string;
   /** Where the answer is shown: tools that ask first post their question here. */
   surface: MessageSurface;
+  isAdmin: () => Promise<boolean>;
   controller: AbortController;
   stoppedBy?: string;
   /** Ended by interrupt() (shutdown): settles as 'interrupted'. */
@@ -151,7 +153,7 @@ export class AnswerPipeline {
   /** An answer running here whose asker a tool may ask first (approvals.ts). */
   approvalTarget(requestId: string): ApprovalTarget | undefined {
     const run = this.#running.get(requestId);
-    return run ? { place: run.place, userId: run.userId, userName: run.userName, surface: run.surface, signal: run.controller.signal } : undefined;
+    return run ? { place: run.place, userId: run.userId, userName: run.userName, surface: run.surface, signal: run.controller.signal, isAdmin: run.isAdmin } : undefined;
   }
 
   ownerOf(requestId: string): string | undefined {
@@ -237,10 +239,19 @@ export class AnswerPipeline {
       );
     }
     const settings = plainSettings(await core.settings.resolve(request.place));
+    const isAdmin = async () => (typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin);
+    if (settings.allowedRoles.length > 0) {
+      const roles = await this.rolesOf(request);
+      if (!isMemberOfAny(roles, settings.allowedRoles) && !(await isAdmin())) throw notAllowedHere(settings.allowedRoles, roles);
+    }
     let model = settings.model;
     if (request.model !== undefined && request.model !== model) {
-      if (!settings.allowUserModel && !(typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin)) {
+      if (!settings.allowUserModel && !(await isAdmin())) {
         throw new UserFacingError('not-allowed', 'This channel does not let users pick their own model; ask an admin, or leave `model` out.');
+      }
+      if (settings.userChoiceRoles.length > 0) {
+        const roles = await this.rolesOf(request);
+        if (!isMemberOfAny(roles, settings.userChoiceRoles) && !(await isAdmin())) throw mayNotPickModel(settings.userChoiceRoles, roles);
       }
       model = request.model.trim();
     }
@@ -333,7 +344,8 @@ export class AnswerPipeline {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const run: Running = { requestId, place, userId: user.id, userName: user.name, surface: request.surface, controller };
+    const isAdmin = request.isAdmin;
+    const run: Running = { requestId, place, userId: user.id, userName: user.name, surface: request.surface, isAdmin: async () => (typeof isAdmin === 'function' ? isAdmin() : isAdmin), controller };
     this.#running.set(requestId, run);
     if (this.#interrupting) {
       run.interrupted = true;

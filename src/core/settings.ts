@@ -20,6 +20,9 @@ export interface Place {
 /** Every direct message on a platform is one pseudo-workspace, whatever server or team the user comes from. */
 export const DM_WORKSPACE = '@me';
 
+/** A role (user group) as stored in a rule: its id, and its name when set (for messages). */
+const roleRefSchema = z.object({ id: z.string(), name: z.string() });
+
 export const settingSchemas = {
   model: z.string(),
   fallbackModels: z.array(z.string()),
@@ -40,6 +43,12 @@ export const settingSchemas = {
   privacy: z.enum(['zdr', 'no-training', 'default']),
   /** Tools (or `<server>.*`) that run only after the asker presses Allow (/tools confirm), beside those a server marks destructive. */
   confirmTools: z.array(z.string()),
+  /** Who may ask here (/model option allowed-roles); empty: everyone. */
+  allowedRoles: z.array(roleRefSchema),
+  /** Who may pick their own model in /ask where user choice is on (/model option user-choice-roles); empty: everyone. */
+  userChoiceRoles: z.array(roleRefSchema),
+  /** Per tool, who may have it called for them (/tools option <tool> roles); absent or empty: everyone. */
+  toolRoles: z.record(z.string(), z.array(roleRefSchema)),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -66,6 +75,9 @@ export function defaultSettings(config: Config): ChannelSettings {
     webSearchDomains: [],
     privacy: config.defaults.privacy,
     confirmTools: [],
+    allowedRoles: [],
+    userChoiceRoles: [],
+    toolRoles: {},
   };
 }
 
