@@ -187,3 +187,22 @@ describe('the shipped example', () => {
     }
   });
 });
+
+describe('MCP tools in the tool loop', () => {
+  it('a slow MCP tool gets the registry’s timeout (on the clock) and a clear error; the server keeps working', async () => {
+    const { runToolCall } = await import('../../src/llm/tool-runner.ts');
+    const reg = new ToolRegistry(3_000);
+    const fakeClock = createFakeClock(0);
+    const server = new McpServer(STDIO, { registry: reg, clock: fakeClock, logger: captureLogger().logger, resultMaxChars: 1000 });
+    try {
+      await server.start();
+      const deps = { registry: reg, context: toolContext(), signal: new AbortController().signal, clock: fakeClock, logger: captureLogger().logger, offered: new Set(['fake__slow', 'fake__echo']) };
+      const slow = runToolCall({ id: 'c1', name: 'fake__slow', arguments: '{}' }, deps);
+      await fakeClock.advance(3_000);
+      expect(await slow).toMatchObject({ isError: true, content: JSON.stringify({ error: 'the tool timed out after 3000 ms' }) });
+      expect(await runToolCall({ id: 'c2', name: 'fake__echo', arguments: '{"text":"still here"}' }, deps)).toMatchObject({ isError: false, content: 'echo: still here' });
+    } finally {
+      await server.close();
+    }
+  });
+});
