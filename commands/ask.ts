@@ -27,6 +27,7 @@ export default defineCommand({
       history: async () => (invocation.history ? await invocation.history() : []),
       surface,
       isAdmin,
+      ...(invocation.rolesOf ? { rolesOf: invocation.rolesOf.bind(invocation) } : {}),
       signal: invocation.signal,
     });
     invocation.onAnswer?.(options.prompt, result.text);

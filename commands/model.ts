@@ -4,6 +4,7 @@ import { formatContext, levelOf, scopeOption, scopeWords } from '../src/core/com
 import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import { isPresetId } from '../src/core/pipeline.ts';
+import { parseRoleList, roleNames } from '../src/core/role-rules.ts';
 import type { ResolvedSettings, SettingKey } from '../src/core/settings.ts';
 import { WEB_SEARCH_TOOL } from '../src/core/server-tools.ts';
 
@@ -29,7 +30,12 @@ const OPTION_KEYS = {
   'reasoning-display': 'reasoningDisplay',
   'web-search-domains': 'webSearchDomains',
   privacy: 'privacy',
+  'allowed-roles': 'allowedRoles',
+  'user-choice-roles': 'userChoiceRoles',
 } as const satisfies Record<string, SettingKey>;
+
+/** Options whose value is a list of roles (user groups) or `everyone`. */
+const ROLE_OPTIONS = new Set<string>(['allowed-roles', 'user-choice-roles']);
 
 const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
 const REASONING_DISPLAYS = ['hidden', 'status', 'spoiler'] as const;
@@ -64,7 +70,7 @@ function parsePrivacy(raw: string): (typeof PRIVACY_VALUES)[number] {
   return value;
 }
 
-function parseOptionValue(option: OptionName, raw: string): number | boolean | string | string[] {
+function parseOptionValue(option: Exclude<OptionName, 'allowed-roles' | 'user-choice-roles'>, raw: string): number | boolean | string | string[] {
   if (option === 'reasoning-effort') return oneOf(option, raw, REASONING_EFFORTS);
   if (option === 'reasoning-display') return oneOf(option, raw, REASONING_DISPLAYS);
   if (option === 'web-search-domains') return parseDomains(raw);
@@ -220,7 +226,13 @@ export default defineCommand({
           await reply(`\`${options.option}\` for ${scopeWords(level)} is back to the inherited value.`, { ephemeral: true });
           return;
         }
-        const value = parseOptionValue(options.option, raw);
+        if (ROLE_OPTIONS.has(options.option)) {
+          const roles = await parseRoleList(invocation, options.value, options.option);
+          await core.settings.set(invocation, level, key as 'allowedRoles', roles);
+          await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${roles.length === 0 ? 'everyone' : roleNames(roles)}.`, { ephemeral: true });
+          return;
+        }
+        const value = parseOptionValue(options.option as Exclude<OptionName, 'allowed-roles' | 'user-choice-roles'>, raw);
         // The value's type follows the option, which TypeScript cannot see through the table; set() checks it against the key's schema.
         await core.settings.set(invocation, level, key, value as never);
         await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });

@@ -4,6 +4,7 @@ import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import type { KeyState } from '../src/core/openrouter-key.ts';
 import { formatAmount, formatUsd } from '../src/core/quota.ts';
+import { parseRoleTarget, type RoleRef } from '../src/core/roles.ts';
 import { resolveUser } from '../src/core/users.ts';
 import { QUOTA_LIMITS, type QuotaLimitName, type QuotaSubject } from '../src/core/store-types.ts';
 
@@ -27,12 +28,73 @@ export function parseLimitValue(limit: QuotaLimitName, raw: string): number | nu
   return value;
 }
 
-async function subjectOf(invocation: Invocation, target: string): Promise<{ subject: QuotaSubject; label: string }> {
+/** The word for a tier on this platform: Discord roles, Slack user groups. */
+function tierWord(invocation: Invocation): { prefix: string; noun: string } {
+  return invocation.platform === 'slack' ? { prefix: 'group', noun: 'user group' } : { prefix: 'role', noun: 'role' };
+}
+
+async function roleOf(invocation: Invocation, ref: string): Promise<RoleRef> {
+  const { noun } = tierWord(invocation);
+  if (invocation.isDm) throw new UserFacingError('bad-input', `A direct message has no ${noun}s; set tiers in a server channel.`);
+  if (!invocation.findRole) throw new UserFacingError('bad-input', `This platform has no ${noun}s to set limits for.`);
+  const role = await invocation.findRole(ref);
+  if (!role) throw new UserFacingError('not-found', `There is no ${noun} \`${ref.slice(0, 60)}\` here: give its name${noun === 'role' ? ', mention or id' : ' (handle) or id'}.`);
+  return role;
+}
+
+async function subjectOf(invocation: Invocation, target: string): Promise<{ subject: QuotaSubject; label: string; role?: RoleRef }> {
   const word = target.trim().toLowerCase();
   if (word === 'default') return { subject: { kind: 'default' }, label: 'everyone (default)' };
   if (word === 'server') return { subject: { kind: 'server' }, label: 'the whole server' };
+  const roleRef = parseRoleTarget(target);
+  if (roleRef !== undefined) {
+    const role = await roleOf(invocation, roleRef);
+    return { subject: { kind: 'role', roleId: role.id }, label: `the ${tierWord(invocation).noun} ${role.name}`, role };
+  }
   const user = await resolveUser(invocation, target);
   return { subject: { kind: 'user', userId: user.id }, label: user.name };
+}
+
+/** /quota show <user>: each limit, which tier it comes from and why. */
+async function userLines(core: Core, invocation: Invocation, ref: string): Promise<string> {
+  const { platform, workspaceId } = invocation;
+  const { noun } = tierWord(invocation);
+  const user = await resolveUser(invocation, ref);
+  const { roles, lookupFailed } = await core.pipeline.rolesOf({ place: invocation, user, rolesOf: invocation.rolesOf?.bind(invocation) });
+  const tiers = new Map((await core.store.listQuotaTiers(platform, workspaceId)).map((t) => [t.roleId, t]));
+  const names = new Map(roles.map((r) => [r.id, r.name]));
+  const views = await core.quota.limitsFor({ platform, workspaceId, userId: user.id }, roles.map((r) => r.id));
+  const hasRoles = invocation.rolesOf !== undefined && !invocation.isDm;
+  const lines = views.map((v) => {
+    const amount = v.value === null ? 'none' : formatAmount(v.limit, v.value);
+    if (!hasRoles) return `\`${v.limit}\`: ${amount} _(${v.source})_`;
+    const why =
+      v.source === 'role'
+        ? `tier of the ${noun} ${names.get(v.roleId ?? '') ?? tiers.get(v.roleId ?? '')?.label ?? v.roleId}: the most generous of their ${noun}s' tiers`
+        : v.source === 'user'
+          ? 'their own limit, which wins over any tier'
+          : `${v.source}: no own limit and no ${noun} of theirs has a tier for it`;
+    return `\`${v.limit}\`: ${amount} _(${why})_`;
+  });
+  const withTier = roles.filter((r) => tiers.has(r.id)).map((r) => r.name);
+  const roleLine = lookupFailed
+    ? [`Their ${noun}s could not be read (${lookupFailed}); the default applies until they can.`]
+    : hasRoles
+      ? [`${noun[0]!.toUpperCase()}${noun.slice(1)}s with a tier: ${withTier.length > 0 ? withTier.join(', ') : 'none'}.`]
+      : [];
+  return [`**Limits for ${user.name}**`, ...roleLine, ...lines].join('\n');
+}
+
+/** /quota show: every tier of this server. */
+async function tierLines(core: Core, invocation: Invocation): Promise<string[]> {
+  const { noun, prefix } = tierWord(invocation);
+  const tiers = await core.store.listQuotaTiers(invocation.platform, invocation.workspaceId);
+  if (tiers.length === 0) return [`**Tiers**: none. Give a ${noun} its own limits with \`/quota set ${prefix}:<name> <limit> <value>\`.`];
+  const lines = tiers.map((tier) => {
+    const limits = QUOTA_LIMITS.filter((l) => tier.limits[l] !== undefined).map((l) => `\`${l}\` ${tier.limits[l] === null ? 'none' : formatAmount(l, tier.limits[l]!)}`);
+    return `${prefix}:${tier.label}: ${limits.join(', ') || 'no limits set'}`;
+  });
+  return [`**Tiers** (a member's own limits win; otherwise the most generous tier among their ${noun}s; otherwise the default)`, ...lines];
 }
 
 /** /quota show server: the server's budget and the OpenRouter key's own state. */
@@ -87,10 +149,7 @@ export default defineCommand({
         }
         const budget = await core.quota.serverBudget(platform, workspaceId);
         if (options.user) {
-          const user = await resolveUser(invocation, options.user);
-          const views = await core.quota.limitsFor({ platform, workspaceId, userId: user.id });
-          const lines = views.map((v) => `\`${v.limit}\`: ${v.value === null ? 'none' : formatAmount(v.limit, v.value)} _(${v.source})_`);
-          await reply([`**Limits for ${user.name}**`, ...lines].join('\n'), { ephemeral: true });
+          await reply(await userLines(core, invocation, options.user), { ephemeral: true });
           return;
         }
         const defaults = await core.store.getQuotaLimits(platform, workspaceId, { kind: 'default' });
@@ -104,23 +163,24 @@ export default defineCommand({
           `Server budget \`usd-per-month\`: ${budget.value === null ? 'none' : formatUsd(budget.value)} _(${budget.source})_, ${formatUsd(month.month.usd)} used this month`,
         );
         lines.push(`Answers at once per user: ${core.config.quota.maxConcurrent}`);
-        await reply(['**Default limits for everyone**', ...lines].join('\n'), { ephemeral: true });
+        await reply(['**Default limits for everyone**', ...lines, ...(invocation.findRole && !invocation.isDm ? ['', ...(await tierLines(core, invocation))] : [])].join('\n'), { ephemeral: true });
       },
     }),
     set: defineSubcommand({
       description: 'Set a limit for a user, the default, or the server (admins)',
       admin: true,
       options: z.object({
-        target: z.string().trim().min(1).describe('A user, "default" (everyone) or "server" (the whole server)'),
+        target: z.string().trim().min(1).describe('A user, role:<name> (Slack: group:<handle>), "default" (everyone) or "server"'),
         limit: z.enum(QUOTA_LIMITS).describe('Which limit'),
         value: z.string().trim().min(1).describe('A number, or "none" for no limit'),
       }),
       async execute({ options, invocation, core, reply }) {
         const value = parseLimitValue(options.limit, options.value);
-        const { subject, label } = await subjectOf(invocation, options.target);
+        const { subject, label, role } = await subjectOf(invocation, options.target);
         if (subject.kind === 'server' && options.limit !== 'usd-per-month') {
           throw new UserFacingError('bad-input', 'The server as a whole has only a `usd-per-month` budget; use `default` for per-user limits.');
         }
+        if (role) await core.store.setQuotaTier(invocation.platform, invocation.workspaceId, role.id, role.name);
         await core.store.setQuotaLimit(invocation.platform, invocation.workspaceId, subject, options.limit, value);
         await reply(`\`${options.limit}\` for ${label} is now ${value === null ? 'none (no limit)' : formatAmount(options.limit, value)}.`, {
           ephemeral: true,
@@ -128,12 +188,13 @@ export default defineCommand({
       },
     }),
     reset: defineSubcommand({
-      description: "Remove a user's own limits so the defaults apply (admins)",
+      description: "Remove a user's own limits, or a role's tier, so the defaults apply (admins)",
       admin: true,
-      options: z.object({ user: z.string().trim().min(1).describe('The user') }),
+      options: z.object({ user: z.string().trim().min(1).describe('The user, or role:<name> (Slack: group:<handle>)') }),
       async execute({ options, invocation, core, reply }) {
         const { subject, label } = await subjectOf(invocation, options.user);
-        await core.store.clearQuotaLimits(invocation.platform, invocation.workspaceId, subject);
+        if (subject.kind === 'role') await core.store.deleteQuotaTier(invocation.platform, invocation.workspaceId, subject.roleId);
+        else await core.store.clearQuotaLimits(invocation.platform, invocation.workspaceId, subject);
         await reply(`Limits for ${label} reset to the defaults.`, { ephemeral: true });
       },
     }),

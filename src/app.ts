@@ -6,12 +6,14 @@ import { commands } from '../commands/index.ts';
 import type { Config } from './config.ts';
 import { createCore, type Core } from './core/core.ts';
 import { createSettleSpool, defaultSpoolDir, type SettleSpool } from './core/settle-spool.ts';
-import type { Clock } from './core/types.ts';
+import { systemClock, type Clock } from './core/types.ts';
 import { createModelCatalog } from './llm/catalog.ts';
 import { createOpenRouterAccount } from './llm/account.ts';
 import { createOpenRouterService } from './llm/openrouter.ts';
 import type { Logger } from './log.ts';
 import { createStore } from './store/index.ts';
+import { loadMcpServers } from './tools/mcp/mcp-config.ts';
+import { startMcpServers, type McpServers } from './tools/mcp/mcp-servers.ts';
 import { loadPlugins, registerBuiltinTools } from './tools/plugins.ts';
 import { ToolRegistry } from './tools/registry.ts';
 
@@ -19,6 +21,8 @@ export interface App {
   core: Core;
   /** Settles waiting for the database (see settle-spool.ts). */
   spool: SettleSpool;
+  /** The MCP tool servers of MCP_SERVERS (none when unset). */
+  mcp: McpServers;
   close(): Promise<void>;
 }
 
@@ -30,7 +34,10 @@ export interface AppOptions {
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
+  // A bad MCP_SERVERS file stops the start before anything is opened.
+  const mcpConfigs = config.mcp.serversFile ? loadMcpServers(config.mcp.serversFile) : [];
   const store = await createStore(config.databaseUrl, { logger });
+  let mcp: McpServers | undefined;
   try {
     await store.migrate();
     const expired = await store.expireReservations(new Date());
@@ -46,6 +53,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     const registry = new ToolRegistry(config.tools.timeoutMs);
     registerBuiltinTools(registry);
     await loadPlugins(config.plugins, { registry, logger });
+    mcp = await startMcpServers(mcpConfigs, {
+      registry,
+      clock: options.clock ?? systemClock,
+      logger: logger.child({ component: 'mcp' }),
+      resultMaxChars: config.mcp.resultMaxChars,
+    });
     const llm = createOpenRouterService({
       apiKey: config.openrouter.apiKey,
       baseUrl: config.openrouter.baseUrl,
@@ -83,13 +96,16 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     return {
       core,
       spool,
+      mcp,
       async close() {
+        await mcp?.close();
         catalog.close();
         await spool.close();
         await store.close();
       },
     };
   } catch (error) {
+    await mcp?.close();
     await store.close();
     throw error;
   }

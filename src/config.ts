@@ -161,6 +161,9 @@ const schema = z.object({
     z.array(z.string().regex(/^[a-z]+:[^\s:]+$/, 'entries must look like discord:123456 or slack:U0123ABC')),
   ),
   PLUGINS: list,
+  MCP_SERVERS: optionalString,
+  MCP_RESULT_MAX_CHARS: positiveInt(20_000),
+  ROLE_CACHE_TTL_MS: positiveInt(300_000),
   QUOTA_DEFAULT_REQUESTS_PER_DAY: quotaValue('count'),
   QUOTA_DEFAULT_TOKENS_PER_DAY: quotaValue('count'),
   QUOTA_DEFAULT_USD_PER_DAY: quotaValue('usd'),
@@ -258,6 +261,10 @@ export interface Config {
   /** ALLOW_DMS: answer direct messages (off by default); DMs are then governed by ADMIN_USER_IDS alone. */
   allowDms: boolean;
   plugins: string[];
+  /** MCP_SERVERS: the JSON file listing MCP tool servers; MCP_RESULT_MAX_CHARS caps each result before the model. */
+  mcp: { serversFile?: string; resultMaxChars: number };
+  /** ROLE_CACHE_TTL_MS: how long a member's roles (Discord) or user groups (Slack) are reused before asking the platform again. */
+  roleCacheTtlMs: number;
   quota: {
     requestsPerDay: number | null;
     tokensPerDay: number | null;
@@ -412,6 +419,8 @@ function toConfig(e: Parsed): Config {
     adminUserIds: e.ADMIN_USER_IDS,
     allowDms: e.ALLOW_DMS,
     plugins: e.PLUGINS,
+    mcp: { serversFile: e.MCP_SERVERS, resultMaxChars: e.MCP_RESULT_MAX_CHARS },
+    roleCacheTtlMs: e.ROLE_CACHE_TTL_MS,
     quota: {
       requestsPerDay: e.QUOTA_DEFAULT_REQUESTS_PER_DAY,
       tokensPerDay: e.QUOTA_DEFAULT_TOKENS_PER_DAY,

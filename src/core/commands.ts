@@ -12,14 +12,15 @@ import type { MessageSurface } from './types.ts';
 import type { Core } from './core.ts';
 import type { ConversationRef } from './conversation-key.ts';
 import type { MessagePart } from '../llm/types.ts';
+import type { RoleLookup } from './roles.ts';
 
 export interface CommandUser {
   id: string;
   name: string;
 }
 
-/** One use of a command, as an adapter describes it. */
-export interface Invocation extends Place {
+/** One use of a command, as an adapter describes it (with the platform's role lookups where it has them). */
+export interface Invocation extends Place, RoleLookup {
   user: CommandUser;
   /** The platform's own notion of an admin (Manage Guild, workspace admin). */
   isPlatformAdmin(): Promise<boolean>;

@@ -15,7 +15,10 @@ import { InboundRouter } from './inbound.ts';
 import { KeyStateCache, type OpenRouterAccount } from './openrouter-key.ts';
 import { AnswerPipeline } from './pipeline.ts';
 import { QuotaService } from './quota.ts';
+import { Approvals } from './approvals.ts';
+import { toolRoleHooks } from './role-rules.ts';
 import { RateBudget } from './rate-budget.ts';
+import { MembershipCache } from './roles.ts';
 import { defaultSettings, SettingsService } from './settings.ts';
 import { systemClock, type Clock } from './types.ts';
 import { TurnGate } from './turn-gate.ts';
@@ -47,6 +50,10 @@ export interface Core {
   readonly keyState: KeyStateCache | undefined;
   readonly settings: SettingsService;
   readonly quota: QuotaService;
+  /** Members' roles (user groups), read from the platform and cached (ROLE_CACHE_TTL_MS). */
+  readonly membership: MembershipCache;
+  /** Tool calls waiting for their asker's Allow (destructive tools, /tools confirm). */
+  readonly approvals: Approvals;
   readonly pipeline: AnswerPipeline;
   readonly budget: RateBudget;
   /** Spreads bursts of new answers over event-loop turns (see turn-gate.ts). */
@@ -86,6 +93,8 @@ export function createCore(deps: CoreDeps): Core {
     quota: new QuotaService(deps.store, deps.config.quota, instanceId, () => new Date(clock.now()), (error, attempt, delayMs) =>
       deps.logger.warn({ err: error, attempt, delayMs }, 'recording usage failed; retrying'),
     ),
+    membership: new MembershipCache(clock, deps.logger, deps.config.roleCacheTtlMs),
+    approvals: undefined as unknown as Approvals,
     pipeline: undefined as unknown as AnswerPipeline,
     inbound: undefined as unknown as InboundRouter,
     host: undefined as unknown as AdapterHost,
@@ -108,6 +117,10 @@ export function createCore(deps: CoreDeps): Core {
     },
   };
   (core as { pipeline: AnswerPipeline }).pipeline = new AnswerPipeline(core);
+  (core as { approvals: Approvals }).approvals = new Approvals(core);
+  // Role rules first: a tool the asker may not use is refused before anyone is asked to allow it.
+  deps.registry.addHooks(toolRoleHooks(core));
+  deps.registry.addHooks(core.approvals.hooks());
   const inbound = new InboundRouter(core);
   Object.assign(core, { inbound, host: createAdapterHost(core, inbound) });
   return core;

@@ -15,6 +15,7 @@ import { conversationKey, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError, UserFacingError } from './errors.ts';
 import { askerOf, stopAnywhere } from './remote-stop.ts';
+import type { RoleLookup } from './roles.ts';
 import { DM_WORKSPACE, type Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
 import { BoundedMap } from '../util/bounded-map.ts';
@@ -33,7 +34,7 @@ export interface InboundUser extends CommandUser {
  * What the adapter offers for one event: how to reply to the person, where an
  * answer goes, and what the conversation was so far.
  */
-export interface InboundPort {
+export interface InboundPort extends RoleLookup {
   /** Replies to the person who triggered the event; private where the platform can. */
   reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
   /**
@@ -218,6 +219,8 @@ export class InboundRouter {
       },
       ...(port.history ? { history: () => port.history!() } : {}),
       ...(port.lookupUser ? { lookupUser: (ref: string) => port.lookupUser!(ref) } : {}),
+      ...(port.rolesOf ? { rolesOf: (userId: string) => port.rolesOf!(userId) } : {}),
+      ...(port.findRole ? { findRole: (ref: string) => port.findRole!(ref) } : {}),
       ...(port.onAnswer ? { onAnswer: (prompt: string, answer: string) => port.onAnswer!(prompt, answer) } : {}),
     };
   }
@@ -260,6 +263,20 @@ export class InboundRouter {
       if (core.draining) throw restartingError();
       const port: InboundPort = { ...event.port, ...(asked.history ? { history: asked.history } : {}) };
       await this.#run({ ...event, kind: 'command', name: asked.command.name, options: asked.options, conversation: asked.conversation, place: asked.place, port }, asked.command, undefined, asked.options, asked.conversation);
+      return;
+    }
+    if (event.action === 'allow' || event.action === 'deny') {
+      const result = core.approvals.press(event.requestId, event.user.id, event.action);
+      logger.info({ requestId: event.requestId, action: event.action, result }, 'tool approval pressed');
+      if (result === 'not-asker') await say('Only the person who asked can allow or deny this tool call.');
+      else if (result === 'not-waiting') {
+        const running = (await askerOf(core, event.place, event.requestId)) !== undefined && core.pipeline.ownerOf(event.requestId) === undefined;
+        await say(
+          running
+            ? 'This answer is being written by another process of the bot, which this press cannot reach; the tool call counts as refused after 2 minutes. Ask again if you need it.'
+            : 'This tool call is no longer waiting for an answer.',
+        );
+      }
       return;
     }
     logger.info({ action: event.action }, 'unknown button pressed');

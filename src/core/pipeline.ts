@@ -25,6 +25,9 @@ import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
 import { ThinkingStatus } from './thinking-status.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
+import type { RoleRef, UserRoles } from './roles.ts';
+import type { ApprovalTarget } from './approvals.ts';
+import { isMemberOfAny, mayNotPickModel, notAllowedHere } from './role-rules.ts';
 
 /** Used when the catalog does not know a model. */
 const UNKNOWN_CONTEXT_LENGTH = 32_768;
@@ -47,6 +50,8 @@ export interface AskRequest {
   surface: MessageSurface;
   /** Asked only when the answer depends on it (a per-request model), so a lookup can be skipped. */
   isAdmin: boolean | (() => Promise<boolean>);
+  /** The asker's roles (user groups) from the platform; read once per answer through the core's cache. */
+  rolesOf?: (userId: string) => Promise<RoleRef[]>;
   signal?: AbortSignal;
 }
 
@@ -63,6 +68,10 @@ interface Running {
   requestId: string;
   place: Place;
   userId: string;
+  userName: string;
+  /** Where the answer is shown: tools that ask first post their question here. */
+  surface: MessageSurface;
+  isAdmin: () => Promise<boolean>;
   controller: AbortController;
   stoppedBy?: string;
   /** Ended by interrupt() (shutdown): settles as 'interrupted'. */
@@ -141,6 +150,12 @@ export class AnswerPipeline {
   }
 
   /** The user who started a running request (for Stop-button checks). */
+  /** An answer running here whose asker a tool may ask first (approvals.ts). */
+  approvalTarget(requestId: string): ApprovalTarget | undefined {
+    const run = this.#running.get(requestId);
+    return run ? { place: run.place, userId: run.userId, userName: run.userName, surface: run.surface, signal: run.controller.signal, isAdmin: run.isAdmin } : undefined;
+  }
+
   ownerOf(requestId: string): string | undefined {
     return this.#running.get(requestId)?.userId;
   }
@@ -204,6 +219,13 @@ export class AnswerPipeline {
     return { requestId, outcome: streamed.outcome, text: streamed.text, result: streamed.result, error: streamed.failure?.error };
   }
 
+  /** The asker's roles, through the core's cache (a failed lookup counts as none and is logged there). */
+  rolesOf(request: Pick<AskRequest, 'place' | 'user' | 'rolesOf'>): Promise<UserRoles> {
+    const { place, user } = request;
+    if (place.isDm) return Promise.resolve({ roles: [] });
+    return this.core.membership.rolesOf({ platform: place.platform, workspaceId: place.workspaceId, userId: user.id }, request.rolesOf);
+  }
+
   /** Everything that can refuse runs before any message is posted or anything is charged. */
   async #gate(request: AskRequest): Promise<Plan> {
     const { core } = this;
@@ -217,10 +239,19 @@ export class AnswerPipeline {
       );
     }
     const settings = plainSettings(await core.settings.resolve(request.place));
+    const isAdmin = async () => (typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin);
+    if (settings.allowedRoles.length > 0) {
+      const roles = await this.rolesOf(request);
+      if (!isMemberOfAny(roles, settings.allowedRoles) && !(await isAdmin())) throw notAllowedHere(settings.allowedRoles, roles);
+    }
     let model = settings.model;
     if (request.model !== undefined && request.model !== model) {
-      if (!settings.allowUserModel && !(typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin)) {
+      if (!settings.allowUserModel && !(await isAdmin())) {
         throw new UserFacingError('not-allowed', 'This channel does not let users pick their own model; ask an admin, or leave `model` out.');
+      }
+      if (settings.userChoiceRoles.length > 0) {
+        const roles = await this.rolesOf(request);
+        if (!isMemberOfAny(roles, settings.userChoiceRoles) && !(await isAdmin())) throw mayNotPickModel(settings.userChoiceRoles, roles);
       }
       model = request.model.trim();
     }
@@ -292,6 +323,7 @@ export class AnswerPipeline {
         // Bounds, not estimates: the tool definitions count whether or not the model ends up offered them.
         promptTokens: promptTokensCeiling(plan.conversation.messages) + toolTokensCeiling(core.registry.specs(plan.settings.tools)),
         maxTokens: plan.maxTokens,
+        roleIds: (await this.rolesOf(request)).roles.map((role) => role.id),
       });
     } catch (error) {
       if (error instanceof UserFacingError) {
@@ -312,7 +344,8 @@ export class AnswerPipeline {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const run: Running = { requestId, place, userId: user.id, controller };
+    const isAdmin = request.isAdmin;
+    const run: Running = { requestId, place, userId: user.id, userName: user.name, surface: request.surface, isAdmin: async () => (typeof isAdmin === 'function' ? isAdmin() : isAdmin), controller };
     this.#running.set(requestId, run);
     if (this.#interrupting) {
       run.interrupted = true;
@@ -397,7 +430,7 @@ export class AnswerPipeline {
         controller.abort(startError);
       }
       for (let step = await first; step.done !== true; step = await events.next()) {
-        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking);
+        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking, (name) => core.registry.get(name)?.name ?? name);
         else if (step.value.type === 'error' || step.value.type === 'done') {
           // Nothing can be shown: only collect what the aborted request used.
           streamed.usage = step.value.type === 'done' ? step.value.result.usage : step.value.usage;
@@ -590,7 +623,7 @@ function reasoningOf(plan: Plan): Pick<ChatRequest, 'reasoningEffort'> {
 }
 
 /** One stream event into the answer and its renderer. */
-function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus): void {
+function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus, toolLabel: (wireName: string) => string): void {
   switch (event.type) {
     case 'reasoning':
       streamed.reasoning += event.text;
@@ -610,7 +643,7 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
       break;
     case 'tool-call':
       thinking.stop();
-      renderer.status(`🔧 using ${event.call.name}…`);
+      renderer.status(`🔧 using ${toolLabel(event.call.name)}…`);
       break;
     case 'tool-result':
       renderer.status(null);

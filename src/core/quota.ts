@@ -21,12 +21,14 @@ import type { SettleSpool } from './settle-spool.ts';
 import { UserFacingError } from './errors.ts';
 import { DM_WORKSPACE } from './settings.ts';
 
-export type LimitSource = 'user' | 'server default' | 'environment default';
+export type LimitSource = 'user' | 'role' | 'server default' | 'environment default';
 
 export interface LimitView {
   limit: QuotaLimitName;
   value: number | null;
   source: LimitSource;
+  /** For source 'role': the role (user group) whose tier gave the value. */
+  roleId?: string;
 }
 
 const LIMIT_TO_FIELD: Record<QuotaLimitName, keyof EffectiveLimits> = {
@@ -50,6 +52,8 @@ export interface ReservationRequest {
   /** Upper bound on the first round's prompt tokens (messages and tool definitions). */
   promptTokens: number;
   maxTokens: number;
+  /** The asker's roles (user groups): their tiers apply where the user has no limit of their own. */
+  roleIds?: readonly string[];
 }
 
 export class QuotaService {
@@ -66,18 +70,18 @@ export class QuotaService {
     return this.defaults[LIMIT_TO_FIELD[limit] as 'requestsPerDay'];
   }
 
-  /** The limits that apply to one user, each with where it came from. */
-  async limitsFor(user: UserKey): Promise<LimitView[]> {
-    return this.#views(await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId));
+  /** The limits that apply to one user with these roles, each with where it came from. */
+  async limitsFor(user: UserKey, roleIds: readonly string[] = []): Promise<LimitView[]> {
+    return this.#views(await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId, roleIds.length > 0 ? roleIds : undefined));
   }
 
   async serverBudget(platform: string, workspaceId: string): Promise<{ value: number | null; source: LimitSource }> {
     return this.#serverBudget(await this.store.getQuotaLimits(platform, workspaceId, { kind: 'server' }), workspaceId);
   }
 
-  /** One read for the user's limits and the server budget: this runs before every answer. */
-  async effectiveLimits(user: UserKey): Promise<EffectiveLimits> {
-    const set = await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId);
+  /** One read for the user's limits, their roles' tiers and the server budget: this runs before every answer. */
+  async effectiveLimits(user: UserKey, roleIds: readonly string[] = []): Promise<EffectiveLimits> {
+    const set = await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId, roleIds.length > 0 ? roleIds : undefined);
     const limits: EffectiveLimits = {
       maxConcurrent: this.defaults.maxConcurrent,
       serverUsdPerMonth: this.#serverBudget(set.server, user.workspaceId).value,
@@ -87,7 +91,7 @@ export class QuotaService {
   }
 
   #views(set: QuotaLimitSet): LimitView[] {
-    return QUOTA_LIMITS.map((limit) => pick(limit, set.user, set.default, this.envDefault(limit)));
+    return QUOTA_LIMITS.map((limit) => pick(limit, set.user, set.roles ?? {}, set.default, this.envDefault(limit)));
   }
 
   /** DMs are no server: their overall cap is QUOTA_DM_USD_PER_MONTH (or what the bot's admins set in a DM), never the server budget. */
@@ -113,7 +117,7 @@ export class QuotaService {
   async reserve(request: ReservationRequest): Promise<Reservation> {
     const models = [request.model, ...(request.fallbacks ?? [])];
     const priceOf = request.priceOf ?? (async () => priceFromInfo(request.model, request.modelInfo));
-    const [limits, price] = await Promise.all([this.effectiveLimits(request.user), priceOf(models)]);
+    const [limits, price] = await Promise.all([this.effectiveLimits(request.user, request.roleIds), priceOf(models)]);
     const now = this.now();
     if (!price.known && usdLimited(limits)) throw unknownPriceError(price, limits);
     const estimate = {
@@ -310,13 +314,26 @@ function unknownPriceError(price: Extract<WorstCasePrice, { known: false }>, lim
 /** About 10 s in all: long enough for a database restart or failover. */
 const SETTLE_RETRY_DELAYS_MS = [100, 250, 500, 1000, 2000, 3000, 3000];
 
+/**
+ * A user's own limit wins; else the most generous of their roles' tiers (no
+ * limit beats any number, a larger number a smaller one); else the server's
+ * default; else the environment's.
+ */
 function pick(
   limit: QuotaLimitName,
   own: QuotaLimitValues,
+  roles: Record<string, QuotaLimitValues>,
   serverDefault: QuotaLimitValues,
   envDefault: number | null,
 ): LimitView {
   if (own[limit] !== undefined) return { limit, value: own[limit], source: 'user' };
+  let best: LimitView | undefined;
+  for (const roleId of Object.keys(roles).sort()) {
+    const value = roles[roleId]?.[limit];
+    if (value === undefined) continue;
+    if (!best || (best.value !== null && (value === null || value > best.value))) best = { limit, value, source: 'role', roleId };
+  }
+  if (best) return best;
   if (serverDefault[limit] !== undefined) return { limit, value: serverDefault[limit], source: 'server default' };
   return { limit, value: envDefault, source: 'environment default' };
 }

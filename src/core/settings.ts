@@ -20,6 +20,9 @@ export interface Place {
 /** Every direct message on a platform is one pseudo-workspace, whatever server or team the user comes from. */
 export const DM_WORKSPACE = '@me';
 
+/** A role (user group) as stored in a rule: its id, and its name when set (for messages). */
+const roleRefSchema = z.object({ id: z.string(), name: z.string() });
+
 export const settingSchemas = {
   model: z.string(),
   fallbackModels: z.array(z.string()),
@@ -38,6 +41,14 @@ export const settingSchemas = {
   /** Domains web search may use; empty: any. */
   webSearchDomains: z.array(z.string()),
   privacy: z.enum(['zdr', 'no-training', 'default']),
+  /** Tools (or `<server>.*`) that run only after the asker presses Allow (/tools confirm), beside those a server marks destructive. */
+  confirmTools: z.array(z.string()),
+  /** Who may ask here (/model option allowed-roles); empty: everyone. */
+  allowedRoles: z.array(roleRefSchema),
+  /** Who may pick their own model in /ask where user choice is on (/model option user-choice-roles); empty: everyone. */
+  userChoiceRoles: z.array(roleRefSchema),
+  /** Per tool, who may have it called for them (/tools option <tool> roles); absent or empty: everyone. */
+  toolRoles: z.record(z.string(), z.array(roleRefSchema)),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -63,6 +74,10 @@ export function defaultSettings(config: Config): ChannelSettings {
     reasoningDisplay: 'status',
     webSearchDomains: [],
     privacy: config.defaults.privacy,
+    confirmTools: [],
+    allowedRoles: [],
+    userChoiceRoles: [],
+    toolRoles: {},
   };
 }
 

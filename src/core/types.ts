@@ -9,7 +9,8 @@ export { systemClock, type Clock } from '../util/clock.ts';
 
 /** A button under a streaming answer. */
 export interface MessageAction {
-  id: 'stop' | 'retry';
+  /** allow / deny: a tool waiting for the asker's go-ahead (see approvals.ts). */
+  id: 'stop' | 'retry' | 'allow' | 'deny';
   label: string;
 }
 

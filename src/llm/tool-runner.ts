@@ -63,6 +63,8 @@ export async function runToolCall(call: ToolCall, deps: ToolRunDeps): Promise<To
   const started = deps.clock.now();
   const log = deps.logger.child({ tool: call.name, callId: call.id });
   let args: unknown = call.arguments;
+  // The model calls a tool by its wire name; hooks and logs see the tool's own (`github.search_issues`).
+  let name = call.name;
   let outcome: { content: string; isError: boolean };
 
   try {
@@ -77,7 +79,7 @@ export async function runToolCall(call: ToolCall, deps: ToolRunDeps): Promise<To
   for (const hooks of deps.registry.hooks()) {
     if (!hooks.afterToolCall) continue;
     try {
-      await hooks.afterToolCall({ callId: call.id, name: call.name, args, ...outcome, durationMs }, deps.context);
+      await hooks.afterToolCall({ callId: call.id, name, args, ...outcome, durationMs }, deps.context);
     } catch (err) {
       log.warn({ err: errorMessage(err) }, 'afterToolCall hook failed; ignored');
     }
@@ -91,6 +93,7 @@ export async function runToolCall(call: ToolCall, deps: ToolRunDeps): Promise<To
       log.warn({ requestId: deps.context.requestId }, 'model called a tool that was not offered in this round; refused');
       return { content: errorContent(`the tool "${call.name}" is not available here`), isError: true };
     }
+    name = tool.name;
 
     const parsed = parseArguments(call.arguments);
     if (!parsed.ok) return { content: errorContent(parsed.message), isError: true };
@@ -103,7 +106,7 @@ export async function runToolCall(call: ToolCall, deps: ToolRunDeps): Promise<To
       if (!hooks.beforeToolCall) continue;
       let decision;
       try {
-        decision = await hooks.beforeToolCall({ callId: call.id, name: call.name, args }, deps.context);
+        decision = await hooks.beforeToolCall({ callId: call.id, name, args }, deps.context);
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'beforeToolCall hook threw; call denied');
         return { content: errorContent('the tool call was blocked by a policy check that failed'), isError: true };

@@ -33,6 +33,13 @@ export interface Tool<I extends z.ZodObject = z.ZodObject> {
   input: I;
   /** Overrides the registry's default per-tool timeout. */
   timeoutMs?: number;
+  /**
+   * JSON Schema sent to the model instead of one derived from `input` (tools
+   * from an MCP server describe their arguments this way; the server checks them).
+   */
+  parameters?: Record<string, unknown>;
+  /** The tool changes or deletes things (MCP `destructiveHint`): it runs only after the asker allows it. */
+  destructive?: boolean;
   execute(input: z.infer<I>, ctx: ToolContext): unknown;
 }
 

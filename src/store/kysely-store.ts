@@ -111,14 +111,60 @@ export function createKyselyStore(
       return values;
     },
 
-    async getQuotaLimitSet(platform, workspaceId, userId) {
-      const { rows } = await run((db) => quotaLimitSet.run<{ subject_kind: string; limit_name: string; value: number | string | null }>(db, platform, workspaceId, userId));
+    async getQuotaLimitSet(platform, workspaceId, userId, roleIds) {
+      type Row = { subject_kind: string; user_id: string; limit_name: string; value: number | string | null };
+      const roles = [...new Set(roleIds ?? [])];
+      const { rows } =
+        roles.length === 0
+          ? await run((db) => quotaLimitSet.run<Row>(db, platform, workspaceId, userId))
+          : { rows: await run((db) => quotaLimitSetWithRoles(db, platform, workspaceId, userId, roles).execute()) };
       const set: QuotaLimitSet = { user: {}, default: {}, server: {} };
+      if (roleIds !== undefined) set.roles = {};
       for (const row of rows) {
         const kind = row.subject_kind;
         if (kind === 'user' || kind === 'default' || kind === 'server') putLimit(set[kind], row);
+        else if (kind === 'role' && set.roles) putLimit((set.roles[row.user_id] ??= {}), row);
       }
       return set;
+    },
+
+    async setQuotaTier(platform, workspaceId, roleId, label) {
+      await run((db) =>
+        db
+          .insertInto('quota_tiers')
+          .values({ platform, workspace_id: workspaceId, role_id: roleId, label })
+          .onConflict((oc) => oc.columns(['platform', 'workspace_id', 'role_id']).doUpdateSet((eb) => ({ label: eb.ref('excluded.label') })))
+          .execute(),
+      );
+    },
+
+    async listQuotaTiers(platform, workspaceId) {
+      const [tiers, limits] = await Promise.all([
+        run((db) => db.selectFrom('quota_tiers').select(['role_id', 'label']).where('platform', '=', platform).where('workspace_id', '=', workspaceId).execute()),
+        run((db) =>
+          db
+            .selectFrom('quota_limits')
+            .select(['user_id', 'limit_name', 'value'])
+            .where('platform', '=', platform)
+            .where('workspace_id', '=', workspaceId)
+            .where('subject_kind', '=', 'role')
+            .execute(),
+        ),
+      ]);
+      return tiers
+        .map((tier) => {
+          const values: QuotaLimitValues = {};
+          for (const row of limits) if (row.user_id === tier.role_id) putLimit(values, row);
+          return { roleId: tier.role_id, label: tier.label, limits: values };
+        })
+        .sort((a, b) => a.label.localeCompare(b.label) || a.roleId.localeCompare(b.roleId));
+    },
+
+    async deleteQuotaTier(platform, workspaceId, roleId) {
+      await transaction(quotaLockKey(platform, workspaceId), async (trx) => {
+        await ofSubject(trx.deleteFrom('quota_limits'), platform, workspaceId, { kind: 'role', roleId }).execute();
+        await trx.deleteFrom('quota_tiers').where('platform', '=', platform).where('workspace_id', '=', workspaceId).where('role_id', '=', roleId).execute();
+      });
     },
 
     async setQuotaLimit(platform, workspaceId, subject, limit, value) {
@@ -137,7 +183,7 @@ export function createKyselyStore(
             platform,
             workspace_id: workspaceId,
             subject_kind: subject.kind,
-            user_id: subject.kind === 'user' ? subject.userId : '',
+            user_id: subjectId(subject),
             limit_name: limit,
             value,
           })
@@ -836,7 +882,7 @@ const answerRecordsOf = perCount((count) =>
 const quotaLimitSet = prepare(3, (db, platform: string, workspaceId: string, userId: string) =>
   db
     .selectFrom('quota_limits')
-    .select(['subject_kind', 'limit_name', 'value'])
+    .select(['subject_kind', 'user_id', 'limit_name', 'value'])
     .where('platform', '=', platform)
     .where('workspace_id', '=', workspaceId)
     .where((eb) => eb.or([eb('subject_kind', 'in', ['default', 'server']), eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)])])),
@@ -949,7 +995,28 @@ function ofSubject<T extends SubjectFilterable<T>>(
     .where('platform', '=', platform)
     .where('workspace_id', '=', workspaceId)
     .where('subject_kind', '=', subject.kind)
-    .where('user_id', '=', subject.kind === 'user' ? subject.userId : '');
+    .where('user_id', '=', subjectId(subject));
+}
+
+/** What sits in quota_limits.user_id for a subject. */
+function subjectId(subject: QuotaSubject): string {
+  return subject.kind === 'user' ? subject.userId : subject.kind === 'role' ? subject.roleId : '';
+}
+
+/** The quota check's read when the user has roles: their own rows, their roles' tiers, the defaults and the budget. */
+function quotaLimitSetWithRoles(db: Kysely<Database>, platform: string, workspaceId: string, userId: string, roleIds: readonly string[]) {
+  return db
+    .selectFrom('quota_limits')
+    .select(['subject_kind', 'user_id', 'limit_name', 'value'])
+    .where('platform', '=', platform)
+    .where('workspace_id', '=', workspaceId)
+    .where((eb) =>
+      eb.or([
+        eb('subject_kind', 'in', ['default', 'server']),
+        eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)]),
+        eb.and([eb('subject_kind', '=', 'role'), eb('user_id', 'in', roleIds)]),
+      ]),
+    );
 }
 
 function putLimit(values: QuotaLimitValues, row: { limit_name: string; value: number | string | null }): void {

@@ -254,6 +254,23 @@ export const MIGRATIONS: readonly Migration[] = [
       for (const statement of POSTGRES_QUOTA_FUNCTIONS) await sql.raw(statement).execute(db);
     },
   },
+  {
+    version: 12,
+    name: 'quota-tiers',
+    async up(db) {
+      // Roles and user groups as quota tiers: their limits live in quota_limits
+      // (subject_kind 'role', user_id the role's id); this names them.
+      await db.schema
+        .createTable('quota_tiers')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('role_id', 'text', (c) => c.notNull())
+        .addColumn('label', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('quota_tiers_pk', ['platform', 'workspace_id', 'role_id'])
+        .execute();
+    },
+  },
 ];
 
 /**

@@ -9,12 +9,14 @@ export interface Database {
     platform: string;
     workspace_id: string;
     subject_kind: string;
-    /** '' unless subject_kind is 'user' (so it can sit in the primary key). */
+    /** The user's id for 'user', the role's for 'role'; '' otherwise (so it can sit in the primary key). */
     user_id: string;
     limit_name: string;
     /** null = explicitly unlimited. */
     value: number | null;
   };
+  /** Quota tiers (migration 12): a Discord role or Slack user group with limits in quota_limits (subject_kind 'role'). */
+  quota_tiers: { platform: string; workspace_id: string; role_id: string; label: string };
   reservations: {
     id: string;
     platform: string;

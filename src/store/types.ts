@@ -14,8 +14,18 @@ export interface SettingsScope {
 export const QUOTA_LIMITS = ['requests-per-day', 'tokens-per-day', 'usd-per-day', 'usd-per-month'] as const;
 export type QuotaLimitName = (typeof QUOTA_LIMITS)[number];
 
-/** Whose limit: one user, the default for every user of a workspace, or the workspace as a whole. */
-export type QuotaSubject = { kind: 'user'; userId: string } | { kind: 'default' } | { kind: 'server' };
+/**
+ * Whose limit: one user, a tier (a Discord role or Slack user group: everyone
+ * in it), the default for every user of a workspace, or the workspace as a whole.
+ */
+export type QuotaSubject = { kind: 'user'; userId: string } | { kind: 'role'; roleId: string } | { kind: 'default' } | { kind: 'server' };
+
+/** A quota tier: a role or user group with limits, named as it was when set (the platform may rename it since). */
+export interface QuotaTier {
+  roleId: string;
+  label: string;
+  limits: QuotaLimitValues;
+}
 
 /** null = explicitly unlimited; a missing key = not set at this level. */
 export type QuotaLimitValues = Partial<Record<QuotaLimitName, number | null>>;
@@ -23,6 +33,8 @@ export interface QuotaLimitSet {
   user: QuotaLimitValues;
   default: QuotaLimitValues;
   server: QuotaLimitValues;
+  /** The tiers of the roles asked for that have limits, by role id (present only when role ids were given). */
+  roles?: Record<string, QuotaLimitValues>;
 }
 
 export interface UserKey {
@@ -199,8 +211,14 @@ export interface Store {
   clearSettings(scope: SettingsScope, keys?: string[]): Promise<void>;
 
   getQuotaLimits(platform: string, workspaceId: string, subject: QuotaSubject): Promise<QuotaLimitValues>;
-  /** One user's own limits, the workspace's defaults and its server budget, in one read (the quota check's). */
-  getQuotaLimitSet(platform: string, workspaceId: string, userId: string): Promise<QuotaLimitSet>;
+  /** One user's own limits, their roles' tiers, the workspace's defaults and its server budget, in one read (the quota check's). */
+  getQuotaLimitSet(platform: string, workspaceId: string, userId: string, roleIds?: readonly string[]): Promise<QuotaLimitSet>;
+  /** Names a role's tier (its limits are set with setQuotaLimit and a `role` subject). */
+  setQuotaTier(platform: string, workspaceId: string, roleId: string, label: string): Promise<void>;
+  /** Every tier of a workspace with its limits, by label. */
+  listQuotaTiers(platform: string, workspaceId: string): Promise<QuotaTier[]>;
+  /** Removes a tier and its limits. */
+  deleteQuotaTier(platform: string, workspaceId: string, roleId: string): Promise<void>;
   /** value undefined removes the override (falls back to the next level); null = unlimited. */
   setQuotaLimit(
     platform: string,

@@ -233,6 +233,14 @@ export class FakeDiscord {
     return user;
   }
 
+  /** A role (no permissions of its own) given to these members; call before the bot connects to have it in GUILD_CREATE. */
+  addRole(name: string, members: readonly FakeUser[] = []): FakeRole {
+    const role: FakeRole = { id: this.snowflakes.next(), name, permissions: 0n };
+    this.roles.push(role);
+    for (const member of members) this.members.set(member.id, [...(this.members.get(member.id) ?? []), role.id]);
+    return role;
+  }
+
   /** Another text channel in the guild; call before the bot connects (discord.js drops events for uncached channels). */
   /** Every guild the bot is in: the first, then those addGuild made. */
   get guildIds(): string[] {
@@ -412,6 +420,23 @@ export class FakeDiscord {
     return bits & Permission.Administrator ? ALL_PERMISSIONS : bits;
   }
 
+  /** The guild's roles; @everyone's id is its guild's (every guild shares the first one's other roles). */
+  #rolesJson(guildId = this.guildId): Array<Record<string, unknown>> {
+    return this.roles.map((r, position) => ({
+      id: position === 0 ? guildId : r.id,
+      name: r.name,
+      permissions: r.permissions.toString(),
+      position,
+      color: 0,
+      hoist: false,
+      managed: false,
+      mentionable: false,
+      flags: 0,
+      icon: null,
+      unicode_emoji: null,
+    }));
+  }
+
   #memberJson(userId: string): Record<string, unknown> {
     const user = this.#userById(userId)!;
     return {
@@ -460,20 +485,7 @@ export class FakeDiscord {
       features: [],
       emojis: [],
       stickers: [],
-      roles: this.roles.map((r, position) => ({
-        // @everyone's id is its guild's.
-        id: position === 0 ? guildId : r.id,
-        name: r.name,
-        permissions: r.permissions.toString(),
-        position,
-        color: 0,
-        hoist: false,
-        managed: false,
-        mentionable: false,
-        flags: 0,
-        icon: null,
-        unicode_emoji: null,
-      })),
+      roles: this.#rolesJson(guildId),
       channels: channels.filter((c) => c.type !== 11).map(channelJson),
       threads: channels.filter((c) => c.type === 11).map(channelJson),
       members: [...this.members.keys()].map((id) => this.#memberJson(id)),
@@ -712,6 +724,10 @@ export class FakeDiscord {
       const user = this.#userById(String(b.recipient_id));
       if (!user) throw new RestError(httpError(400, 50035, 'Invalid Form Body'));
       return channelJson(this.dmChannel(user));
+    }
+    if ((m = /^\/guilds\/(\d+)\/roles$/.exec(path)) && method === 'GET') {
+      if (!this.guildIds.includes(m[1]!)) throw new RestError(httpError(404, 10004, 'Unknown Guild'));
+      return this.#rolesJson(m[1]);
     }
     if ((m = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(path)) && method === 'GET') {
       if (!this.guildIds.includes(m[1]!) || !this.members.has(m[2]!)) throw new RestError(httpError(404, 10007, 'Unknown Member'));

@@ -28,6 +28,13 @@ export interface FakeUser {
   enterprise?: { id: string; teams: string[] };
 }
 
+export interface FakeUserGroup {
+  id: string;
+  handle: string;
+  name: string;
+  users: string[];
+}
+
 export interface FakeBlock {
   type: string;
   text?: { type: string; text: string };
@@ -130,6 +137,8 @@ export interface FakeSlack {
   /** Socket Mode acks: envelope id and payload. */
   readonly acks: Array<{ envelopeId: string; payload: unknown }>;
   readonly streams: StreamRules;
+  /** User groups (usergroups.list with include_users); failNext('usergroups.list', …) makes the lookup fail. */
+  readonly userGroups: FakeUserGroup[];
   addUser(user: FakeUser): void;
   /** Called after every Web API call with what the fake answered (benchmarks time deliveries with it). */
   onCall(listener: (call: ApiCall, response: Record<string, unknown>) => void): () => void;
@@ -197,6 +206,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const botId = options.botId ?? 'B0BOT';
 
   const users = new Map<string, FakeUser>();
+  const userGroups: FakeUserGroup[] = [];
   const channels = new Map<string, FakeMessage[]>();
   const calls: ApiCall[] = [];
   const violations: string[] = [];
@@ -337,6 +347,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         return ok({ url: 'https://fake.slack.test/', team: 'Fake Team', user: 'switchboard', team_id: teamId, user_id: botUserId, bot_id: botId });
       case 'apps.connections.open':
         return ok({ url: `${wsBase}/socket?ticket=${randomUUID()}` });
+      case 'usergroups.list':
+        return ok({
+          usergroups: userGroups.map((g) => ({ id: g.id, team_id: teamId, handle: g.handle, name: g.name, ...(args.include_users ? { users: [...g.users], user_count: g.users.length } : { user_count: g.users.length }) })),
+        });
       case 'users.info': {
         const user = users.get(String(args.user));
         return user ? ok({ user: userJson(user) }) : fail('user_not_found');
@@ -619,6 +633,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     statuses,
     acks,
     streams,
+    userGroups,
     addUser(user) {
       users.set(user.id, user);
     },

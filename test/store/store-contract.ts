@@ -225,6 +225,39 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         });
         expect(await store.getQuotaLimits('discord', 'guild-2', user)).toEqual({ 'usd-per-day': 1 });
       });
+
+      it('keep tiers (roles, user groups) with their limits, read with the user in one set, and removed whole', async () => {
+        const staff = { kind: 'role', roleId: 'r-staff' } as const;
+        await store.setQuotaTier('discord', 'guild-1', 'r-staff', 'staff');
+        await store.setQuotaLimit('discord', 'guild-1', staff, 'usd-per-day', 5);
+        await store.setQuotaLimit('discord', 'guild-1', staff, 'requests-per-day', null);
+        await store.setQuotaTier('discord', 'guild-1', 'r-leads', 'leads');
+        await store.setQuotaLimit('discord', 'guild-1', { kind: 'role', roleId: 'r-leads' }, 'usd-per-day', 20);
+        await store.setQuotaTier('discord', 'guild-2', 'r-staff', 'other guild');
+        await store.setQuotaLimit('discord', 'guild-1', { kind: 'user', userId: 'r-staff' }, 'usd-per-day', 1);
+        await store.setQuotaLimit('discord', 'guild-1', { kind: 'default' }, 'requests-per-day', 20);
+        // Renamed on the platform: set again under the new label.
+        await store.setQuotaTier('discord', 'guild-1', 'r-leads', 'team leads');
+
+        expect(await store.getQuotaLimits('discord', 'guild-1', staff)).toEqual({ 'usd-per-day': 5, 'requests-per-day': null });
+        expect(await store.listQuotaTiers('discord', 'guild-1')).toEqual([
+          { roleId: 'r-staff', label: 'staff', limits: { 'usd-per-day': 5, 'requests-per-day': null } },
+          { roleId: 'r-leads', label: 'team leads', limits: { 'usd-per-day': 20 } },
+        ]);
+        expect(await store.getQuotaLimitSet('discord', 'guild-1', 'alice', ['r-staff', 'r-none', 'r-staff'])).toEqual({
+          user: {},
+          default: { 'requests-per-day': 20 },
+          server: {},
+          roles: { 'r-staff': { 'usd-per-day': 5, 'requests-per-day': null } },
+        });
+        // A user id that happens to equal a role id is not that role's tier, and the other way round.
+        expect(await store.getQuotaLimitSet('discord', 'guild-1', 'r-staff', [])).toEqual({ user: { 'usd-per-day': 1 }, default: { 'requests-per-day': 20 }, server: {}, roles: {} });
+
+        await store.deleteQuotaTier('discord', 'guild-1', 'r-staff');
+        expect(await store.getQuotaLimits('discord', 'guild-1', staff)).toEqual({});
+        expect((await store.listQuotaTiers('discord', 'guild-1')).map((t) => t.label)).toEqual(['team leads']);
+        expect(await store.listQuotaTiers('discord', 'guild-2')).toEqual([{ roleId: 'r-staff', label: 'other guild', limits: {} }]);
+      });
     });
 
     describe('reserve', () => {

@@ -52,18 +52,30 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   const history: HistoryMessage[] = [];
   /** The answer being written, for Ctrl-C. */
   let running: string | undefined;
+  /** The answer whose tool call waits for y or n. */
+  let approval: string | undefined;
 
   const surface: MessageSurface = {
     maxMessageLength: 1_000_000,
     rateLimit: { count: 1000, windowMs: 1000 },
     budgetKey: 'console',
     // The terminal cannot edit what it printed: post prints, edit prints only what is new.
-    async post(text) {
+    async post(text, postOptions) {
+      // A tool asking first: a line of its own, answered with y or n.
+      if (postOptions?.actions?.some((a) => a.id === 'allow') && running !== undefined) {
+        approval = running;
+        write(`\n${forTerminal(text, options.color === true)} [y/n] `);
+        return { id: 'approval' };
+      }
       shown = text;
       write(text);
       return { id: 'terminal' };
     },
-    async edit(_id, text) {
+    async edit(id, text) {
+      if (id === 'approval') {
+        write(`${dim(forTerminal(text, false))}\n`);
+        return;
+      }
       if (text.startsWith(shown)) write(text.slice(shown.length));
       else write(`\n${text}`);
       shown = text;
@@ -171,6 +183,14 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   let wake: (() => void) | undefined;
   let ended = false;
   lines.on('line', (line) => {
+    // While a tool asks first, y or n answers it at once (the answer being written holds the queue).
+    const yes = /^\s*(y|yes)\s*$/i.test(line);
+    if (approval !== undefined && (yes || /^\s*(n|no)\s*$/i.test(line))) {
+      const requestId = approval;
+      approval = undefined;
+      void host.handle({ kind: 'action', action: yes ? 'allow' : 'deny', requestId, place: PLACE, user: { id: user.id, name: user.name }, port });
+      return;
+    }
     queue.push(line);
     wake?.();
   });

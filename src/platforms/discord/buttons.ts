@@ -10,6 +10,7 @@ import { placeOfInteraction } from './answer-thread.ts';
 import { answerSurface, isManager, userOf, type DiscordContext } from './context.ts';
 import { MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
 import { InteractionReplier } from './replier.ts';
+import { discordRoles, roleIdsOf } from './roles.ts';
 import { parseButtonId, type DiscordAnswerSurface } from './surface.ts';
 
 /** Discord wants an acknowledgement within 3 s; if the core has not decided by then, the press is taken as an update. */
@@ -59,6 +60,7 @@ class ButtonResponder {
       reply: (text, options) => this.#reply(text, options?.ephemeral ?? true),
       answerSurface: (requestId) => this.#answerSurface(requestId),
       isPlatformAdmin: async () => isManager(this.interaction.memberPermissions),
+      ...discordRoles(this.ctx.client, this.interaction.guildId, { id: this.interaction.user.id, roleIds: roleIdsOf(this.interaction.member) ?? [] }),
       onSettled: () => this.ctx.live.forget(this.#surface?.postedIds ?? []),
     };
   }

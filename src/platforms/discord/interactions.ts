@@ -3,6 +3,7 @@
  * (well inside Discord's 3 s), then describes the event to the core's one
  * entry point, which decides everything else.
  */
+import { discordRoles, roleIdsOf } from './roles.ts';
 import { ApplicationCommandOptionType, MessageFlags, type ChatInputCommandInteraction, type CommandInteractionOption, type Interaction } from 'discord.js';
 import type { CommandUser } from '../../core/commands.ts';
 import type { InboundPort } from '../../core/inbound.ts';
@@ -94,6 +95,7 @@ function commandPort(
     ...(where.history ? { history: where.history } : {}),
     isPlatformAdmin: async () => isManager(interaction.memberPermissions),
     lookupUser: (ref) => lookupUser(ctx, interaction.guildId, ref),
+    ...discordRoles(ctx.client, interaction.guildId, { id: interaction.user.id, roleIds: roleIdsOf(interaction.member) ?? [] }),
     onSettled: () => ctx.live.forget(surface?.postedIds ?? []),
   };
 }

@@ -4,6 +4,7 @@
  * the bot owns the thread is the conversation, and DMs need no mention. The
  * adapter only says where the message sits; the core decides the rest.
  */
+import { discordRoles, roleIdsOf } from './roles.ts';
 import { Routes, type Message } from 'discord.js';
 import type { InboundMessage, InboundPort } from '../../core/inbound.ts';
 import { splitMessage } from '../../core/split.ts';
@@ -116,6 +117,7 @@ function messagePort(ctx: DiscordContext, message: Message, where: Conversation)
       return surface;
     },
     ...(where.history ? { history: where.history } : {}),
+    ...discordRoles(ctx.client, message.guildId, message.member ? { id: message.author.id, roleIds: roleIdsOf(message.member) ?? [] } : undefined),
     async isPlatformAdmin() {
       if (!message.inGuild()) return false;
       const member = message.member ?? (await message.guild.members.fetch(message.author.id));

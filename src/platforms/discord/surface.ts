@@ -57,7 +57,7 @@ export function buttonRow(actions: readonly MessageAction[], requestId: string):
       type: ComponentType.ActionRow,
       components: actions.map((action) => ({
         type: ComponentType.Button,
-        style: action.id === 'stop' ? ButtonStyle.Danger : ButtonStyle.Secondary,
+        style: action.id === 'stop' || action.id === 'deny' ? ButtonStyle.Danger : action.id === 'allow' ? ButtonStyle.Success : ButtonStyle.Secondary,
         label: action.label,
         custom_id: buttonId(action.id, requestId),
       })),

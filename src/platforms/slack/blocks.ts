@@ -135,7 +135,7 @@ export function actionsBlock(actions: MessageAction[], requestId: string): types
       action_id: `${ACTION_PREFIX}${action.id}`,
       text: { type: 'plain_text', text: action.label.slice(0, 75), emoji: true },
       value: requestId,
-      ...(action.id === 'stop' ? { style: 'danger' as const } : {}),
+      ...(action.id === 'stop' || action.id === 'deny' ? { style: 'danger' as const } : action.id === 'allow' ? { style: 'primary' as const } : {}),
     })),
   };
 }

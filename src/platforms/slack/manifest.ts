@@ -29,6 +29,7 @@ export const SLACK_BOT_SCOPES = [
   'channels:history', // conversations.replies in public channel threads
   'groups:history', // ... and in private channel threads
   'users:read', // names for thread history, workspace admins and owners
+  'usergroups:read', // user groups as quota tiers and role rules (usergroups.list)
   'assistant:write', // assistant.threads.setStatus ("is thinking…")
 ] as const;
 

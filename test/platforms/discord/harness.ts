@@ -62,11 +62,14 @@ export interface HarnessOptions {
   /** Register globally instead of in the fake guild. */
   global?: boolean;
   scale?: number;
+  /** Shapes the fake's world (roles, users) before the bot connects. */
+  setup?: (fake: FakeDiscord) => void;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const clock = createScaledClock(options.scale);
   const fake = await startFakeDiscord({ clock, ...options.fake });
+  options.setup?.(fake);
   const app = await startTestApp({
     clock,
     env: {

@@ -4,6 +4,7 @@
  * else (a button of an older version) reaches the core as an action it does
  * not know, and the presser is told privately that it no longer works.
  */
+import { slackUserGroups } from '../user-groups.ts';
 import type { App, RespondFn } from '@slack/bolt';
 import type { InboundAction, InboundPort } from '../../../core/inbound.ts';
 import { ACTION_PREFIX } from '../blocks.ts';
@@ -57,5 +58,6 @@ function actionPort(deps: SlackDeps, at: { channel: string; teamId: string; user
       return deps.surfaces.create({ channel: at.channel, teamId: at.teamId, threadTs: at.threadTs, userId: at.userId, requestId });
     },
     isPlatformAdmin: () => deps.directory.isAdmin(at.userId),
+    ...slackUserGroups(deps, at.teamId),
   };
 }

@@ -5,6 +5,7 @@
  * Answers to commands that stream one go into the channel, under a line
  * saying who asked what.
  */
+import { slackUserGroups } from '../user-groups.ts';
 import type { App, RespondFn } from '@slack/bolt';
 import type { CommandDefinition } from '../../../core/commands.ts';
 import type { InboundCommand, InboundPort } from '../../../core/inbound.ts';
@@ -86,5 +87,6 @@ function commandPort(deps: SlackDeps, body: CommandBody, reply: InboundPort['rep
     },
     isPlatformAdmin: () => deps.directory.isAdmin(body.user_id),
     lookupUser: (ref) => lookupUser(deps, ref),
+    ...slackUserGroups(deps, body.team_id),
   };
 }

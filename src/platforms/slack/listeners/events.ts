@@ -5,6 +5,7 @@
  * port.history() only when the message is to be answered (a duplicate's
  * reading is dropped).
  */
+import { slackUserGroups } from '../user-groups.ts';
 import type { App } from '@slack/bolt';
 import type { HistoryMessage } from '../../../core/conversation.ts';
 import type { InboundMessage, InboundPort } from '../../../core/inbound.ts';
@@ -92,6 +93,7 @@ function messagePort(deps: SlackDeps, at: { channel: string; teamId: string; roo
     history,
     isPlatformAdmin: () => deps.directory.isAdmin(at.user),
     lookupUser: (ref) => lookupUser(deps, ref),
+    ...slackUserGroups(deps, at.teamId),
     async onSettled() {
       if (await statusSet) await deps.status.set(at.channel, at.rootId, '');
     },
