@@ -22,6 +22,7 @@ import { trackAnswer } from './recovery.ts';
 import { createRenderer, type Renderer, type RenderResult } from './renderer.ts';
 import { WEB_SEARCH_MAX_RESULTS, WEB_SEARCH_TOOL } from './server-tools.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
+import { progressLine, type AnswerProgress } from './progress.ts';
 import { ThinkingStatus } from './thinking-status.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
@@ -69,8 +70,7 @@ interface Running {
   interrupted?: boolean;
 }
 
-/** The status line while OpenRouter's web search runs (until the first text). */
-export const SEARCHING_STATUS = '🔎 searching…';
+export { SEARCHING_STATUS } from './progress.ts';
 
 /** The last line of an answer cut short by a shutdown. */
 export const INTERRUPTED_LINE = '(interrupted: the bot is restarting)';
@@ -356,9 +356,14 @@ export class AnswerPipeline {
     };
     const streamed: Streamed = { text: '', reasoning: '', usage: emptyUsage(), outcome: 'error', citations: [], searching: false };
     const thinking = new ThinkingStatus(settings.reasoningDisplay, core.clock, (line) => renderer.status(line));
+    // The status line and, for surfaces that show progress their own way, the same step as data.
+    const progress = (step: AnswerProgress | null) => {
+      renderer.status(step ? progressLine(step) : null);
+      request.surface.progress?.(step);
+    };
     if (plan.webSearch || ONLINE_SUFFIX.test(model)) {
       streamed.searching = true;
-      renderer.status(SEARCHING_STATUS);
+      progress({ kind: 'searching' });
     }
     try {
       const stream = core.llm.chat(chatRequest, {
@@ -397,7 +402,7 @@ export class AnswerPipeline {
         controller.abort(startError);
       }
       for (let step = await first; step.done !== true; step = await events.next()) {
-        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking);
+        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking, progress);
         else if (step.value.type === 'error' || step.value.type === 'done') {
           // Nothing can be shown: only collect what the aborted request used.
           streamed.usage = step.value.type === 'done' ? step.value.result.usage : step.value.usage;
@@ -590,7 +595,7 @@ function reasoningOf(plan: Plan): Pick<ChatRequest, 'reasoningEffort'> {
 }
 
 /** One stream event into the answer and its renderer. */
-function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus): void {
+function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus, progress: (step: AnswerProgress | null) => void): void {
   switch (event.type) {
     case 'reasoning':
       streamed.reasoning += event.text;
@@ -601,7 +606,7 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
       streamed.text += event.text;
       if (streamed.searching) {
         streamed.searching = false;
-        renderer.status(null);
+        progress(null);
       }
       renderer.append(event.text);
       break;
@@ -610,10 +615,10 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
       break;
     case 'tool-call':
       thinking.stop();
-      renderer.status(`🔧 using ${event.call.name}…`);
+      progress({ kind: 'tool', tool: event.call.name });
       break;
     case 'tool-result':
-      renderer.status(null);
+      progress(null);
       break;
     case 'usage':
       break;

@@ -11,6 +11,7 @@ import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { InboundPort } from '../../core/inbound.ts';
 import { parseCommandLine } from '../../core/parse-command-line.ts';
+import { progressLine } from '../../core/progress.ts';
 import type { MessageSurface, NativeStream } from '../../core/types.ts';
 
 export interface ConsoleChatOptions {
@@ -49,6 +50,8 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   const history: HistoryMessage[] = [];
   /** The answer being written, for Ctrl-C. */
   let running: string | undefined;
+  /** Answer text has been printed on the current line of the answer being written. */
+  let textOut = false;
 
   const surface: MessageSurface = {
     maxMessageLength: 1_000_000,
@@ -65,11 +68,17 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
       else write(`\n${text}`);
       shown = text;
     },
+    // A tool starting once text is out gets a dim line of its own (before the text, status() shows it).
+    progress(step) {
+      if (step && textOut) write(`\n${dim(progressLine(step))}\n`);
+    },
     stream(): NativeStream {
       let started = false;
+      textOut = false;
       return {
         async append(text) {
           started = true;
+          textOut = true;
           write(text);
         },
         // A status before the answer starts ("🔎 searching…") gets a dim line of its own; later ones would break the text.

@@ -5,6 +5,7 @@
  */
 import type { webApi } from '@slack/bolt';
 import type { AdapterHost } from '../../core/host.ts';
+import type { AnswerProgress } from '../../core/progress.ts';
 import type { Clock, MessageSurface } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
 import type { AssistantStatus } from './assistant-status.ts';
@@ -41,6 +42,8 @@ export interface SurfaceRequest {
   userId: string;
   requestId: string;
   header?: string;
+  /** The answer's progress steps (an assistant thread's status). */
+  onProgress?: (step: AnswerProgress | null) => void;
 }
 
 /** Makes answer surfaces, remembering for a while that Slack refused native streams here. */
@@ -60,6 +63,7 @@ export class SlackSurfaces {
       recipientUserId: request.userId,
       requestId: request.requestId,
       header: request.header,
+      onProgress: request.onProgress,
       nativeStream: clock.now() >= this.#streamsUnsupportedUntil,
       onStreamUnsupported: (error) => {
         logger.info({ error }, 'Slack refused chat.startStream; answering with chat.update for a while');

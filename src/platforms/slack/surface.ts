@@ -8,6 +8,7 @@
  * the renderer's MessageView (blocks.ts), never from its text.
  */
 import type { types, webApi } from '@slack/bolt';
+import type { AnswerProgress } from '../../core/progress.ts';
 import type { Clock, MessageSurface, NativeStream, PostOptions, PostedMessage } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
 import { actionsBlock, fallbackText, formatView, headerBlock, sectionBlocks, viewBlocks } from './blocks.ts';
@@ -40,6 +41,8 @@ export interface SlackSurfaceOptions {
   clock: Clock;
   /** Told when chat.startStream is refused for good (so later answers skip it). */
   onStreamUnsupported?(error: string): void;
+  /** Told of the answer's progress steps (the assistant thread's status). */
+  onProgress?: (step: AnswerProgress | null) => void;
 }
 
 /** A message's blocks and top-level text: from the view when there is one, else the text as its body. */
@@ -77,6 +80,10 @@ class SlackSurface implements MessageSurface {
           onFinished: () => (this.#takeover = undefined),
         });
     }
+  }
+
+  progress(step: AnswerProgress | null): void {
+    this.options.onProgress?.(step);
   }
 
   async post(text: string, postOptions?: PostOptions): Promise<PostedMessage> {

@@ -8,6 +8,7 @@
 import type { App } from '@slack/bolt';
 import type { HistoryMessage } from '../../../core/conversation.ts';
 import type { InboundMessage, InboundPort } from '../../../core/inbound.ts';
+import { assistantStatusText, THINKING } from '../assistant-status.ts';
 import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
 import { replyInThread } from '../replies.ts';
 import { isOwnMessage, lookupUser, readThread, toPlain } from '../thread.ts';
@@ -81,19 +82,24 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
 }
 
 function messagePort(deps: SlackDeps, at: { channel: string; teamId: string; rootId: string; user: string }, history: () => Promise<HistoryMessage[]>): InboundPort {
-  let statusSet: Promise<boolean> = Promise.resolve(false);
+  const status = deps.status.forThread(at.channel, at.rootId);
   return {
     reply: replyInThread(deps, { channel: at.channel, user: at.user, threadTs: at.rootId }),
     async answerSurface(requestId) {
-      // The status call runs alongside the answer: the upstream request does not wait for Slack.
-      statusSet = deps.status.set(at.channel, at.rootId, 'is thinking…');
-      return deps.surfaces.create({ channel: at.channel, teamId: at.teamId, threadTs: at.rootId, userId: at.user, requestId });
+      // The status calls run alongside the answer: the upstream request does not wait for Slack.
+      void status.show(THINKING);
+      return deps.surfaces.create({
+        channel: at.channel,
+        teamId: at.teamId,
+        threadTs: at.rootId,
+        userId: at.user,
+        requestId,
+        onProgress: (step) => void status.show(assistantStatusText(step)),
+      });
     },
     history,
     isPlatformAdmin: () => deps.directory.isAdmin(at.user),
     lookupUser: (ref) => lookupUser(deps, ref),
-    async onSettled() {
-      if (await statusSet) await deps.status.set(at.channel, at.rootId, '');
-    },
+    onSettled: () => status.clear(),
   };
 }
