@@ -71,6 +71,7 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
     track: (name, work) => tracker.track(name, work),
     surfaces: new SlackSurfaces({ client, logger, clock }),
     status: new AssistantStatus({ client, logger, clock }),
+    commandPrefix: config.commandPrefix ?? '',
   };
   for (const listeners of [commands, events, actions]) listeners.register(app, deps);
   app.error(async (error) => {

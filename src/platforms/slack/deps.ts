@@ -33,6 +33,8 @@ export interface SlackDeps {
   track(name: string, work: () => Promise<void>): void;
   surfaces: SlackSurfaces;
   status: AssistantStatus;
+  /** SLACK_COMMAND_PREFIX ('' for none). */
+  commandPrefix: string;
 }
 
 export interface SurfaceRequest {
