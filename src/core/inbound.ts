@@ -14,6 +14,7 @@ import type { HistoryMessage } from './conversation.ts';
 import { conversationKey, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError, UserFacingError } from './errors.ts';
+import { isFeedbackAction, recordFeedback } from './feedback.ts';
 import { askerOf, stopAnywhere } from './remote-stop.ts';
 import { DM_WORKSPACE, type Place } from './settings.ts';
 import type { MessageSurface } from './types.ts';
@@ -260,6 +261,10 @@ export class InboundRouter {
       if (core.draining) throw restartingError();
       const port: InboundPort = { ...event.port, ...(asked.history ? { history: asked.history } : {}) };
       await this.#run({ ...event, kind: 'command', name: asked.command.name, options: asked.options, conversation: asked.conversation, place: asked.place, port }, asked.command, undefined, asked.options, asked.conversation);
+      return;
+    }
+    if (isFeedbackAction(event.action)) {
+      await recordFeedback(core, event);
       return;
     }
     logger.info({ action: event.action }, 'unknown button pressed');

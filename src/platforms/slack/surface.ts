@@ -11,7 +11,7 @@ import type { types, webApi } from '@slack/bolt';
 import type { AnswerProgress } from '../../core/progress.ts';
 import type { Clock, MessageSurface, NativeStream, PostOptions, PostedMessage } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { actionsBlock, fallbackText, formatView, headerBlock, sectionBlocks, viewBlocks } from './blocks.ts';
+import { actionsBlock, fallbackText, feedbackBlock, formatView, headerBlock, sectionBlocks, viewBlocks } from './blocks.ts';
 import { toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
 import { createNativeStream, messageArgs } from './native-stream.ts';
@@ -51,6 +51,8 @@ function messageContent(text: string, options: PostOptions | undefined, requestI
   if (header !== undefined) blocks.push(headerBlock(header));
   blocks.push(...(options?.view ? viewBlocks(options.view) : sectionBlocks(text)));
   if (options?.actions && options.actions.length > 0) blocks.push(actionsBlock(options.actions, requestId));
+  // A finished answer (not a stopped or failed one) can be rated.
+  if (options?.view?.final && options.view.endLine === null) blocks.push(feedbackBlock(requestId));
   const mrkdwn = options?.view ? formatView(options.view) : text;
   return { text: fallbackText(mrkdwn), blocks };
 }
