@@ -8,17 +8,19 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver, type Logger as BoltLogger, type webApi } from '@slack/bolt';
-import type { Config } from '../../config.ts';
+import { DEFAULT_SUGGESTED_PROMPTS, type Config } from '../../config.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { ChatAdapter, Clock } from '../../core/types.ts';
 import { createHttpFetch } from '../../http-fetch.ts';
 import type { Logger } from '../../log.ts';
 import { withDeadline } from '../../util/time.ts';
 import { AssistantStatus } from './assistant-status.ts';
+import { SlackAssistant } from './assistant.ts';
 import { toBoltLogger } from './bolt-logger.ts';
 import { PLATFORM, SlackSurfaces, Tracker, type BotIdentity, type SlackDeps } from './deps.ts';
 import { SlackDirectory } from './directory.ts';
 import * as actions from './listeners/actions.ts';
+import * as assistantEvents from './listeners/assistant.ts';
 import * as commands from './listeners/commands.ts';
 import * as events from './listeners/events.ts';
 import { markInterrupted } from './mark-interrupted.ts';
@@ -72,8 +74,10 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
     surfaces: new SlackSurfaces({ client, logger, clock }),
     status: new AssistantStatus({ client, logger, clock }),
     commandPrefix: config.commandPrefix ?? '',
+    assistant: () => assistant,
   };
-  for (const listeners of [commands, events, actions]) listeners.register(app, deps);
+  const assistant = new SlackAssistant(deps, config.suggestedPrompts ?? DEFAULT_SUGGESTED_PROMPTS);
+  for (const listeners of [commands, events, assistantEvents, actions]) listeners.register(app, deps);
   app.error(async (error) => {
     logger.error({ err: error }, 'bolt error');
   });

@@ -9,6 +9,7 @@ import type { AnswerProgress } from '../../core/progress.ts';
 import type { Clock, MessageSurface } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
 import type { AssistantStatus } from './assistant-status.ts';
+import type { SlackAssistant } from './assistant.ts';
 import type { SlackDirectory } from './directory.ts';
 import { RETRY_UNSUPPORTED_MS } from './errors.ts';
 import { createSlackSurface } from './surface.ts';
@@ -35,6 +36,8 @@ export interface SlackDeps {
   status: AssistantStatus;
   /** SLACK_COMMAND_PREFIX ('' for none). */
   commandPrefix: string;
+  /** The assistant view's threads (greeting, prompts, title, the viewed channel's settings). */
+  assistant(): SlackAssistant;
 }
 
 export interface SurfaceRequest {

@@ -7,8 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { commands as allCommands } from '../../../commands/index.ts';
 import { DEFAULT_SUGGESTED_PROMPTS, loadSlackManifestConfig } from '../../config.ts';
 import { usageOf, type CommandDefinition } from '../../core/commands.ts';
-import { truncate } from '../../util/text.ts';
 import { slackCommandName } from './command-names.ts';
+import { suggestedPrompts } from './suggested-prompts.ts';
 
 export interface SlackManifestOptions {
   /** Socket Mode (no public URL). When false, `requestUrl` is required. */
@@ -95,11 +95,6 @@ export function buildSlackManifest(options: SlackManifestOptions): Record<string
       token_rotation_enabled: false,
     },
   };
-}
-
-/** Suggested prompts as Slack wants them: a short title and the message sent when picked. */
-export function suggestedPrompts(prompts: readonly string[]): Array<{ title: string; message: string }> {
-  return prompts.slice(0, 4).map((prompt) => ({ title: truncate(prompt, 40), message: prompt }));
 }
 
 /** Reads `--request-url URL`, `--name NAME` and `--command-prefix PREFIX` (Socket Mode without a URL). */

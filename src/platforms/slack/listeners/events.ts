@@ -73,8 +73,11 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
   // name not yet known does not hold up the answer (the lookup goes on and fills the cache).
   const named = deps.directory.nameOf(user);
   const [text, name] = await Promise.all([toPlain(deps, event.text ?? ''), event.thread_ts ? named : (deps.directory.cachedName(user) ?? user)]);
+  // A DM thread may be an assistant thread: the channel its user is viewing decides the settings there.
+  const assistant = where.isDm && threadTs ? await deps.assistant().scope({ channel: event.channel, threadTs, teamId, text }) : undefined;
   return {
     ...base,
+    ...(assistant ? { place: assistant.place, conversation: assistant.conversation } : {}),
     parts: [{ type: 'text', text }],
     user: { id: user, name, isBot: false },
     port: messagePort(deps, { channel: event.channel, teamId, rootId, user }, history),
