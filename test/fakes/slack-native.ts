@@ -140,8 +140,9 @@ export function extendFakeSlack(fake: FakeSlack): NativeSlack {
     if (!upload) return undefined;
     const file = files.get(upload[1]!);
     if (!file) return { status: 404, body: 'unknown upload' };
-    file.bytes = body;
-    return { status: 200, body: `OK - ${body.length}` };
+    // The Web API client posts the file as multipart/form-data (one part); raw bytes are accepted too.
+    file.bytes = multipartFile(body) ?? body;
+    return { status: 200, body: `OK - ${file.bytes.length}` };
   });
 
   const threadEvent = (type: string, input: { user: string; channel: string; threadTs: string; context?: { channelId: string; teamId?: string } }) => ({
@@ -173,4 +174,16 @@ export function extendFakeSlack(fake: FakeSlack): NativeSlack {
       return fake.sendEvent({ type: 'app_home_opened', user, channel: channel ?? `D${user.slice(1)}`, tab: 'home', event_ts: String(Date.now() / 1000) });
     },
   };
+}
+
+/** The first part's content of a multipart/form-data body, or undefined when it is not one. */
+function multipartFile(body: Buffer): Buffer | undefined {
+  if (!body.subarray(0, 2).equals(Buffer.from('--'))) return undefined;
+  const lineEnd = body.indexOf('\r\n');
+  if (lineEnd < 0) return undefined;
+  const boundary = body.subarray(0, lineEnd);
+  const start = body.indexOf('\r\n\r\n', lineEnd);
+  const end = body.indexOf(Buffer.concat([Buffer.from('\r\n'), boundary]), start);
+  if (start < 0 || end < 0) return undefined;
+  return body.subarray(start + 4, end);
 }

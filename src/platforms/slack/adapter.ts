@@ -23,6 +23,7 @@ import * as actions from './listeners/actions.ts';
 import * as assistantEvents from './listeners/assistant.ts';
 import * as commands from './listeners/commands.ts';
 import * as events from './listeners/events.ts';
+import * as home from './listeners/home.ts';
 import { markInterrupted } from './mark-interrupted.ts';
 import { markdownToMrkdwn } from './mrkdwn.ts';
 
@@ -77,7 +78,7 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
     assistant: () => assistant,
   };
   const assistant = new SlackAssistant(deps, config.suggestedPrompts ?? DEFAULT_SUGGESTED_PROMPTS);
-  for (const listeners of [commands, events, assistantEvents, actions]) listeners.register(app, deps);
+  for (const listeners of [commands, events, assistantEvents, home, actions]) listeners.register(app, deps);
   app.error(async (error) => {
     logger.error({ err: error }, 'bolt error');
   });
