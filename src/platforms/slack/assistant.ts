@@ -91,10 +91,13 @@ export class SlackAssistant {
     const thread = await deps.host.assistantThread(PLATFORM, at.channel, at.threadTs);
     if (!thread) return undefined;
     if (!thread.titled && at.text.trim() !== '') {
-      await deps.client.assistant.threads
-        .setTitle({ channel_id: at.channel, thread_ts: at.threadTs, title: truncate(at.text.replace(/\s+/g, ' ').trim(), TITLE_LIMIT) })
-        .then(() => deps.host.saveAssistantThread({ ...thread, titled: true, updatedAt: new Date(deps.clock.now()) }))
-        .catch((error: unknown) => deps.logger.warn({ err: error }, 'could not set the assistant thread title'));
+      // Beside the answer, not before it: the title costs the first token nothing.
+      deps.track('assistant title', async () => {
+        await deps.client.assistant.threads
+          .setTitle({ channel_id: at.channel, thread_ts: at.threadTs, title: truncate(at.text.replace(/\s+/g, ' ').trim(), TITLE_LIMIT) })
+          .then(() => deps.host.saveAssistantThread({ ...thread, titled: true, updatedAt: new Date(deps.clock.now()) }))
+          .catch((error: unknown) => deps.logger.warn({ err: error }, 'could not set the assistant thread title'));
+      });
     }
     const place = placeOf(thread, at.teamId);
     await this.#sayProvenance(thread, place);
