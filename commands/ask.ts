@@ -9,9 +9,10 @@ export default defineCommand({
     model: withHints(z.string().optional().describe('Model for this question (where the channel allows it)'), {
       autocomplete: 'model',
     }),
+    private: z.boolean().optional().describe('Only you see the answer (an ephemeral reply)'),
   }),
   // Streams its answer (public deferral, Retry), and answers messages addressed to the bot.
-  streamsAnswer: { promptOption: 'prompt' },
+  streamsAnswer: { promptOption: 'prompt', privateOption: 'private' },
   answersMessages: true,
   async execute({ options, invocation, core, isAdmin }) {
     const surface = await invocation.answerSurface();

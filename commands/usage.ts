@@ -5,7 +5,7 @@ import { formatTokens } from '../src/core/answer-view.ts';
 import type { GenerationInfo } from '../src/core/openrouter-key.ts';
 import { formatAmount, formatDuration, formatUsd } from '../src/core/quota.ts';
 import { parseUserRef, resolveUser } from '../src/core/users.ts';
-import type { LedgerGroupKey, LedgerTotalsRow, QuotaLimitName, UsageTotals } from '../src/core/store-types.ts';
+import type { LedgerGroupKey, LedgerTotalsRow, QuotaLimitName, SatisfactionRow, UsageTotals } from '../src/core/store-types.ts';
 
 const USED: Record<QuotaLimitName, (t: { day: UsageTotals; month: UsageTotals }) => number> = {
   'requests-per-day': (t) => t.day.requests,
@@ -141,11 +141,12 @@ async function showTop(ctx: CommandContext<z.infer<typeof options>>, period: Per
   const window = periodWindow(period, new Date(core.clock.now()));
   const base = { platform: invocation.platform, workspaceId: invocation.workspaceId, from: window.from, to: window.to };
   const section = (key: LedgerGroupKey) => core.store.ledgerTotals({ ...base, groupBy: [key], limit: TOP_N });
-  const [users, models, channels, [all]] = await Promise.all([
+  const [users, models, channels, [all], votes] = await Promise.all([
     section('userId'),
     section('model'),
     section('channelId'),
     core.store.ledgerTotals({ ...base, groupBy: ['workspaceId'] }),
+    core.store.satisfaction({ platform: invocation.platform, workspaceId: invocation.workspaceId, from: window.from, to: window.to }),
   ]);
   const title = `**Top spenders ${period === 'day' ? 'today' : 'this month'}** (${window.label}, UTC)`;
   if (all === undefined) {
@@ -168,6 +169,7 @@ No usage yet.`, { ephemeral: true });
     '',
     '**Channels**',
     ...channels.map((row, i) => line(`\`${row.group.channelId}\``, row, i)),
+    ...satisfactionLines(votes),
   ];
   await reply(lines.join('\n'), { ephemeral: true });
 }
@@ -181,4 +183,15 @@ async function nameOf(ctx: CommandContext<unknown>, userId: string): Promise<str
   } catch {
     return userId;
   }
+}
+
+/** 👍/👎 votes on the period's answers per model, as a share of satisfied votes; nothing when nobody voted. */
+function satisfactionLines(votes: readonly SatisfactionRow[]): string[] {
+  const rated = votes.filter((row) => row.up + row.down > 0).slice(0, TOP_N);
+  if (rated.length === 0) return [];
+  return [
+    '',
+    '**Satisfaction** (👍/👎 on answers)',
+    ...rated.map((row) => `\`${row.model}\`: ${Math.round((100 * row.up) / (row.up + row.down))}% satisfied · 👍 ${row.up} · 👎 ${row.down}`),
+  ];
 }

@@ -43,6 +43,23 @@ function numberVar<F extends number | null | undefined>(
     });
 }
 
+/** Slack shows at most four suggested prompts in an assistant thread. */
+const MAX_SUGGESTED_PROMPTS = 4;
+export const DEFAULT_SUGGESTED_PROMPTS = [
+  'Explain this in plain words',
+  'Draft a short, friendly reply',
+  'Brainstorm five ideas for',
+  'Check this for mistakes',
+];
+
+/** Put before every Slack command name (`sb-` makes /sb-ask): lowercase letters, digits, - and _. */
+const slackCommandPrefix = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => v ?? '')
+  .refine((v) => v === '' || /^[a-z0-9][a-z0-9_-]{0,15}$/.test(v), 'must be up to 16 lowercase letters, digits, - or _ (e.g. sb-), or empty');
+
 const positiveInt = (fallback: number) => numberVar(fallback, 'a whole number above 0', (n) => Number.isInteger(n) && n > 0);
 
 /** A quota default: a number >= 0, or empty/"none" for no limit. */
@@ -185,6 +202,18 @@ const schema = z.object({
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_PORT: numberVar(3000, 'a port number from 1 to 65535', (n) => Number.isInteger(n) && n >= 1 && n <= 65535),
   SLACK_API_URL: url(),
+  SLACK_COMMAND_PREFIX: slackCommandPrefix,
+  SLACK_SUGGESTED_PROMPTS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const prompts = (v ?? '').split('|').map((p) => p.trim()).filter((p) => p !== '');
+      if (prompts.length > MAX_SUGGESTED_PROMPTS) {
+        ctx.addIssue({ code: 'custom', message: `may list at most ${MAX_SUGGESTED_PROMPTS} prompts separated by | (got ${prompts.length})` });
+        return z.NEVER;
+      }
+      return prompts.length > 0 ? prompts : DEFAULT_SUGGESTED_PROMPTS;
+    }),
   SHARD_COUNT: numberVar(undefined, 'the total number of Discord shards, a whole number above 0', (n) => Number.isInteger(n) && n > 0),
   SHARD_IDS: list.transform((ids, ctx) => {
     const numbers = ids.map(Number);
@@ -304,6 +333,10 @@ export interface Config {
     signingSecret?: string;
     port: number;
     apiUrl?: string;
+    /** SLACK_COMMAND_PREFIX: before every command name, in the manifest and the handlers ('' for none). */
+    commandPrefix: string;
+    /** SLACK_SUGGESTED_PROMPTS: offered when an assistant thread opens (at most 4). */
+    suggestedPrompts: string[];
   };
   ops: {
     /** /metrics and /healthz listen here when set. */
@@ -452,6 +485,8 @@ function toConfig(e: Parsed): Config {
           signingSecret: e.SLACK_SIGNING_SECRET,
           port: e.SLACK_PORT,
           apiUrl: e.SLACK_API_URL,
+          commandPrefix: e.SLACK_COMMAND_PREFIX,
+          suggestedPrompts: e.SLACK_SUGGESTED_PROMPTS,
         }
       : undefined,
     ops: { metricsPort: e.METRICS_PORT, metricsHost: e.METRICS_HOST, shutdownGraceMs: e.SHUTDOWN_GRACE_MS },
@@ -473,6 +508,14 @@ export function loadStoreConfig(envFile = '.env'): { databaseUrl?: string } {
   const result = schema.pick({ DATABASE_URL: true }).safeParse(process.env);
   if (!result.success) throw new ConfigError(result.error.issues.map((issue) => `DATABASE_URL ${issue.message}`));
   return { databaseUrl: result.data.DATABASE_URL };
+}
+
+/** For `npm run slack:manifest`: the Slack command prefix and suggested prompts alone (no tokens needed). */
+export function loadSlackManifestConfig(envFile = '.env'): { commandPrefix: string; suggestedPrompts: string[] } {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  const result = schema.pick({ SLACK_COMMAND_PREFIX: true, SLACK_SUGGESTED_PROMPTS: true }).safeParse(process.env);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`));
+  return { commandPrefix: result.data.SLACK_COMMAND_PREFIX, suggestedPrompts: result.data.SLACK_SUGGESTED_PROMPTS };
 }
 
 /**

@@ -73,6 +73,14 @@ export interface Subcommand<S extends z.ZodObject = z.ZodObject> {
 export interface StreamsAnswer {
   /** The option that carries the question; a message addressed to the bot fills it. */
   promptOption: string;
+  /** A boolean option asking for an answer only the asker sees (an ephemeral reply, where the platform has one). */
+  privateOption?: string;
+}
+
+/** Whether an invocation's options ask for a private answer (StreamsAnswer.privateOption set to true). */
+export function wantsPrivateAnswer(command: Pick<CommandDefinition, 'streamsAnswer'>, options: Record<string, unknown>): boolean {
+  const option = command.streamsAnswer?.privateOption;
+  return option !== undefined && options[option] === true;
 }
 
 export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {

@@ -8,13 +8,17 @@ import { SERVER_TOOLS } from './server-tools.ts';
 import type { ModelInfo } from '../llm/types.ts';
 import type { Logger } from '../log.ts';
 import type { Tool } from '../tools/types.ts';
-import type { AnswerRecord } from '../store/types.ts';
+import type { AnswerRecord, AssistantThread } from '../store/types.ts';
 import type { CommandDefinition } from './commands.ts';
 import type { Core } from './core.ts';
 import type { InboundEvent, InboundRouter } from './inbound.ts';
 import type { RateBudget } from './rate-budget.ts';
-import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
+import { buildDashboard, type Dashboard, type DashboardRequest } from './dashboard.ts';
+import { plainSettings, type ChannelSettings, type Place, type ResolvedSettings } from './settings.ts';
 import type { Clock } from './types.ts';
+
+/** Event ids claimed outside the InboundRouter are kept this long (Slack re-delivers for minutes). */
+const CLAIM_TTL_MS = 60 * 60 * 1000;
 
 export interface AdapterHost {
   readonly logger: Logger;
@@ -46,6 +50,17 @@ export interface AdapterHost {
   answerRecords(platform: string, channelId: string, messageIds: readonly string[]): Promise<Map<string, AnswerRecord>>;
   /** Records a message the adapter wrote on the bot's behalf that belongs to a conversation (a thread's opening question). */
   recordMessage(record: AnswerRecord): Promise<void>;
+  /** The settings at a place with where each value comes from (provenance, as /model show tells it). */
+  resolvedSettings(place: Place): Promise<ResolvedSettings>;
+  /** Assistant threads (Slack's AI app view) and the channel their user was viewing, kept across processes. */
+  assistantThread(platform: string, channelId: string, threadTs: string): Promise<AssistantThread | undefined>;
+  saveAssistantThread(thread: AssistantThread): Promise<void>;
+  /** A person's usage dashboard; with `isAdmin`, the workspace's too (the caller checked it with isAdmin). */
+  dashboard(request: DashboardRequest): Promise<Dashboard>;
+  /** Claims platform event ids for work outside InboundEvents (a greeting): true for the first process only. */
+  claimEvents(keys: readonly string[]): Promise<boolean>;
+  /** The bot's own admins and the platform's (the same check the commands use). */
+  isAdmin(who: { platform: string; user: { id: string }; isDm?: boolean; isPlatformAdmin(): Promise<boolean> }): Promise<boolean>;
 }
 
 export function createAdapterHost(core: Core, router: InboundRouter): AdapterHost {
@@ -67,5 +82,11 @@ export function createAdapterHost(core: Core, router: InboundRouter): AdapterHos
       return new Map(records.map((record) => [record.messageId, record]));
     },
     recordMessage: (record) => core.store.recordAnswerMessages([record]),
+    resolvedSettings: (place) => core.settings.resolve(place),
+    assistantThread: (platform, channelId, threadTs) => core.store.assistantThread(platform, channelId, threadTs),
+    saveAssistantThread: (thread) => core.store.saveAssistantThread(thread),
+    dashboard: (request) => buildDashboard(core, request),
+    isAdmin: (who) => core.isAdmin(who),
+    claimEvents: (keys) => core.store.claimEvents(keys, new Date(core.clock.now()), CLAIM_TTL_MS),
   };
 }

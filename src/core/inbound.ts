@@ -14,6 +14,7 @@ import type { HistoryMessage } from './conversation.ts';
 import { conversationKey, type ConversationRef } from './conversation-key.ts';
 import type { Core } from './core.ts';
 import { restartingError, UserFacingError } from './errors.ts';
+import { isFeedbackAction, recordFeedback } from './feedback.ts';
 import { askerOf, stopAnywhere } from './remote-stop.ts';
 import type { RoleLookup } from './roles.ts';
 import { DM_WORKSPACE, type Place } from './settings.ts';
@@ -277,6 +278,10 @@ export class InboundRouter {
             : 'This tool call is no longer waiting for an answer.',
         );
       }
+      return;
+    }
+    if (isFeedbackAction(event.action)) {
+      await recordFeedback(core, event);
       return;
     }
     logger.info({ action: event.action }, 'unknown button pressed');

@@ -22,6 +22,7 @@ import { trackAnswer } from './recovery.ts';
 import { createRenderer, type Renderer, type RenderResult } from './renderer.ts';
 import { WEB_SEARCH_MAX_RESULTS, WEB_SEARCH_TOOL } from './server-tools.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
+import { progressLine, type AnswerProgress } from './progress.ts';
 import { ThinkingStatus } from './thinking-status.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
@@ -78,8 +79,7 @@ interface Running {
   interrupted?: boolean;
 }
 
-/** The status line while OpenRouter's web search runs (until the first text). */
-export const SEARCHING_STATUS = '🔎 searching…';
+export { SEARCHING_STATUS } from './progress.ts';
 
 /** The last line of an answer cut short by a shutdown. */
 export const INTERRUPTED_LINE = '(interrupted: the bot is restarting)';
@@ -389,9 +389,14 @@ export class AnswerPipeline {
     };
     const streamed: Streamed = { text: '', reasoning: '', usage: emptyUsage(), outcome: 'error', citations: [], searching: false };
     const thinking = new ThinkingStatus(settings.reasoningDisplay, core.clock, (line) => renderer.status(line));
+    // The status line and, for surfaces that show progress their own way, the same step as data.
+    const progress = (step: AnswerProgress | null) => {
+      renderer.status(step ? progressLine(step) : null);
+      request.surface.progress?.(step);
+    };
     if (plan.webSearch || ONLINE_SUFFIX.test(model)) {
       streamed.searching = true;
-      renderer.status(SEARCHING_STATUS);
+      progress({ kind: 'searching' });
     }
     try {
       const stream = core.llm.chat(chatRequest, {
@@ -430,7 +435,7 @@ export class AnswerPipeline {
         controller.abort(startError);
       }
       for (let step = await first; step.done !== true; step = await events.next()) {
-        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking, (name) => core.registry.get(name)?.name ?? name);
+        if (startError === undefined) applyEvent(streamed, step.value, renderer, thinking, progress, (name) => core.registry.get(name)?.name ?? name);
         else if (step.value.type === 'error' || step.value.type === 'done') {
           // Nothing can be shown: only collect what the aborted request used.
           streamed.usage = step.value.type === 'done' ? step.value.result.usage : step.value.usage;
@@ -623,7 +628,14 @@ function reasoningOf(plan: Plan): Pick<ChatRequest, 'reasoningEffort'> {
 }
 
 /** One stream event into the answer and its renderer. */
-function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, thinking: ThinkingStatus, toolLabel: (wireName: string) => string): void {
+function applyEvent(
+  streamed: Streamed,
+  event: StreamEvent,
+  renderer: Renderer,
+  thinking: ThinkingStatus,
+  progress: (step: AnswerProgress | null) => void,
+  toolLabel: (wireName: string) => string,
+): void {
   switch (event.type) {
     case 'reasoning':
       streamed.reasoning += event.text;
@@ -634,7 +646,7 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
       streamed.text += event.text;
       if (streamed.searching) {
         streamed.searching = false;
-        renderer.status(null);
+        progress(null);
       }
       renderer.append(event.text);
       break;
@@ -643,10 +655,10 @@ function applyEvent(streamed: Streamed, event: StreamEvent, renderer: Renderer, 
       break;
     case 'tool-call':
       thinking.stop();
-      renderer.status(`🔧 using ${toolLabel(event.call.name)}…`);
+      progress({ kind: 'tool', tool: toolLabel(event.call.name) });
       break;
     case 'tool-result':
-      renderer.status(null);
+      progress(null);
       break;
     case 'usage':
       break;

@@ -4,6 +4,7 @@
  */
 
 import type { AnswerFooter, AnswerSource, EndLine, MessageView } from './answer-view.ts';
+import type { AnswerProgress } from './progress.ts';
 
 export { systemClock, type Clock } from '../util/clock.ts';
 
@@ -86,6 +87,12 @@ export interface MessageSurface {
    * absent or when it throws.
    */
   stream?(): NativeStream;
+  /**
+   * Optional: the answer's progress as data (a tool running, a web search;
+   * null when that step ended), for platforms that show it beside the
+   * message (Slack's assistant thread status). The status line shows it anyway.
+   */
+  progress?(step: AnswerProgress | null): void;
 }
 
 /** How a natively streamed answer ends: footer fields and, when it did not end normally, the end line. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Backend } from './backend.ts';
+import { feedbackStoreMethods } from './feedback-store.ts';
 import { applyMigrations } from './migrations.ts';
 import { fromLedgerRow, toLedgerRow } from './ledger-rows.ts';
 import { checkServerLimit, checkUserLimits, utcWindows } from './quota.ts';
@@ -41,6 +42,7 @@ export function createKyselyStore(
 
   const store: Store = {
     kind: backend.kind,
+    ...feedbackStoreMethods(run),
 
     async migrate() {
       const applied = await backend.migrate((trx) => applyMigrations(trx, Date.now()));

@@ -255,6 +255,38 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   {
+    version: 11,
+    name: 'feedback-and-assistant-threads',
+    async up(db) {
+      // 👍/👎 on answers: one vote per user per answer (a second press replaces it).
+      await db.schema
+        .createTable('answer_feedback')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('vote', 'integer', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('answer_feedback_pk', ['platform', 'request_id', 'user_id'])
+        .execute();
+      await db.schema.createIndex('answer_feedback_request').ifNotExists().on('answer_feedback').column('request_id').execute();
+      // Slack's assistant threads: the channel the user was viewing (its settings apply) and whether the title was set.
+      await db.schema
+        .createTable('assistant_threads')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('thread_ts', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('context_team_id', 'text')
+        .addColumn('context_channel_id', 'text')
+        .addColumn('titled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('assistant_threads_pk', ['platform', 'channel_id', 'thread_ts'])
+        .execute();
+    },
+  },
+  {
     version: 12,
     name: 'quota-tiers',
     async up(db) {

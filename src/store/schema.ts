@@ -108,4 +108,17 @@ export interface Database {
     prompt: string | null;
     at: number;
   };
+  /** One 👍 (1) or 👎 (-1) per user per answer (migration 11). */
+  answer_feedback: { platform: string; request_id: string; user_id: string; vote: number; at: number };
+  /** Slack assistant threads and the channel their user was viewing (migration 11). */
+  assistant_threads: {
+    platform: string;
+    channel_id: string;
+    thread_ts: string;
+    user_id: string;
+    context_team_id: string | null;
+    context_channel_id: string | null;
+    titled: number;
+    updated_at: number;
+  };
 }

@@ -195,7 +195,7 @@ export interface AnswerRecord {
   at: Date;
 }
 
-export interface Store {
+export interface Store extends FeedbackAndDashboardStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Runs migrations; idempotent and safe when two processes start at once. */
   migrate(): Promise<void>;
@@ -339,4 +339,65 @@ export interface ActiveAnswerFilter {
 export interface StopRequest {
   requestId: string;
   requestedBy: string;
+}
+
+/** A 👍 (1) or 👎 (-1) on one answer by one user. */
+export interface FeedbackVote {
+  platform: string;
+  requestId: string;
+  userId: string;
+  vote: 1 | -1;
+  at: Date;
+}
+
+/** Votes on the answers of one model (the model that answered, or the one requested). */
+export interface SatisfactionRow {
+  model: string;
+  up: number;
+  down: number;
+}
+
+/** A Slack assistant thread: the channel its user was viewing decides the settings there. */
+export interface AssistantThread {
+  platform: string;
+  channelId: string;
+  threadTs: string;
+  userId: string;
+  contextTeamId: string | null;
+  contextChannelId: string | null;
+  /** The thread's title was set from its first question. */
+  titled: boolean;
+  updatedAt: Date;
+}
+
+/** Spend of one model on one UTC day. */
+export interface DailySpendRow {
+  /** The UTC day's start. */
+  day: Date;
+  model: string;
+  requests: number;
+  costUsd: number;
+}
+
+export interface WorkspaceWindow {
+  platform: string;
+  workspaceId: string;
+  from: Date;
+  /** Exclusive. */
+  to: Date;
+}
+
+/** Answer feedback, assistant threads and the dashboard's queries (migration 11). */
+export interface FeedbackAndDashboardStore {
+  /** One vote per user per answer: a later vote replaces the earlier. */
+  setFeedback(vote: FeedbackVote): Promise<void>;
+  /** Votes per model on the workspace's answers settled in the window, most votes first. */
+  satisfaction(query: WorkspaceWindow): Promise<SatisfactionRow[]>;
+  /** Upserts the thread on (platform, channelId, threadTs). */
+  saveAssistantThread(thread: AssistantThread): Promise<void>;
+  assistantThread(platform: string, channelId: string, threadTs: string): Promise<AssistantThread | undefined>;
+  /** Spend per UTC day and model (refused rows left out), oldest day first: one GROUP BY. */
+  dailySpend(query: WorkspaceWindow): Promise<DailySpendRow[]>;
+  /** Channels of a workspace with settings of their own, and which keys they set. */
+  channelsWithSettings(platform: string, workspaceId: string): Promise<Array<{ channelId: string; keys: string[] }>>;
 }

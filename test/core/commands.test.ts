@@ -142,7 +142,7 @@ describe('commands', () => {
 
   it('explains missing, extra and malformed options', async () => {
     await h.run(ada, 'ask', undefined, {});
-    expect(h.lastReply()).toBe('`prompt` is required. Usage: `/ask <prompt> [model]`');
+    expect(h.lastReply()).toBe('`prompt` is required. Usage: `/ask <prompt> [model] [private]`');
     await h.run(ada, 'ask', undefined, { prompt: 'hi', colour: 'blue' });
     expect(h.lastReply()).toContain('unknown option `colour`');
     await h.run(admin, 'model', 'provider', { sort: 'cheapest' });

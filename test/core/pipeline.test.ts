@@ -75,9 +75,9 @@ describe('answer pipeline', () => {
     );
     await h.run(ada, 'ask', undefined, { prompt: 'what is 17*23?' });
     const surface = h.surfaces[0]!;
-    expect(surface.calls.some((c) => c.text.includes('using calculator'))).toBe(true);
+    expect(surface.calls.some((c) => c.text.includes('🔧 calculator…'))).toBe(true);
     expect(surface.texts().join('\n')).toContain('17 × 23 = 391.');
-    expect(surface.texts().join('\n')).not.toContain('using calculator');
+    expect(surface.texts().join('\n')).not.toContain('🔧 calculator…');
     const second = app.openrouter.chatRequests()[1]!.body!;
     const toolMessage = second.messages.find((m) => m.role === 'tool');
     expect(toolMessage?.content).toContain('391');

@@ -36,8 +36,8 @@ export interface FakeRole {
 
 export interface FakeChannel {
   id: string;
-  /** 0 text, 1 DM, 11 public thread. */
-  type: 0 | 1 | 11;
+  /** 0 text, 1 DM, 3 group DM, 11 public thread. */
+  type: 0 | 1 | 3 | 11;
   name?: string;
   guild_id?: string;
   parent_id?: string;
@@ -45,6 +45,8 @@ export interface FakeChannel {
   recipients?: FakeUser[];
   /** The bot may not post here (Missing Permissions, 50013). */
   botMuted?: boolean;
+  /** The bot is not in this channel (a group DM where only the app is user-installed): bot-token calls get 50001, no gateway events. */
+  botAbsent?: boolean;
 }
 
 export interface FakeMessage {
@@ -146,9 +148,13 @@ export function userJson(user: FakeUser): Record<string, unknown> {
 
 export function channelJson(channel: FakeChannel): Record<string, unknown> {
   const base: Record<string, unknown> = { id: channel.id, type: channel.type, flags: 0 };
-  if (channel.type === 1) {
+  if (channel.type === 1 || channel.type === 3) {
     base.recipients = (channel.recipients ?? []).map(userJson);
     base.last_message_id = null;
+    if (channel.type === 3) {
+      base.name = channel.name ?? null;
+      base.owner_id = channel.owner_id;
+    }
     return base;
   }
   base.guild_id = channel.guild_id;

@@ -301,6 +301,13 @@ export class FakeDiscord {
     return channel;
   }
 
+  /** A group DM of these users that the bot is not in (the app is user-installed by one of them). */
+  groupDm(users: FakeUser[], name = 'friends'): FakeChannel {
+    const channel: FakeChannel = { id: this.snowflakes.next(), type: 3, name, recipients: users, owner_id: users[0]?.id, botAbsent: true };
+    this.#channels.set(channel.id, channel);
+    return channel;
+  }
+
   /** A thread a user opened in a channel (optionally from a message; then it has that message's id). */
   createThread(parentId: string, name: string, owner: FakeUser, starterMessageId?: string): FakeChannel {
     const thread: FakeChannel = {
@@ -542,7 +549,7 @@ export class FakeDiscord {
   }
 
   #dispatchMessage(message: FakeMessage): void {
-    if (message.ephemeralFor !== undefined) return;
+    if (message.ephemeralFor !== undefined || this.#channels.get(message.channel_id)?.botAbsent) return;
     const json = messageJson(message, (id) => this.#messages.get(id));
     json.channel_type = this.#channels.get(message.channel_id)?.type;
     if (message.guild_id) json.member = { ...this.#memberJson(message.author.id), user: undefined };
@@ -604,6 +611,11 @@ export class FakeDiscord {
       json.member = { ...this.#memberJson(interaction.user.id), permissions: this.#permissionsOf(interaction.user.id).toString() };
       json.authorizing_integration_owners = { '0': channel.guild_id };
       json.context = 0;
+    } else if (channel.type === 3) {
+      // A user-installed app in a private channel: only the user's install authorises it.
+      json.user = userJson(interaction.user);
+      json.authorizing_integration_owners = { '1': interaction.user.id };
+      json.context = 2;
     } else {
       json.user = userJson(interaction.user);
       json.authorizing_integration_owners = { '0': interaction.user.id };
@@ -778,6 +790,7 @@ export class FakeDiscord {
   #channelOr404(id: string): FakeChannel {
     const channel = this.#channels.get(id);
     if (!channel) throw new RestError(httpError(404, 10003, 'Unknown Channel'));
+    if (channel.botAbsent) throw new RestError(httpError(403, 50001, 'Missing Access'));
     return channel;
   }
 

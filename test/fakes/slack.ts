@@ -169,6 +169,17 @@ export interface FakeSlack {
   addUserMessage(input: { user: string; channel: string; text: string; threadTs?: string }): FakeMessage;
   slashCommand(input: { command: string; text: string; user: string; channel: string; signature?: SignatureMode }): Promise<Delivery>;
   clickButton(input: { user: string; channel: string; messageTs: string; actionId: string; value: string; threadTs?: string }): Promise<Delivery>;
+  /**
+   * Extensions (test/fakes/slack-native.ts): more Web API methods, and raw
+   * HTTP routes outside /api (file uploads). A handler returns undefined for
+   * what it does not serve.
+   */
+  extendApi(handler: (method: string, args: Record<string, unknown>) => { body: Record<string, unknown> } | undefined): void;
+  extendHttp(handler: (path: string, body: Buffer) => { status: number; body: string } | undefined): void;
+  /** Appends a message as Slack itself would (an assistant thread's root). */
+  addMessage(message: Omit<FakeMessage, 'streaming' | 'appends' | 'updates' | 'deleted' | 'ts'>): FakeMessage;
+  /** Sends an event of any type as an events_api delivery. */
+  sendEvent(event: Record<string, unknown>, eventId?: string): Promise<Delivery>;
   /** Sends any body signed to the receiver (HTTP) or as an envelope (socket). */
   deliver(kind: 'events_api' | 'slash_commands' | 'interactive', payload: Record<string, unknown>, options?: { signature?: SignatureMode; retryNum?: number }): Promise<Delivery>;
   close(): Promise<void>;
@@ -220,6 +231,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const holds = new Map<string, { arrive: () => void; released: Promise<void> }>();
   const callListeners: Array<(call: ApiCall, response: Record<string, unknown>) => void> = [];
   const blockedUntil = new Map<string, number>();
+  const apiExtensions: Array<(method: string, args: Record<string, unknown>) => { body: Record<string, unknown> } | undefined> = [];
+  const httpExtensions: Array<(path: string, body: Buffer) => { status: number; body: string } | undefined> = [];
   let seq = 0;
   let eventSeq = 0;
 
@@ -490,6 +503,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         return ok();
       }
       default:
+        for (const handler of apiExtensions) {
+          const answer = handler(method, args);
+          if (answer) return answer;
+        }
         return fail('unknown_method');
     }
   }
@@ -503,10 +520,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     });
   });
 
-  async function readBody(req: IncomingMessage): Promise<string> {
+  async function readBody(req: IncomingMessage): Promise<Buffer> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks);
   }
 
   function parseArgs(raw: string, contentType: string | undefined): Record<string, unknown> {
@@ -523,7 +540,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse) {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const raw = await readBody(req);
+    const rawBytes = await readBody(req);
+    const raw = rawBytes.toString('utf8');
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
@@ -539,6 +557,14 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       }
       send(200, { ok: true });
       return;
+    }
+    for (const handler of httpExtensions) {
+      const answer = handler(path, rawBytes);
+      if (answer) {
+        res.writeHead(answer.status, { 'content-type': 'text/plain' });
+        res.end(answer.body);
+        return;
+      }
     }
     const api = /^\/api\/([\w.]+)$/.exec(path);
     if (!api || req.method !== 'POST') {
@@ -690,6 +716,21 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
           resolve();
         });
       });
+    },
+
+    extendApi(handler) {
+      apiExtensions.push(handler);
+    },
+    extendHttp(handler) {
+      httpExtensions.push(handler);
+    },
+    addMessage(input) {
+      const message: FakeMessage = { ...input, ts: nextTs(), streaming: false, appends: 0, updates: 0, deleted: false };
+      list(input.channel).push(message);
+      return message;
+    },
+    sendEvent(event, eventId) {
+      return sendEvent(event, eventId, undefined, undefined, typeof event.event_ts === 'string' ? event.event_ts : '');
     },
 
     addUserMessage({ user, channel, text, threadTs }) {

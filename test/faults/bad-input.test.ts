@@ -112,7 +112,7 @@ describe('bad input on the core (terminal / in-process)', () => {
   });
 
   it.each([
-    ['ask', undefined, {}, /`prompt` is required\. Usage: `\/ask <prompt> \[model\]`/],
+    ['ask', undefined, {}, /`prompt` is required\. Usage: `\/ask <prompt> \[model\] \[private\]`/],
     ['ask', undefined, { prompt: 'hi', temperature: 2 }, /unknown option `temperature`/],
     ['quota', 'set', { target: 'default', limit: 'requests-per-day' }, /`value` is required/],
     ['quota', 'set', { target: 'default', limit: 'bananas-per-day', value: '3' }, /`limit`/],

@@ -49,7 +49,8 @@ const visible = (messages: FakeMessage[]) => messages.map((m) => h.fake.visibleT
 async function expectCleanEnd(messages: FakeMessage[], ledgerBefore: number, outcome: string, errorKind: string | null): Promise<void> {
   for (const message of messages) {
     expect(message.streaming).toBe(false);
-    expect(message.blocks?.some((b) => b.block_id === 'switchboard_control' || b.type === 'actions') ?? false).toBe(false);
+    // No Stop button or Stop message left; the 👍/👎 of a finished answer may stay.
+    expect(message.blocks?.some((b) => b.block_id === 'switchboard_control' || (b.type === 'actions' && b.block_id !== 'switchboard_feedback')) ?? false).toBe(false);
     expect(h.fake.visibleText(message)).not.toMatch(IN_PROGRESS);
   }
   const rows = await h.app.core.store.ledger({});

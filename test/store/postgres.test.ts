@@ -1,5 +1,6 @@
 import { postgresTestUrl } from '../helpers/postgres.ts';
 import { postgresDatabase } from './harness.ts';
+import { describeFeedbackContract } from './feedback-contract.ts';
 import { describeStoreContract } from './store-contract.ts';
 import { describe, it } from 'vitest';
 
@@ -11,4 +12,5 @@ if (url === undefined) {
   });
 } else {
   describeStoreContract('postgres', postgresDatabase(url));
+  describeFeedbackContract('postgres', postgresDatabase(url));
 }

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.ts';
 import { silentLogger, sqliteFileDatabase, sqliteMemoryDatabase } from './harness.ts';
+import { describeFeedbackContract } from './feedback-contract.ts';
 import { describeStoreContract } from './store-contract.ts';
 
 describeStoreContract('sqlite file', sqliteFileDatabase);
 describeStoreContract('sqlite :memory:', sqliteMemoryDatabase);
+describeFeedbackContract('sqlite file', sqliteFileDatabase);
+describeFeedbackContract('sqlite :memory:', sqliteMemoryDatabase);
 
 describe('the SQLite statement cache', () => {
   it('answers right when more query shapes pass through than it keeps', async () => {

@@ -11,6 +11,7 @@ import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { InboundPort } from '../../core/inbound.ts';
 import { parseCommandLine } from '../../core/parse-command-line.ts';
+import { progressLine } from '../../core/progress.ts';
 import type { MessageSurface, NativeStream } from '../../core/types.ts';
 
 export interface ConsoleChatOptions {
@@ -54,6 +55,8 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   let running: string | undefined;
   /** The answer whose tool call waits for y or n. */
   let approval: string | undefined;
+  /** Answer text has been printed on the current line of the answer being written. */
+  let textOut = false;
 
   const surface: MessageSurface = {
     maxMessageLength: 1_000_000,
@@ -80,6 +83,10 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
       else write(`\n${text}`);
       shown = text;
     },
+    // A tool starting once text is out gets a dim line of its own (before the text, status() shows it).
+    progress(step) {
+      if (step && textOut) write(`\n${dim(progressLine(step))}\n`);
+    },
     stream(): NativeStream {
       let started = false;
       /** A TTY shows the status on one line rewritten in place; piped output gets a line per new kind of status. */
@@ -89,10 +96,12 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
         if (liveLine) write(CLEAR_LINE);
         liveLine = false;
       };
+      textOut = false;
       return {
         async append(text) {
           clearLive();
           started = true;
+          textOut = true;
           write(text);
         },
         // Only before the answer starts: later statuses would break the text.

@@ -3,7 +3,7 @@
  * fresh conversation in a plain channel, or (thread-per-conversation, a
  * Discord decision) a new thread opened from the question.
  */
-import { ChannelType, MessageFlags, Routes, type ChatInputCommandInteraction } from 'discord.js';
+import { ChannelType, InteractionContextType, MessageFlags, Routes, type ChatInputCommandInteraction } from 'discord.js';
 import type { CommandDefinition } from '../../core/commands.ts';
 import type { Place } from '../../core/settings.ts';
 import { truncate } from '../../util/text.ts';
@@ -71,14 +71,25 @@ export async function answerConversation(
   replier: InteractionReplier,
   prompt: string,
   receivedAt: number,
+  privately = false,
 ): Promise<CommandConversation | undefined> {
   const { rest, host } = ctx;
   const botId = ctx.botId();
   const place = placeOfInteraction(interaction);
   const channel = interaction.channel;
+  // A private channel (group DM, DM between users) where only the user installed the app: the bot
+  // can neither read nor post there, so the answer goes through the interaction alone, without history.
+  const privateChannel = interaction.context === InteractionContextType.PrivateChannel;
   const surface = (requestId: string) =>
-    answerSurface(ctx, { place, requestId, interaction: { applicationId: interaction.applicationId, token: interaction.token, receivedAt } });
+    answerSurface(ctx, {
+      place,
+      requestId,
+      interaction: { applicationId: interaction.applicationId, token: interaction.token, receivedAt },
+      ephemeral: privately,
+      interactionOnly: privately || privateChannel,
+    });
 
+  if (privateChannel) return { place, conversation: conversationAt(place, interaction.id), surface };
   if (channel?.isThread()) {
     const thread = { id: channel.id, parentId: channel.parentId };
     return { place, conversation: conversationAt(place), history: async () => readHistory(host, await threadHistory(rest, thread), botId), surface };
@@ -86,7 +97,7 @@ export async function answerConversation(
   if (!interaction.inGuild() || channel?.type === ChannelType.DM) {
     return { place, conversation: conversationAt(place), history: async () => readHistory(host, await channelHistory(rest, place.channelId), botId), surface };
   }
-  const canThread = channel?.type === ChannelType.GuildText || channel?.type === ChannelType.GuildAnnouncement;
+  const canThread = !privately && (channel?.type === ChannelType.GuildText || channel?.type === ChannelType.GuildAnnouncement);
   if (!canThread || prompt.trim() === '' || !(await host.settings(place)).threadPerConversation) {
     return { place, conversation: conversationAt(place, interaction.id), surface };
   }

@@ -19,8 +19,10 @@ export const OptionType = {
 export const MANAGE_GUILD = 1n << 5n;
 export const ADMINISTRATOR = 1n << 3n;
 
-/** Interaction contexts: 0 guild, 1 the bot's DMs. */
-const CONTEXTS = [0, 1];
+/** Interaction contexts: 0 guild, 1 the bot's DMs, 2 private channels (group DMs, DMs between users: a user install). */
+const CONTEXTS = [0, 1, 2];
+/** Installation types: 0 a server adds the app, 1 a user adds it to their account (usable in any DM or group DM). */
+const INTEGRATION_TYPES = [0, 1];
 
 const NAME = /^[-_\p{Ll}\p{Lo}\p{N}]{1,32}$/u;
 const MAX_DESCRIPTION = 100;
@@ -138,7 +140,7 @@ export function commandJson(command: CommandDefinition): CommandJson {
     // Only a default for who sees the command; the core still checks every use.
     default_member_permissions: isAdminOnly(command) ? MANAGE_GUILD.toString() : null,
     contexts: CONTEXTS,
-    integration_types: [0],
+    integration_types: INTEGRATION_TYPES,
   };
 }
 

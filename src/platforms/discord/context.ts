@@ -84,7 +84,16 @@ export function isManager(permissions: Readonly<PermissionsBitField> | null | un
 /** A surface for one answer, watched for deletion while it streams. */
 export function answerSurface(
   ctx: DiscordContext,
-  options: { place: Place; requestId: string; interaction?: InteractionTarget; originalTaken?: boolean; replyTo?: string; retryButton?: boolean },
+  options: {
+    place: Place;
+    requestId: string;
+    interaction?: InteractionTarget;
+    originalTaken?: boolean;
+    replyTo?: string;
+    retryButton?: boolean;
+    ephemeral?: boolean;
+    interactionOnly?: boolean;
+  },
 ): DiscordAnswerSurface {
   const { requestId, place } = options;
   return new DiscordAnswerSurface({
@@ -97,6 +106,8 @@ export function answerSurface(
     originalTaken: options.originalTaken,
     replyTo: options.replyTo,
     retryButton: options.retryButton,
+    ephemeral: options.ephemeral,
+    interactionOnly: options.interactionOnly,
     onPosted: (messageId) => ctx.live.add(messageId, requestId, place),
     // Clean-up writes (a stuck message) take their own turn in the channel's budget, after the call that found them.
     later: (work) => ctx.background(budgeted(ctx.host.budget, place.channelId, work).then(() => undefined)),

@@ -5,7 +5,7 @@
  */
 import { discordRoles, roleIdsOf } from './roles.ts';
 import { ApplicationCommandOptionType, MessageFlags, type ChatInputCommandInteraction, type CommandInteractionOption, type Interaction } from 'discord.js';
-import type { CommandUser } from '../../core/commands.ts';
+import { wantsPrivateAnswer, type CommandUser } from '../../core/commands.ts';
 import type { InboundPort } from '../../core/inbound.ts';
 import { answerConversation, commandConversation, promptOf, type CommandConversation } from './answer-thread.ts';
 import { handleAutocomplete } from './autocomplete.ts';
@@ -49,12 +49,14 @@ async function handleCommand(ctx: DiscordContext, interaction: ChatInputCommandI
     return;
   }
   const streams = command.streamsAnswer !== undefined;
-  await interaction.deferReply(streams ? {} : { flags: MessageFlags.Ephemeral });
   const options = optionValues(interaction.options.data);
+  // `/ask private:true`: an ephemeral answer, wherever it is asked.
+  const privately = streams && wantsPrivateAnswer(command, options);
+  await interaction.deferReply(streams && !privately ? {} : { flags: MessageFlags.Ephemeral });
   let surface: DiscordAnswerSurface | undefined;
-  const replier = new InteractionReplier(ctx, interaction, !streams, () => (surface?.postedIds.length ?? 0) > 0);
+  const replier = new InteractionReplier(ctx, interaction, !streams || privately, () => (surface?.postedIds.length ?? 0) > 0);
   const where: (Conversation & Partial<CommandConversation>) | undefined = streams
-    ? await answerConversation(ctx, interaction, replier, promptOf(command, options), receivedAt)
+    ? await answerConversation(ctx, interaction, replier, promptOf(command, options), receivedAt, privately)
     : commandConversation(interaction);
   if (!where) return;
   const port = commandPort(ctx, interaction, replier, where, (s) => (surface = s));

@@ -4,7 +4,7 @@
  * renderer drives it; this class only knows how to post and edit on Discord
  * and turns Discord's errors into the core's (rate limit, message gone).
  */
-import { ButtonStyle, ComponentType, Routes, type REST } from 'discord.js';
+import { ButtonStyle, ComponentType, MessageFlags, Routes, type REST } from 'discord.js';
 import { formatAnswerText, oneLine, type AnswerSource, type MessageView } from '../../core/answer-view.ts';
 import type { Logger } from '../../log.ts';
 import {
@@ -86,6 +86,14 @@ export interface DiscordSurfaceOptions {
   replyTo?: string;
   /** Add a Retry button to the finished answer (default true). */
   retryButton?: boolean;
+  /** Only the asker sees the answer (`/ask private`): follow-ups are ephemeral too. Implies interactionOnly. */
+  ephemeral?: boolean;
+  /**
+   * Answer through the interaction only: the bot cannot post in this channel
+   * (a private channel where only the user installed the app), so when the
+   * token runs out the answer ends instead of continuing as channel messages.
+   */
+  interactionOnly?: boolean;
   /** Told about every message posted (the adapter watches them for deletion). */
   onPosted?: (messageId: string) => void;
   /** Runs clean-up writes later, in their own budget slot (default: at once). */
@@ -112,6 +120,8 @@ export class DiscordAnswerSurface implements MessageSurface {
   readonly #logger: Logger;
   readonly #interaction: InteractionTarget | undefined;
   readonly #retryButton: boolean;
+  readonly #ephemeral: boolean;
+  readonly #interactionOnly: boolean;
   readonly #onPosted: ((messageId: string) => void) | undefined;
   readonly #later: ((work: () => Promise<void>) => void) | undefined;
   #replyTo: string | undefined;
@@ -134,6 +144,8 @@ export class DiscordAnswerSurface implements MessageSurface {
     this.#originalUsed = options.originalTaken ?? false;
     this.#replyTo = options.replyTo;
     this.#retryButton = options.retryButton ?? true;
+    this.#ephemeral = options.ephemeral ?? false;
+    this.#interactionOnly = this.#ephemeral || (options.interactionOnly ?? false);
     this.#onPosted = options.onPosted;
     this.#later = options.later;
     this.budgetKey = budgetKeyFor(options.channelId);
@@ -156,7 +168,7 @@ export class DiscordAnswerSurface implements MessageSurface {
       try {
         const message = this.#originalUsed
           ? await this.#rest.post(Routes.webhook(interaction.applicationId, interaction.token), {
-              body,
+              body: this.#ephemeral ? { ...body, flags: MessageFlags.Ephemeral } : body,
               auth: false,
               query: new URLSearchParams({ wait: 'true' }),
             })
@@ -202,6 +214,7 @@ export class DiscordAnswerSurface implements MessageSurface {
         this.#expire(error);
       }
     }
+    if (this.#interactionOnly) throw new MessageGoneError('the interaction token ran out and the bot cannot write here');
     // The interaction's token is gone: the bot wrote this message, so try the channel route.
     try {
       await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
@@ -240,6 +253,7 @@ export class DiscordAnswerSurface implements MessageSurface {
   }
 
   async #postToChannel(text: string, options: PostOptions | undefined): Promise<string> {
+    if (this.#interactionOnly) throw new MessageGoneError('the interaction token ran out and the bot cannot write here');
     const body: Record<string, unknown> = this.#body(text, options);
     if (this.#replyTo) body.message_reference = { message_id: this.#replyTo, fail_if_not_exists: false };
     try {

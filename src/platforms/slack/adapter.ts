@@ -8,19 +8,22 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver, type Logger as BoltLogger, type webApi } from '@slack/bolt';
-import type { Config } from '../../config.ts';
+import { DEFAULT_SUGGESTED_PROMPTS, type Config } from '../../config.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { ChatAdapter, Clock } from '../../core/types.ts';
 import { createHttpFetch } from '../../http-fetch.ts';
 import type { Logger } from '../../log.ts';
 import { withDeadline } from '../../util/time.ts';
 import { AssistantStatus } from './assistant-status.ts';
+import { SlackAssistant } from './assistant.ts';
 import { toBoltLogger } from './bolt-logger.ts';
 import { PLATFORM, SlackSurfaces, Tracker, type BotIdentity, type SlackDeps } from './deps.ts';
 import { SlackDirectory } from './directory.ts';
 import * as actions from './listeners/actions.ts';
+import * as assistantEvents from './listeners/assistant.ts';
 import * as commands from './listeners/commands.ts';
 import * as events from './listeners/events.ts';
+import * as home from './listeners/home.ts';
 import { markInterrupted } from './mark-interrupted.ts';
 import { markdownToMrkdwn } from './mrkdwn.ts';
 
@@ -71,8 +74,11 @@ export function createSlackAdapter(config: SlackConfig, host: AdapterHost, optio
     track: (name, work) => tracker.track(name, work),
     surfaces: new SlackSurfaces({ client, logger, clock }),
     status: new AssistantStatus({ client, logger, clock }),
+    commandPrefix: config.commandPrefix ?? '',
+    assistant: () => assistant,
   };
-  for (const listeners of [commands, events, actions]) listeners.register(app, deps);
+  const assistant = new SlackAssistant(deps, config.suggestedPrompts ?? DEFAULT_SUGGESTED_PROMPTS);
+  for (const listeners of [commands, events, assistantEvents, home, actions]) listeners.register(app, deps);
   app.error(async (error) => {
     logger.error({ err: error }, 'bolt error');
   });

@@ -139,3 +139,14 @@ export function actionsBlock(actions: MessageAction[], requestId: string): types
     })),
   };
 }
+
+/** 👍/👎 under a finished answer (the core stores one vote per person per answer). */
+export function feedbackBlock(requestId: string): types.ActionsBlock {
+  const button = (id: 'feedback_up' | 'feedback_down', emoji: string) => ({
+    type: 'button' as const,
+    action_id: `${ACTION_PREFIX}${id}`,
+    text: { type: 'plain_text' as const, text: emoji, emoji: true },
+    value: requestId,
+  });
+  return { type: 'actions', block_id: 'switchboard_feedback', elements: [button('feedback_up', '👍'), button('feedback_down', '👎')] };
+}

@@ -5,9 +5,11 @@
  */
 import type { webApi } from '@slack/bolt';
 import type { AdapterHost } from '../../core/host.ts';
+import type { AnswerProgress } from '../../core/progress.ts';
 import type { Clock, MessageSurface } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
 import type { AssistantStatus } from './assistant-status.ts';
+import type { SlackAssistant } from './assistant.ts';
 import type { SlackDirectory } from './directory.ts';
 import { RETRY_UNSUPPORTED_MS } from './errors.ts';
 import { createSlackSurface } from './surface.ts';
@@ -32,6 +34,10 @@ export interface SlackDeps {
   track(name: string, work: () => Promise<void>): void;
   surfaces: SlackSurfaces;
   status: AssistantStatus;
+  /** SLACK_COMMAND_PREFIX ('' for none). */
+  commandPrefix: string;
+  /** The assistant view's threads (greeting, prompts, title, the viewed channel's settings). */
+  assistant(): SlackAssistant;
 }
 
 export interface SurfaceRequest {
@@ -41,6 +47,8 @@ export interface SurfaceRequest {
   userId: string;
   requestId: string;
   header?: string;
+  /** The answer's progress steps (an assistant thread's status). */
+  onProgress?: (step: AnswerProgress | null) => void;
 }
 
 /** Makes answer surfaces, remembering for a while that Slack refused native streams here. */
@@ -60,6 +68,7 @@ export class SlackSurfaces {
       recipientUserId: request.userId,
       requestId: request.requestId,
       header: request.header,
+      onProgress: request.onProgress,
       nativeStream: clock.now() >= this.#streamsUnsupportedUntil,
       onStreamUnsupported: (error) => {
         logger.info({ error }, 'Slack refused chat.startStream; answering with chat.update for a while');

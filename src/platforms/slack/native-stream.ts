@@ -8,7 +8,7 @@
 import type { webApi } from '@slack/bolt';
 import { PlatformRateLimitError, type Clock, type NativeStream, type StreamEnd } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { actionsBlock, contextBlock, CONTROL_BLOCK_ID, endBlocks, sourcesBlocks } from './blocks.ts';
+import { actionsBlock, contextBlock, CONTROL_BLOCK_ID, endBlocks, feedbackBlock, sourcesBlocks } from './blocks.ts';
 import { GONE_ERRORS, slackErrorCode, STREAM_EXPIRED, toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
 import { neutralizeMentions, safeStreamPrefixLength } from './mrkdwn.ts';
@@ -313,7 +313,7 @@ class SlackNativeStream implements NativeStream {
     const inline = this.#ts !== undefined && rest.length <= STREAM_CHUNK_LIMIT && this.#messageLength + rest.length <= STREAM_MESSAGE_LIMIT;
     if (inline) this.#sentRaw = this.#raw.length;
     else await this.#flush(true);
-    const blocks = [...sourcesBlocks(end.sources), ...endBlocks(end)];
+    const blocks = [...sourcesBlocks(end.sources), ...endBlocks(end), ...(end.endLine === null ? [feedbackBlock(this.options.requestId)] : [])];
     try {
       if (!this.#ts) await this.#startMessage('…');
       const open = this.#ts!;

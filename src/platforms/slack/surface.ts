@@ -8,9 +8,10 @@
  * the renderer's MessageView (blocks.ts), never from its text.
  */
 import type { types, webApi } from '@slack/bolt';
+import type { AnswerProgress } from '../../core/progress.ts';
 import type { Clock, MessageSurface, NativeStream, PostOptions, PostedMessage } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { actionsBlock, fallbackText, formatView, headerBlock, sectionBlocks, viewBlocks } from './blocks.ts';
+import { actionsBlock, fallbackText, feedbackBlock, formatView, headerBlock, sectionBlocks, viewBlocks } from './blocks.ts';
 import { toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
 import { createNativeStream, messageArgs } from './native-stream.ts';
@@ -40,6 +41,8 @@ export interface SlackSurfaceOptions {
   clock: Clock;
   /** Told when chat.startStream is refused for good (so later answers skip it). */
   onStreamUnsupported?(error: string): void;
+  /** Told of the answer's progress steps (the assistant thread's status). */
+  onProgress?: (step: AnswerProgress | null) => void;
 }
 
 /** A message's blocks and top-level text: from the view when there is one, else the text as its body. */
@@ -48,6 +51,8 @@ function messageContent(text: string, options: PostOptions | undefined, requestI
   if (header !== undefined) blocks.push(headerBlock(header));
   blocks.push(...(options?.view ? viewBlocks(options.view) : sectionBlocks(text)));
   if (options?.actions && options.actions.length > 0) blocks.push(actionsBlock(options.actions, requestId));
+  // A finished answer (not a stopped or failed one) can be rated.
+  if (options?.view?.final && options.view.endLine === null) blocks.push(feedbackBlock(requestId));
   const mrkdwn = options?.view ? formatView(options.view) : text;
   return { text: fallbackText(mrkdwn), blocks };
 }
@@ -77,6 +82,10 @@ class SlackSurface implements MessageSurface {
           onFinished: () => (this.#takeover = undefined),
         });
     }
+  }
+
+  progress(step: AnswerProgress | null): void {
+    this.options.onProgress?.(step);
   }
 
   async post(text: string, postOptions?: PostOptions): Promise<PostedMessage> {

@@ -65,7 +65,7 @@ describe('command JSON', () => {
     ]);
     const json = commandsJson(commands);
     expect(json.find((c) => c.name === 'quota')!.default_member_permissions).toBe('32');
-    for (const command of json) expect(command.contexts).toEqual([0, 1]);
+    for (const command of json) expect(command).toMatchObject({ contexts: [0, 1, 2], integration_types: [0, 1] });
   });
 
   it('refuses names Discord would refuse, and duplicates', () => {

@@ -32,7 +32,8 @@ describe('Slack slash commands (HTTP mode, real Bolt)', () => {
     expect(text).toContain('Alice asked: What is the capital of France?');
     expect(text).toContain('*Paris* is the capital of France.');
     expect(text).toMatch(/openai\/gpt-4o-mini · \d+ in \/ \d+ out/);
-    expect(actionIds(answer!)).toEqual([]);
+    // The Stop button is gone; a finished answer can be rated.
+    expect(actionIds(answer!)).toEqual(['switchboard_feedback_up', 'switchboard_feedback_down']);
     expect(answer!.updates).toBeGreaterThanOrEqual(1);
     expect(h.fake.callsOf('chat.startStream')).toHaveLength(0);
 

@@ -4,7 +4,11 @@ import { buildSlackManifest, parseManifestArgs, SLACK_BOT_SCOPES, usageHint } fr
 
 type Manifest = {
   display_information: { name: string };
-  features: { slash_commands: Array<{ command: string; description: string; usage_hint?: string; url?: string; should_escape: boolean }>; app_home: { messages_tab_enabled: boolean } };
+  features: {
+    slash_commands: Array<{ command: string; description: string; usage_hint?: string; url?: string; should_escape: boolean }>;
+    app_home: { messages_tab_enabled: boolean; home_tab_enabled: boolean };
+    assistant_view: { assistant_description: string; suggested_prompts: Array<{ title: string; message: string }> };
+  };
   oauth_config: { scopes: { bot: string[] } };
   settings: { event_subscriptions: { request_url?: string; bot_events: string[] }; interactivity: { is_enabled: boolean; request_url?: string }; socket_mode_enabled: boolean };
 };
@@ -15,12 +19,14 @@ describe('Slack app manifest', () => {
     expect(manifest.features.slash_commands.map((c) => c.command)).toEqual(commands.map((c) => `/${c.name}`));
     expect(manifest.features.slash_commands.map((c) => c.command)).toEqual(['/ask', '/model', '/models', '/prompt', '/tools', '/usage', '/quota', '/new', '/stop']);
     const ask = manifest.features.slash_commands[0]!;
-    expect(ask).toMatchObject({ description: 'Ask the model; the answer streams in', usage_hint: '<prompt> [model]', should_escape: true });
+    expect(ask).toMatchObject({ description: 'Ask the model; the answer streams in', usage_hint: '<prompt> [model] [private]', should_escape: true });
     expect(ask.url).toBeUndefined();
     expect(manifest.features.slash_commands.find((c) => c.command === '/model')!.usage_hint).toMatch(/^show \| set <model> \[scope\]/);
     for (const command of manifest.features.slash_commands) expect(command.description.length).toBeLessThanOrEqual(100);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
-    expect(manifest.settings.event_subscriptions).toEqual({ bot_events: ['app_mention', 'message.im'] });
+    expect(manifest.settings.event_subscriptions).toEqual({
+      bot_events: ['app_mention', 'message.im', 'assistant_thread_started', 'assistant_thread_context_changed', 'app_home_opened'],
+    });
     expect(manifest.settings.interactivity).toEqual({ is_enabled: true });
     expect(manifest.features.app_home.messages_tab_enabled).toBe(true);
   });
@@ -50,6 +56,26 @@ describe('Slack app manifest', () => {
     expect(parseManifestArgs(['--request-url=https://x.example/e', '--name', 'Bot'])).toMatchObject({ requestUrl: 'https://x.example/e', name: 'Bot' });
     expect(() => parseManifestArgs(['--bogus'])).toThrow(/Unknown argument/);
     expect(() => parseManifestArgs(['--request-url', 'ftp://x'])).toThrow(/http/);
+  });
+
+  it('turns on the Home tab and the assistant view with its suggested prompts and scopes', () => {
+    const manifest = buildSlackManifest({ socketMode: true, suggestedPrompts: ['Summarise the release notes', 'What changed in the API?'] }) as Manifest;
+    expect(manifest.features.app_home.home_tab_enabled).toBe(true);
+    expect(manifest.features.assistant_view.suggested_prompts).toEqual([
+      { title: 'Summarise the release notes', message: 'Summarise the release notes' },
+      { title: 'What changed in the API?', message: 'What changed in the API?' },
+    ]);
+    expect(manifest.features.assistant_view.assistant_description).not.toBe('');
+    expect(manifest.oauth_config.scopes.bot).toEqual(expect.arrayContaining(['assistant:write', 'files:write', 'im:history']));
+    expect((buildSlackManifest({ socketMode: true }) as Manifest).features.assistant_view.suggested_prompts).toHaveLength(4);
+  });
+
+  it('puts SLACK_COMMAND_PREFIX before every command name', () => {
+    const manifest = buildSlackManifest({ socketMode: true, commandPrefix: 'sb-' }) as Manifest;
+    expect(manifest.features.slash_commands.map((c) => c.command)).toEqual(commands.map((c) => `/sb-${c.name}`));
+    expect(manifest.features.slash_commands[0]!.usage_hint).toBe('<prompt> [model] [private]');
+    expect(parseManifestArgs(['--command-prefix', 'sb-'])).toMatchObject({ commandPrefix: 'sb-' });
+    expect(() => parseManifestArgs(['--command-prefix', 'SB/'])).toThrow(/command-prefix/);
   });
 
   it('writes usage hints from the command options', () => {

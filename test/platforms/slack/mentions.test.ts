@@ -146,7 +146,8 @@ describe('Slack mentions, threads and DMs (HTTP mode, real Bolt)', () => {
     const text = h.fake.visibleText(answer);
     expect(text).toContain('Alpha beta gamma delta epsilon.');
     expect(text).toMatch(/gpt-4o-mini · \d+ in/);
-    expect(answer.blocks?.some((b) => b.type === 'actions')).toBe(false);
+    // No Stop button any more; only the 👍/👎 feedback buttons of a finished answer.
+    expect(answer.blocks?.filter((b) => b.type === 'actions').map((b) => b.block_id)).toEqual(['switchboard_feedback']);
     expect(h.fake.violations).toEqual([]);
   });
 

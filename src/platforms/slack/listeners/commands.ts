@@ -7,11 +7,13 @@
  */
 import { slackUserGroups } from '../user-groups.ts';
 import type { App, RespondFn } from '@slack/bolt';
-import type { CommandDefinition } from '../../../core/commands.ts';
+import { wantsPrivateAnswer, type CommandDefinition } from '../../../core/commands.ts';
 import type { InboundCommand, InboundPort } from '../../../core/inbound.ts';
 import { parseCommandLine } from '../../../core/parse-command-line.ts';
 import { truncate } from '../../../util/text.ts';
 import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
+import { slackCommandName } from '../command-names.ts';
+import { createEphemeralSurface } from '../ephemeral-surface.ts';
 import { replyVia } from '../replies.ts';
 import { lookupUser } from '../thread.ts';
 
@@ -28,11 +30,13 @@ interface CommandBody {
 }
 
 export function register(app: App, deps: SlackDeps): void {
-  const known = new Set(deps.host.commands.map((definition) => `/${definition.name}`));
+  // SLACK_COMMAND_PREFIX: the Slack names carry it (/sb-ask), the core's commands do not.
+  const slackName = (definition: CommandDefinition) => slackCommandName(definition, deps.commandPrefix);
+  const known = new Set(deps.host.commands.map(slackName));
   for (const definition of deps.host.commands) {
-    app.command(`/${definition.name}`, async ({ ack, command, respond }) => {
+    app.command(slackName(definition), async ({ ack, command, respond }) => {
       await ack();
-      deps.track(`/${definition.name}`, () => onCommand(deps, definition, command, respond));
+      deps.track(slackName(definition), () => onCommand(deps, definition, command, respond));
     });
   }
   // A command the app's manifest still lists but this version does not know gets a clear private answer, not a timeout.
@@ -41,7 +45,7 @@ export function register(app: App, deps: SlackDeps): void {
     await ack();
     deps.track(command.command, async () => {
       await replyVia(respond)(
-        `I don't know \`${truncate(command.command, 40)}\` any more (the app was updated and this command was removed); \`/ask\` and the other commands still work.`,
+        `I don't know \`${truncate(command.command, 40)}\` any more (the app was updated and this command was removed); \`/${deps.commandPrefix}ask\` and the other commands still work.`,
         { ephemeral: true },
       );
     });
@@ -67,7 +71,7 @@ async function onCommand(deps: SlackDeps, definition: CommandDefinition, body: C
     conversation: where,
     user: { id: body.user_id, name },
     dedupeKeys: [`slack:trigger:${body.trigger_id}`],
-    port: commandPort(deps, body, reply, headerFor(parsed.command, parsed.options, name)),
+    port: commandPort(deps, body, reply, headerFor(parsed.command, parsed.options, name), wantsPrivateAnswer(parsed.command, parsed.options)),
   };
   await deps.host.handle(event);
 }
@@ -79,10 +83,11 @@ function headerFor(command: CommandDefinition, options: Record<string, unknown>,
   return typeof prompt === 'string' && prompt !== '' ? `${name} asked: ${truncate(prompt, HEADER_QUESTION_LIMIT)}` : undefined;
 }
 
-function commandPort(deps: SlackDeps, body: CommandBody, reply: InboundPort['reply'], header: string | undefined): InboundPort {
+function commandPort(deps: SlackDeps, body: CommandBody, reply: InboundPort['reply'], header: string | undefined, privately: boolean): InboundPort {
   return {
     reply,
     async answerSurface(requestId) {
+      if (privately) return createEphemeralSurface({ client: deps.client, channel: body.channel_id, userId: body.user_id, teamId: body.team_id });
       return deps.surfaces.create({ channel: body.channel_id, teamId: body.team_id, userId: body.user_id, requestId, header });
     },
     isPlatformAdmin: () => deps.directory.isAdmin(body.user_id),

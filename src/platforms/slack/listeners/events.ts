@@ -9,6 +9,7 @@ import { slackUserGroups } from '../user-groups.ts';
 import type { App } from '@slack/bolt';
 import type { HistoryMessage } from '../../../core/conversation.ts';
 import type { InboundMessage, InboundPort } from '../../../core/inbound.ts';
+import { assistantStatusText, THINKING } from '../assistant-status.ts';
 import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
 import { replyInThread } from '../replies.ts';
 import { isOwnMessage, lookupUser, readThread, toPlain } from '../thread.ts';
@@ -73,8 +74,11 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
   // name not yet known does not hold up the answer (the lookup goes on and fills the cache).
   const named = deps.directory.nameOf(user);
   const [text, name] = await Promise.all([toPlain(deps, event.text ?? ''), event.thread_ts ? named : (deps.directory.cachedName(user) ?? user)]);
+  // A DM thread may be an assistant thread: the channel its user is viewing decides the settings there.
+  const assistant = where.isDm && threadTs ? await deps.assistant().scope({ channel: event.channel, threadTs, teamId, text }) : undefined;
   return {
     ...base,
+    ...(assistant ? { place: assistant.place, conversation: assistant.conversation } : {}),
     parts: [{ type: 'text', text }],
     user: { id: user, name, isBot: false },
     port: messagePort(deps, { channel: event.channel, teamId, rootId, user }, history),
@@ -82,20 +86,25 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
 }
 
 function messagePort(deps: SlackDeps, at: { channel: string; teamId: string; rootId: string; user: string }, history: () => Promise<HistoryMessage[]>): InboundPort {
-  let statusSet: Promise<boolean> = Promise.resolve(false);
+  const status = deps.status.forThread(at.channel, at.rootId);
   return {
     reply: replyInThread(deps, { channel: at.channel, user: at.user, threadTs: at.rootId }),
     async answerSurface(requestId) {
-      // The status call runs alongside the answer: the upstream request does not wait for Slack.
-      statusSet = deps.status.set(at.channel, at.rootId, 'is thinking…');
-      return deps.surfaces.create({ channel: at.channel, teamId: at.teamId, threadTs: at.rootId, userId: at.user, requestId });
+      // The status calls run alongside the answer: the upstream request does not wait for Slack.
+      void status.show(THINKING);
+      return deps.surfaces.create({
+        channel: at.channel,
+        teamId: at.teamId,
+        threadTs: at.rootId,
+        userId: at.user,
+        requestId,
+        onProgress: (step) => void status.show(assistantStatusText(step)),
+      });
     },
     history,
     isPlatformAdmin: () => deps.directory.isAdmin(at.user),
     lookupUser: (ref) => lookupUser(deps, ref),
     ...slackUserGroups(deps, at.teamId),
-    async onSettled() {
-      if (await statusSet) await deps.status.set(at.channel, at.rootId, '');
-    },
+    onSettled: () => status.clear(),
   };
 }
