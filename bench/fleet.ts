@@ -279,6 +279,8 @@ async function runOnce(
 export async function benchFleet(fakes: FleetFakes, ready: Ready, dir: string): Promise<FleetResult> {
   const databaseUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const admin = new pg.Client({ connectionString: databaseUrl });
+  // Another client may terminate idle connections (tests do); the drop at the end then fails on its own.
+  admin.on('error', (error) => process.stderr.write(`bench: admin connection lost: ${error.message}\n`));
   await admin.connect();
   const schemas = [`bench_fleet_${process.pid}`, `bench_single_${process.pid}`];
   try {
