@@ -38,6 +38,8 @@ export const settingSchemas = {
   /** Domains web search may use; empty: any. */
   webSearchDomains: z.array(z.string()),
   privacy: z.enum(['zdr', 'no-training', 'default']),
+  /** The model `/image` draws with (one whose catalog lists image output); null: `/image` is off. */
+  imageModel: z.string().nullable(),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -63,6 +65,7 @@ export function defaultSettings(config: Config): ChannelSettings {
     reasoningDisplay: 'status',
     webSearchDomains: [],
     privacy: config.defaults.privacy,
+    imageModel: null,
   };
 }
 

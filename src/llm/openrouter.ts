@@ -10,7 +10,7 @@ import { withBodyActivity } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError, privacyRefusal, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundDelta, type RoundOutcome, type StreamingBody } from './stream-round.ts';
-import { cacheControl, commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, toWebSearchTool, type OpenRouterExtras } from './to-openai-request.ts';
+import { cacheControl, commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, toWebSearchTool, outputModalities, type OpenRouterExtras } from './to-openai-request.ts';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import { promptTokensCeiling, toolTokensCeiling } from './token-bound.ts';
 import { runToolCall } from './tool-runner.ts';
@@ -303,6 +303,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         const body: StreamingBody = {
           ...commonBody(request, options.autoRouterModels),
           ...cacheControl(request.model, promptTokensCeiling(messages)),
+          ...outputModalities(request),
           messages: toOpenAiMessages(messages),
           stream: true,
           stream_options: { include_usage: true },
@@ -349,6 +350,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         if (outcome.model) modelAnswered = outcome.model;
         if (outcome.generationId) generationId = outcome.generationId;
         finishReason = outcome.finishReason;
+        if (outcome.images && outcome.images.length > 0) yield { type: 'images', urls: outcome.images };
         if (outcome.usage) {
           const roundUsage = await toUsage(outcome.usage, outcome.model ?? request.model);
           usage = addUsage(usage, roundUsage);

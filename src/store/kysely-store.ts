@@ -185,6 +185,7 @@ export function createKyselyStore(backend: Backend, logger: Logger): Store {
             entry.outcome,
             entry.errorKind,
             entry.webSearchRequests ?? 0,
+            entry.imagesOut ?? 0,
             entry.requestId,
           );
           // The replaced row was counted as one request with no usage: add the usage, in its windows.
@@ -568,7 +569,7 @@ const takeStopRequestsOf = prepare(1, (db, owner: string) =>
 
 /** A real settle replacing the row of a sweep that took a live process for dead (see Store.settle). */
 const replaceDiedRow = prepare(
-  11,
+  12,
   (
     db,
     modelAnswered: string | null,
@@ -581,6 +582,7 @@ const replaceDiedRow = prepare(
     outcome: string,
     errorKind: string | null,
     webSearchRequests: number,
+    imagesOut: number,
     requestId: string,
   ) =>
     db
@@ -596,6 +598,7 @@ const replaceDiedRow = prepare(
         outcome,
         error_kind: errorKind,
         web_search_requests: webSearchRequests,
+        images_out: imagesOut,
       })
       .where('request_id', '=', requestId)
       .where('error_kind', '=', PROCESS_DIED)
@@ -887,6 +890,7 @@ const LEDGER_COLUMNS = Object.keys(
     outcome: 'ok',
     errorKind: null,
     webSearchRequests: 0,
+    imagesOut: 0,
   }),
 ) as Array<keyof Database['usage_ledger']>;
 
