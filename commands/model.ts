@@ -6,6 +6,7 @@ import { UserFacingError } from '../src/core/errors.ts';
 import { isPresetId } from '../src/core/pipeline.ts';
 import type { ResolvedSettings, SettingKey } from '../src/core/settings.ts';
 import { WEB_SEARCH_TOOL } from '../src/core/server-tools.ts';
+import { requireImageOutput } from '../src/core/image-answers.ts';
 
 const PRIVACY_LABELS = {
   zdr: 'zero data retention (zdr): only providers that keep nothing',
@@ -29,6 +30,7 @@ const OPTION_KEYS = {
   'reasoning-display': 'reasoningDisplay',
   'web-search-domains': 'webSearchDomains',
   privacy: 'privacy',
+  'image-model': 'imageModel',
 } as const satisfies Record<string, SettingKey>;
 
 const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
@@ -83,6 +85,14 @@ function parseOptionValue(option: OptionName, raw: string): number | boolean | s
     throw new UserFacingError('bad-input', '`max-tokens` is a whole number from 1 to 1000000.');
   }
   return n;
+}
+
+/** `/model option image-model <id>`: a model the catalog knows, with image output; `off` turns /image off. */
+async function checkImageModel(core: Core, raw: string): Promise<string | null> {
+  if (/^(off|none)$/i.test(raw)) return null;
+  const info = await core.pipeline.checkModel(raw);
+  requireImageOutput(raw, info);
+  return raw;
 }
 
 /** Accepts ids separated by spaces or commas; refuses more than OpenRouter takes, before anything is checked or stored. */
@@ -144,6 +154,7 @@ export default defineCommand({
           `**Users may pick a model:** ${s.allowUserModel.value ? 'yes' : 'no'} ${from(s.allowUserModel.source)}`,
           `**Web search domains:** ${s.webSearchDomains.value.length > 0 ? s.webSearchDomains.value.join(', ') : 'any'} ${from(s.webSearchDomains.source)}${s.tools.value.includes(WEB_SEARCH_TOOL) ? '' : ' (web_search is not enabled here)'}`,
           `**Privacy:** ${PRIVACY_LABELS[s.privacy.value]} ${from(s.privacy.source)}`,
+          `**Image model (/image):** ${s.imageModel.value === null ? 'off' : `\`${s.imageModel.value}\``} ${from(s.imageModel.source)}`,
         ];
         const info = await core.catalog.get(s.model.value);
         lines.push(...reasoningLines(s, info, from));
@@ -207,7 +218,7 @@ export default defineCommand({
       admin: true,
       options: z.object({
         option: z.enum(OPTION_NAMES).describe('Which option'),
-        value: z.string().trim().min(1).describe('A number, on/off, a word, domains or "any", or "default"/"inherit"'),
+        value: z.string().trim().min(1).describe('A number, on/off, a word, a model id, domains or "any", or "default"/"inherit"'),
         scope: scopeOption,
       }),
       async execute({ options, invocation, core, reply }) {
@@ -220,7 +231,7 @@ export default defineCommand({
           await reply(`\`${options.option}\` for ${scopeWords(level)} is back to the inherited value.`, { ephemeral: true });
           return;
         }
-        const value = parseOptionValue(options.option, raw);
+        const value: unknown = options.option === 'image-model' ? await checkImageModel(core, options.value) : parseOptionValue(options.option, raw);
         // The value's type follows the option, which TypeScript cannot see through the table; set() checks it against the key's schema.
         await core.settings.set(invocation, level, key, value as never);
         await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });
