@@ -72,6 +72,17 @@ export interface FakeMessage {
   ephemeralFor?: string;
   /** Every content this message has had, oldest first. */
   history: string[];
+  /** Files the bot uploaded with this message (multipart `files[n]`), in order, across edits. */
+  uploads?: FakeUpload[];
+}
+
+/** A file uploaded in a multipart request. */
+export interface FakeUpload {
+  /** The form field, e.g. `files[0]`. */
+  field: string;
+  filename: string;
+  contentType: string;
+  data: Buffer;
 }
 
 export interface FakeInteraction {

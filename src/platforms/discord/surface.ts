@@ -4,7 +4,7 @@
  * renderer drives it; this class only knows how to post and edit on Discord
  * and turns Discord's errors into the core's (rate limit, message gone).
  */
-import { ButtonStyle, ComponentType, Routes, type REST } from 'discord.js';
+import { ButtonStyle, ComponentType, Routes, type RawFile, type REST } from 'discord.js';
 import { formatAnswerText, oneLine, type AnswerSource, type MessageView } from '../../core/answer-view.ts';
 import type { Logger } from '../../log.ts';
 import {
@@ -157,10 +157,11 @@ export class DiscordAnswerSurface implements MessageSurface {
         const message = this.#originalUsed
           ? await this.#rest.post(Routes.webhook(interaction.applicationId, interaction.token), {
               body,
+              files: answerFiles(options),
               auth: false,
               query: new URLSearchParams({ wait: 'true' }),
             })
-          : await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token), { body, auth: false });
+          : await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token), { body, files: answerFiles(options), auth: false });
         this.#originalUsed = true;
         return this.#posted((message as RawMessage).id, options);
       } catch (error) {
@@ -181,7 +182,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     const body = this.#body(text, options);
     if (this.#channelMessages.has(id)) {
       try {
-        await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
+        await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body, files: answerFiles(options) });
       } catch (error) {
         if (!isOldMessageEditLimit(error)) throw this.#translate(error);
         await this.#replace(messageId, text, options, error);
@@ -191,7 +192,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     const interaction = this.#usableInteraction();
     if (interaction) {
       try {
-        await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token, id), { body, auth: false });
+        await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token, id), { body, files: answerFiles(options), auth: false });
         return;
       } catch (error) {
         if (isOldMessageEditLimit(error)) {
@@ -204,7 +205,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     }
     // The interaction's token is gone: the bot wrote this message, so try the channel route.
     try {
-      await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
+      await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body, files: answerFiles(options) });
       this.#channelMessages.add(id);
     } catch (error) {
       if (!isNotEditable(error) && !isOldMessageEditLimit(error)) throw this.#translate(error);
@@ -243,7 +244,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     const body: Record<string, unknown> = this.#body(text, options);
     if (this.#replyTo) body.message_reference = { message_id: this.#replyTo, fail_if_not_exists: false };
     try {
-      const message = (await this.#rest.post(Routes.channelMessages(this.#channelId), { body })) as RawMessage;
+      const message = (await this.#rest.post(Routes.channelMessages(this.#channelId), { body, files: answerFiles(options) })) as RawMessage;
       this.#channelMessages.add(message.id);
       return message.id;
     } catch (error) {
@@ -306,6 +307,9 @@ export class DiscordAnswerSurface implements MessageSurface {
     const finished = options?.view?.final === true && options.view.footer !== null;
     if (finished && this.#retryButton) body.components = buttonRow([{ id: 'retry', label: 'Retry' }], this.#requestId);
     else if (options?.actions !== undefined || finished) body.components = buttonRow(options?.actions ?? [], this.#requestId);
+    // Pictures go up as this message's attachments (files[n] beside payload_json); an edit lists them to keep them.
+    const files = answerFiles(options);
+    if (files) body.attachments = files.map((file, id) => ({ id, filename: file.name }));
     return body;
   }
 
@@ -317,6 +321,18 @@ export class DiscordAnswerSurface implements MessageSurface {
     }
     return toPlatformError(error);
   }
+}
+
+/**
+ * The final message's pictures as multipart files (discord.js sends them as
+ * `files[n]` with the body as `payload_json`); undefined for every other
+ * message. The core keeps at most 10 (Discord's per-message limit) of at
+ * most 8 MiB each (under the 10 MB a bot may upload to an unboosted server).
+ */
+function answerFiles(options: PostOptions | undefined): RawFile[] | undefined {
+  const files = options?.view?.final ? options.view.images?.files : undefined;
+  if (!files || files.length === 0) return undefined;
+  return files.map((file) => ({ name: file.filename, data: file.data, contentType: file.mime }));
 }
 
 /**
