@@ -30,6 +30,7 @@ export const SLACK_BOT_SCOPES = [
   'groups:history', // ... and in private channel threads
   'users:read', // names for thread history, workspace admins and owners
   'assistant:write', // assistant.threads.setStatus ("is thinking…")
+  'files:write', // pictures the model draws, shared into the answer's thread (files.uploadV2)
 ] as const;
 
 export const SLACK_BOT_EVENTS = ['app_mention', 'message.im'] as const;
