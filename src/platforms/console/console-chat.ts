@@ -5,7 +5,10 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { formatImageProblems, type AnswerImages } from '../../core/answer-images.ts';
 import { formatFooterText, formatSources, reasoningText } from '../../core/answer-view.ts';
+import { DEFAULT_CHAT_IMAGE_DIR } from '../../config.ts';
+import { saveAnswerImages } from './save-images.ts';
 import { usageOf } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
@@ -22,6 +25,8 @@ export interface ConsoleChatOptions {
   color?: boolean;
   /** Prompt shown before each line when interactive. */
   prompt?: string;
+  /** Where pictures models draw are saved (default ./switchboard-images; see save-images.ts). */
+  imageDir?: string;
 }
 
 export interface ConsoleChat {
@@ -49,6 +54,12 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   const history: HistoryMessage[] = [];
   /** The answer being written, for Ctrl-C. */
   let running: string | undefined;
+  const imageDir = options.imageDir ?? DEFAULT_CHAT_IMAGE_DIR;
+  /** Saves an ended answer's pictures and prints their paths (the terminal shows no pictures). */
+  const savePictures = async (images: AnswerImages | undefined) => {
+    const lines = await saveAnswerImages(imageDir, running ?? 'answer', images);
+    if (lines.length > 0) write(`${lines.join('\n')}\n`);
+  };
 
   const surface: MessageSurface = {
     maxMessageLength: 1_000_000,
@@ -60,10 +71,11 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
       write(text);
       return { id: 'terminal' };
     },
-    async edit(_id, text) {
+    async edit(_id, text, postOptions) {
       if (text.startsWith(shown)) write(text.slice(shown.length));
       else write(`\n${text}`);
       shown = text;
+      if (postOptions?.view?.final) await savePictures(postOptions.view.images);
     },
     stream(): NativeStream {
       let started = false;
@@ -82,7 +94,10 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
           const reasoning = reasoningText(end.footer);
           if (reasoning !== '') lines.unshift(reasoning);
           const sources = formatSources(end.sources);
+          const problems = formatImageProblems(end.images);
+          if (problems !== '') lines.unshift(problems);
           write(`${started ? '\n' : ''}${sources === '' ? '' : `\n${sources}\n`}${lines.map((l) => dim(l)).join('\n')}\n`);
+          await savePictures(end.images);
         },
       };
     },
