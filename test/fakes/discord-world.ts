@@ -45,6 +45,8 @@ export interface FakeChannel {
   recipients?: FakeUser[];
   /** The bot may not post here (Missing Permissions, 50013). */
   botMuted?: boolean;
+  /** The bot lacks Attach Files here: channel messages with files get 50013 (interaction webhooks need no permission). */
+  botCannotAttach?: boolean;
 }
 
 export interface FakeMessage {

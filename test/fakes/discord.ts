@@ -799,6 +799,7 @@ export class FakeDiscord {
   #checkPermission(channel: FakeChannel): void {
     const muted = channel.botMuted || (channel.parent_id !== undefined && this.#channels.get(channel.parent_id)?.botMuted);
     if (muted) throw new RestError(httpError(403, 50013, 'Missing Permissions'));
+    if (channel.botCannotAttach && (this.#pendingFiles?.length ?? 0) > 0) throw new RestError(httpError(403, 50013, 'Missing Permissions'));
   }
 
   #commandsRoute(method: string, applicationId: string, guildId: string | undefined, body: unknown): unknown {

@@ -22,6 +22,7 @@ import {
   isNotEditable,
   isOldMessageEditLimit,
   isTokenExpired,
+  isUploadRefused,
 } from './discord-errors.ts';
 import { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
 import { toPlatformError } from './rate-limit.ts';
@@ -150,6 +151,10 @@ export class DiscordAnswerSurface implements MessageSurface {
   }
 
   async post(text: string, options?: PostOptions): Promise<PostedMessage> {
+    return this.#withoutRefusedFiles(text, options, (t, o) => this.#post(t, o));
+  }
+
+  async #post(text: string, options?: PostOptions): Promise<PostedMessage> {
     const interaction = this.#usableInteraction();
     if (interaction) {
       const body = this.#body(text, options);
@@ -173,7 +178,7 @@ export class DiscordAnswerSurface implements MessageSurface {
   }
 
   async edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
-    await this.#edit(messageId, text, options);
+    await this.#withoutRefusedFiles(text, options, (t, o) => this.#edit(messageId, t, o));
     if (options?.view) this.#bodies.set(this.#current(messageId), options.view.body);
   }
 
@@ -210,6 +215,26 @@ export class DiscordAnswerSurface implements MessageSurface {
     } catch (error) {
       if (!isNotEditable(error) && !isOldMessageEditLimit(error)) throw this.#translate(error);
       await this.#replace(messageId, text, options, error);
+    }
+  }
+
+  /**
+   * A message Discord refuses because of its pictures (no Attach Files
+   * permission in the channel, too large) goes again without them, with a
+   * note saying why: the answer itself must not be lost to its attachments.
+   */
+  async #withoutRefusedFiles<T>(text: string, options: PostOptions | undefined, send: (text: string, options: PostOptions | undefined) => Promise<T>): Promise<T> {
+    try {
+      return await send(text, options);
+    } catch (error) {
+      const view = options?.view;
+      if (!view?.images || !answerFiles(options) || !isUploadRefused(error)) throw error;
+      this.#logger.warn({ reason: describeDiscordError((error as { cause?: unknown }).cause ?? error), files: view.images.files.length }, 'Discord refused the pictures; sending the answer without them');
+      this.permissionProblem = false;
+      const why = isMissingPermissions((error as { cause?: unknown }).cause ?? error) ? 'the bot lacks the Attach Files permission in this channel' : 'Discord refused the upload';
+      const images = { files: [], problems: [...view.images.problems, `The picture${view.images.files.length === 1 ? '' : 's'} could not be attached: ${why}.`] };
+      const bare = { ...view, images };
+      return send(this.format(bare), { ...options, view: bare });
     }
   }
 

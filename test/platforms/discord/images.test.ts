@@ -92,4 +92,24 @@ describe('pictures out on Discord', () => {
     expect(Buffer.compare(answer.uploads![0]!.data, png)).toBe(0);
     await h.fake.runCommand({ user: h.fake.users.bob, channelId: general, name: 'model', subcommand: 'reset', options: {} });
   });
+
+  it('without Attach Files in the channel the answer still arrives, saying why its picture is missing', async () => {
+    await h.fake.runCommand({ user: h.fake.users.bob, channelId: general, name: 'model', subcommand: 'set', options: { model: IMAGE_MODEL } });
+    await h.adapter.idle();
+    h.fake.channels.general.botCannotAttach = true;
+    try {
+      h.app.openrouter.enqueue({ text: ['Drawn.'], images: [dataUrl(fakePng(1_000, 5))] });
+      const asked = h.fake.sendMessage({ user: h.fake.users.alice, channelId: general, content: `<@${h.fake.bot.id}> draw a fox` });
+      const answer = await waitFor(
+        () => h.fake.messages(general).find((m) => m.message_reference?.message_id === asked.id && m.content.includes('gemini-2.5-flash-image ·')),
+        'the finished answer',
+      );
+      expect(answer.content).toContain('Drawn.\n\n⚠️ The picture could not be attached: the bot lacks the Attach Files permission in this channel.');
+      expect(answer.uploads ?? []).toEqual([]);
+      expect((await h.app.core.store.ledger({})).at(-1)).toMatchObject({ outcome: 'ok' });
+    } finally {
+      h.fake.channels.general.botCannotAttach = false;
+      await h.fake.runCommand({ user: h.fake.users.bob, channelId: general, name: 'model', subcommand: 'reset', options: {} });
+    }
+  });
 });
