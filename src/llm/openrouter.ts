@@ -146,7 +146,8 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     },
   });
 
-  async function toUsage(raw: RawUsage, model: string | undefined): Promise<Usage> {
+  /** `images`: pictures the round returned, priced at the catalog's `pricing.image` when OpenRouter gives no cost. */
+  async function toUsage(raw: RawUsage, model: string | undefined, images = 0): Promise<Usage> {
     const usage: Usage = {
       promptTokens: raw.promptTokens,
       completionTokens: raw.completionTokens,
@@ -161,9 +162,10 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       usage.costSource = 'openrouter';
       return usage;
     }
-    const computed = model ? computeCostUsd(await opts.catalog.get(model), raw.promptTokens, raw.completionTokens) : undefined;
+    const info = model ? await opts.catalog.get(model) : undefined;
+    const computed = computeCostUsd(info, raw.promptTokens, raw.completionTokens);
     if (computed !== undefined) {
-      usage.costUsd = computed;
+      usage.costUsd = Math.round((computed + images * (info?.pricing.image ?? 0)) * 1e12) / 1e12;
       usage.costSource = 'catalog';
     }
     return usage;
@@ -352,7 +354,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         finishReason = outcome.finishReason;
         if (outcome.images && outcome.images.length > 0) yield { type: 'images', urls: outcome.images };
         if (outcome.usage) {
-          const roundUsage = await toUsage(outcome.usage, outcome.model ?? request.model);
+          const roundUsage = await toUsage(outcome.usage, outcome.model ?? request.model, outcome.images?.length ?? 0);
           usage = addUsage(usage, roundUsage);
           yield { type: 'usage', usage: roundUsage };
         }

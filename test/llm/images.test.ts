@@ -43,6 +43,14 @@ describe('image output in the OpenRouter service', () => {
     expect(events.flatMap((e) => (e.type === 'images' ? e.urls : []))).toEqual([a, b]);
   });
 
+  it('without usage.cost, each picture is priced at the catalog pricing.image on top of the tokens', async () => {
+    const { service } = makeHarness(fake);
+    fake.enqueue({ text: ['Two.'], images: [fakePngDataUrl(300, 1), fakePngDataUrl(300, 2)], usage: { prompt_tokens: 10, completion_tokens: 2600, cost: null } });
+    const usage = doneOf(await collect(service.chat({ model: IMAGE_MODEL, messages: hello.messages, imageOutput: true }))).usage;
+    expect(usage.costSource).toBe('catalog');
+    expect(usage.costUsd).toBeCloseTo(10 * 0.0000003 + 2600 * 0.0000025 + 2 * 0.001238, 12);
+  });
+
   it('readImageUrls skips entries that are not image_url parts', () => {
     expect(readImageUrls(undefined)).toEqual([]);
     expect(readImageUrls([null, 3, { type: 'image_url' }, { image_url: { url: 42 } }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA==' } }])).toEqual([
