@@ -2,28 +2,11 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NO_IMAGE_MODEL } from '../../../src/core/image-answers.ts';
-import { startConsoleChat } from '../../../src/platforms/console/console-chat.ts';
 import { fakePng, IMAGE_MODEL } from '../../fakes/openrouter.ts';
 import { startTestApp, type TestApp } from '../../helpers/test-app.ts';
-
-async function chat(app: TestApp, imageDir: string, lines: string[]): Promise<string> {
-  const input = new PassThrough();
-  const writes: string[] = [];
-  const output = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      writes.push(chunk.toString());
-      callback();
-    },
-  });
-  const session = startConsoleChat({ host: app.core.host, input, output, user: { id: 'ada', name: 'Ada' }, imageDir });
-  for (const line of lines) input.write(`${line}\n`);
-  input.end();
-  await session.done;
-  return writes.join('');
-}
+import { chat } from './chat-session.ts';
 
 const dataUrl = (png: Buffer) => `data:image/png;base64,${png.toString('base64')}`;
 
@@ -43,7 +26,7 @@ describe('pictures in the terminal chat', () => {
     const png = fakePng(1_500_000, 2);
     app.openrouter.enqueue({ text: ['A cat.'], images: [dataUrl(png)] });
     const imageDir = join(dir, 'nested', 'pictures');
-    const out = await chat(app, imageDir, ['/image a cat', `/model option image-model ${IMAGE_MODEL}`, '/image a cat']);
+    const out = (await chat(app, ['/image a cat', `/model option image-model ${IMAGE_MODEL}`, '/image a cat'], { imageDir })).output();
     expect(out).toContain(NO_IMAGE_MODEL.replace(/\*\*/g, ''));
     const saved = await readdir(imageDir);
     expect(saved).toHaveLength(1);
@@ -61,7 +44,7 @@ describe('pictures in the terminal chat', () => {
     const blocked = join(dir, 'file-not-dir');
     await writeFile(blocked, 'x');
     app.openrouter.enqueue({ text: ['Two.'], images: [dataUrl(fakePng(500, 1))] });
-    const out = await chat(app, join(blocked, 'sub'), [`/model option image-model ${IMAGE_MODEL}`, '/image a', '/image b', 'still here?']);
+    const out = (await chat(app, [`/model option image-model ${IMAGE_MODEL}`, '/image a', '/image b', 'still here?'], { imageDir: join(blocked, 'sub') })).output();
     expect(out).toContain('⚠️ Picture 1 from the model could not be shown: its data is not a PNG file.');
     expect(out).toMatch(/⚠️ Pictures not saved: cannot create .*file-not-dir\/sub/);
     expect(out).toContain('You said: still here?');
