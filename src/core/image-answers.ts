@@ -44,5 +44,17 @@ export function withImagePrice(price: WorstCasePrice, imageInfo: ModelInfo | und
   return { known: true, pricing: { ...price.pricing, request: price.pricing.request + image } };
 }
 
+/**
+ * Output tokens a request that may draw gets at least: a picture is output
+ * tokens too (Gemini counts about 1,290 per image), so the usual text budget
+ * (DEFAULT_MAX_TOKENS 1024) would cut it off. The model's own maximum still
+ * caps it, and the reservation covers it.
+ */
+export const IMAGE_MIN_MAX_TOKENS = 4096;
+
+export function withRoomForPictures(maxTokens: number): number {
+  return Math.max(maxTokens, IMAGE_MIN_MAX_TOKENS);
+}
+
 /** Shown when a picture was asked for and none came back. */
 export const NO_PICTURE_NOTE = '_(the model returned no picture)_';

@@ -24,7 +24,7 @@ import { WEB_SEARCH_MAX_RESULTS, WEB_SEARCH_TOOL } from './server-tools.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
 import { ThinkingStatus } from './thinking-status.ts';
 import { decodeAnswerImages } from './answer-images.ts';
-import { hasImageOutput, imageSettings, NO_PICTURE_NOTE, requireImageOutput, withImagePrice } from './image-answers.ts';
+import { hasImageOutput, imageSettings, NO_PICTURE_NOTE, requireImageOutput, withImagePrice, withRoomForPictures } from './image-answers.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
 
@@ -234,12 +234,12 @@ export class AnswerPipeline {
     }
     const modelInfo = await this.checkModel(model);
     if (request.purpose === 'image') requireImageOutput(model, modelInfo);
-    const maxTokens = Math.min(settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
+    const imageOutput = hasImageOutput(modelInfo);
+    const maxTokens = Math.min(imageOutput ? withRoomForPictures(settings.maxTokens) : settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
     // The question alone for now: it must fit, and it is what the reservation is checked against
     // before anything reads the conversation's history (#converse).
     const conversation = buildConversation({ ...this.#conversationInput(request, settings, modelInfo, maxTokens, parts), history: [] });
     const webSearch = webSearchOf(settings);
-    const imageOutput = hasImageOutput(modelInfo);
     return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, webSearch, imageOutput, purpose: request.purpose, started: core.clock.now() };
   }
 

@@ -93,8 +93,8 @@ describe('/image and image answers in the core', () => {
   });
 
   it('reserves the image price: a limit the tokens alone fit under refuses /image before anything is sent', async () => {
-    // Worst case of /image: 1024 output tokens at $2.50/M = $0.00256, plus $0.001238 per picture, plus the prompt.
-    app = await startTestApp({ env: { QUOTA_DEFAULT_USD_PER_DAY: '0.003' } });
+    // Worst case of /image: 4096 output tokens (the floor for pictures) at $2.50/M = $0.01024, plus $0.001238 per picture, plus the prompt.
+    app = await startTestApp({ env: { QUOTA_DEFAULT_USD_PER_DAY: '0.011' } });
     const h = createHarness(app.core);
     await h.run(admin, 'model', 'option', { option: 'image-model', value: IMAGE_MODEL });
     await h.run(ada, 'image', undefined, { prompt: 'a cat' });
@@ -102,12 +102,14 @@ describe('/image and image answers in the core', () => {
     expect(bodies()).toHaveLength(0);
     expect((await app.core.store.ledger({})).at(-1)).toMatchObject({ outcome: 'refused', errorKind: 'quota' });
     await app.close();
-    app = await startTestApp({ env: { QUOTA_DEFAULT_USD_PER_DAY: '0.0045' } });
+    app = await startTestApp({ env: { QUOTA_DEFAULT_USD_PER_DAY: '0.0125' } });
     const h2 = createHarness(app.core);
     await h2.run(admin, 'model', 'option', { option: 'image-model', value: IMAGE_MODEL });
     app.openrouter.enqueue({ text: ['Cat.'], images: [fakePngDataUrl(500)] });
     await h2.run(ada, 'image', undefined, { prompt: 'a cat' });
     expect(bodies()).toHaveLength(1);
+    // A picture needs output room: the text budget (1024 here) is raised to 4096 for a model that draws.
+    expect(bodies()[0]!.max_tokens).toBe(4096);
     expect((await app.core.store.ledger({})).at(-1)).toMatchObject({ outcome: 'ok', imagesOut: 1 });
   });
 
