@@ -82,6 +82,18 @@ describe('pictures out on Discord', () => {
     expect(Buffer.compare(message.uploads![0]!.data, png)).toBe(0);
   });
 
+  it('eleven pictures: the first ten attached to one message (Discord\'s limit), the eleventh named', async () => {
+    await setImageModel(IMAGE_MODEL);
+    const pngs = Array.from({ length: 11 }, (_, i) => fakePng(800, i + 1));
+    h.app.openrouter.enqueue({ text: ['Many.'], images: pngs.map(dataUrl) });
+    const interaction = await h.fake.runCommand({ user: h.fake.users.alice, channelId: general, name: 'image', options: { prompt: 'many cats' } });
+    await h.adapter.idle();
+    const message = h.fake.interactionMessages(interaction).at(-1)!;
+    expect(message.uploads!.map((u) => u.field)).toEqual(Array.from({ length: 10 }, (_, i) => `files[${i}]`));
+    expect(message.uploads!.every((u, i) => Buffer.compare(u.data, pngs[i]!) === 0)).toBe(true);
+    expect(message.content).toContain('⚠️ The model returned 11 pictures; only the first 10 are shown.');
+  });
+
   it('a mention answered by an image-output channel model uploads its picture onto the channel answer (bot token route)', async () => {
     await h.fake.runCommand({ user: h.fake.users.bob, channelId: general, name: 'model', subcommand: 'set', options: { model: IMAGE_MODEL } });
     await h.adapter.idle();
