@@ -7,6 +7,7 @@ import { isPresetId } from '../src/core/pipeline.ts';
 import { parseRoleList, roleNames } from '../src/core/role-rules.ts';
 import type { ResolvedSettings, SettingKey } from '../src/core/settings.ts';
 import { WEB_SEARCH_TOOL } from '../src/core/server-tools.ts';
+import { requireImageOutput } from '../src/core/image-answers.ts';
 
 const PRIVACY_LABELS = {
   zdr: 'zero data retention (zdr): only providers that keep nothing',
@@ -32,6 +33,7 @@ const OPTION_KEYS = {
   privacy: 'privacy',
   'allowed-roles': 'allowedRoles',
   'user-choice-roles': 'userChoiceRoles',
+  'image-model': 'imageModel',
 } as const satisfies Record<string, SettingKey>;
 
 /** Options whose value is a list of roles (user groups) or `everyone`. */
@@ -89,6 +91,14 @@ function parseOptionValue(option: Exclude<OptionName, 'allowed-roles' | 'user-ch
     throw new UserFacingError('bad-input', '`max-tokens` is a whole number from 1 to 1000000.');
   }
   return n;
+}
+
+/** `/model option image-model <id>`: a model the catalog knows, with image output; `off` turns /image off. */
+async function checkImageModel(core: Core, raw: string): Promise<string | null> {
+  if (/^(off|none)$/i.test(raw)) return null;
+  const info = await core.pipeline.checkModel(raw);
+  requireImageOutput(raw, info);
+  return raw;
 }
 
 /** Accepts ids separated by spaces or commas; refuses more than OpenRouter takes, before anything is checked or stored. */
@@ -150,6 +160,7 @@ export default defineCommand({
           `**Users may pick a model:** ${s.allowUserModel.value ? 'yes' : 'no'} ${from(s.allowUserModel.source)}`,
           `**Web search domains:** ${s.webSearchDomains.value.length > 0 ? s.webSearchDomains.value.join(', ') : 'any'} ${from(s.webSearchDomains.source)}${s.tools.value.includes(WEB_SEARCH_TOOL) ? '' : ' (web_search is not enabled here)'}`,
           `**Privacy:** ${PRIVACY_LABELS[s.privacy.value]} ${from(s.privacy.source)}`,
+          `**Image model (/image):** ${s.imageModel.value === null ? 'off' : `\`${s.imageModel.value}\``} ${from(s.imageModel.source)}`,
         ];
         const info = await core.catalog.get(s.model.value);
         lines.push(...reasoningLines(s, info, from));
@@ -213,7 +224,7 @@ export default defineCommand({
       admin: true,
       options: z.object({
         option: z.enum(OPTION_NAMES).describe('Which option'),
-        value: z.string().trim().min(1).describe('A number, on/off, a word, domains or "any", or "default"/"inherit"'),
+        value: z.string().trim().min(1).describe('A number, on/off, a word, a model id, domains or "any", or "default"/"inherit"'),
         scope: scopeOption,
       }),
       async execute({ options, invocation, core, reply }) {
@@ -232,7 +243,10 @@ export default defineCommand({
           await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${roles.length === 0 ? 'everyone' : roleNames(roles)}.`, { ephemeral: true });
           return;
         }
-        const value = parseOptionValue(options.option as Exclude<OptionName, 'allowed-roles' | 'user-choice-roles'>, raw);
+        const value: unknown =
+          options.option === 'image-model'
+            ? await checkImageModel(core, options.value)
+            : parseOptionValue(options.option as Exclude<OptionName, 'allowed-roles' | 'user-choice-roles' | 'image-model'>, raw);
         // The value's type follows the option, which TypeScript cannot see through the table; set() checks it against the key's schema.
         await core.settings.set(invocation, level, key, value as never);
         await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });

@@ -174,6 +174,7 @@ const schema = z.object({
     'must start with sqlite:, postgres:// or postgresql:// (or be unset for ./data/switchboard.db)',
   ),
   SPOOL_DIR: optionalString,
+  CHAT_IMAGE_DIR: optionalString,
   ADMIN_USER_IDS: list.pipe(
     z.array(z.string().regex(/^[a-z]+:[^\s:]+$/, 'entries must look like discord:123456 or slack:U0123ABC')),
   ),
@@ -286,6 +287,8 @@ export interface Config {
   databaseUrl?: string;
   /** SPOOL_DIR: where settles the database refused past their retries wait (unset: next to the SQLite file, or ./data/spool). */
   spoolDir?: string;
+  /** CHAT_IMAGE_DIR: where `npm run chat` saves the pictures models draw. */
+  chatImageDir: string;
   adminUserIds: string[];
   /** ALLOW_DMS: answer direct messages (off by default); DMs are then governed by ADMIN_USER_IDS alone. */
   allowDms: boolean;
@@ -356,6 +359,9 @@ export interface Config {
   /** Every secret value, for log scrubbing. */
   secrets: string[];
 }
+
+/** Where the terminal chat saves pictures unless CHAT_IMAGE_DIR says otherwise (relative to the working directory). */
+export const DEFAULT_CHAT_IMAGE_DIR = './switchboard-images';
 
 export const DEFAULT_SYSTEM_PROMPT =
   'You are Switchboard, a helpful assistant in a team chat. Answer concisely and use Markdown.';
@@ -449,6 +455,7 @@ function toConfig(e: Parsed): Config {
     log: { level: e.LOG_LEVEL, levelExplicit: e.LOG_LEVEL_SET, pretty: e.LOG_PRETTY ?? (process.stdout.isTTY && process.env.NODE_ENV !== 'production') },
     databaseUrl: e.DATABASE_URL,
     spoolDir: e.SPOOL_DIR,
+    chatImageDir: e.CHAT_IMAGE_DIR ?? DEFAULT_CHAT_IMAGE_DIR,
     adminUserIds: e.ADMIN_USER_IDS,
     allowDms: e.ALLOW_DMS,
     plugins: e.PLUGINS,

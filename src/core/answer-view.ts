@@ -9,6 +9,7 @@
  * and what the renderer measures decorations with when a surface has none.
  */
 import { truncate } from '../util/text.ts';
+import { formatImageProblems, type AnswerImages } from './answer-images.ts';
 import { formatUsd } from './quota.ts';
 
 /** The facts under a finished (or failed) answer. */
@@ -66,6 +67,12 @@ export interface MessageView {
   final: boolean;
   /** Sources cited (web search), shown under the final message; absent or empty: none. */
   sources?: readonly AnswerSource[];
+  /**
+   * Pictures the model returned, on the final message only: each surface
+   * uploads `files` its own way (Discord attachments, Slack files in the
+   * thread, saved files in the terminal); `problems` are shown as text.
+   */
+  images?: AnswerImages;
 }
 
 /** How one numbered source is written; each platform picks its own (links that do not unfold, plain lines). */
@@ -127,7 +134,9 @@ export function formatDecorations(
 ): { cursor: string; after: string } {
   const { cursor, after } = decorationsOf(view, footerText);
   const sources = view.streaming ? '' : formatSources(view.sources, sourceLine);
-  return { cursor, after: sources === '' ? after : SEPARATOR + sources + after };
+  const images = view.streaming ? '' : formatImageProblems(view.images);
+  const before = [sources, images].filter((part) => part !== '').map((part) => SEPARATOR + part).join('');
+  return { cursor, after: before + after };
 }
 
 function decorationsOf(view: MessageView, footerText: (footer: AnswerFooter) => string): { cursor: string; after: string } {

@@ -24,6 +24,8 @@ import { WEB_SEARCH_MAX_RESULTS, WEB_SEARCH_TOOL } from './server-tools.ts';
 import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
 import { progressLine, type AnswerProgress } from './progress.ts';
 import { ThinkingStatus } from './thinking-status.ts';
+import { decodeAnswerImages } from './answer-images.ts';
+import { hasImageOutput, imageSettings, NO_PICTURE_NOTE, requireImageOutput, withImagePrice, withRoomForPictures } from './image-answers.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
 import type { RoleRef, UserRoles } from './roles.ts';
@@ -54,6 +56,11 @@ export interface AskRequest {
   /** The asker's roles (user groups) from the platform; read once per answer through the core's cache. */
   rolesOf?: (userId: string) => Promise<RoleRef[]>;
   signal?: AbortSignal;
+  /**
+   * `image`: draw a picture (`/image`) with the channel's image model, or
+   * `model`, which must have image output (see image-answers.ts).
+   */
+  purpose?: 'image';
 }
 
 export interface AskResult {
@@ -238,7 +245,8 @@ export class AnswerPipeline {
         `Your message is ${prompt.length.toLocaleString('en-US')} characters; the limit is ${core.config.maxPromptChars.toLocaleString('en-US')}. Shorten it or attach less text.`,
       );
     }
-    const settings = plainSettings(await core.settings.resolve(request.place));
+    const resolved = plainSettings(await core.settings.resolve(request.place));
+    const settings = request.purpose === 'image' ? imageSettings(resolved) : resolved;
     const isAdmin = async () => (typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin);
     if (settings.allowedRoles.length > 0) {
       const roles = await this.rolesOf(request);
@@ -256,12 +264,14 @@ export class AnswerPipeline {
       model = request.model.trim();
     }
     const modelInfo = await this.checkModel(model);
-    const maxTokens = Math.min(settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
+    if (request.purpose === 'image') requireImageOutput(model, modelInfo);
+    const imageOutput = hasImageOutput(modelInfo);
+    const maxTokens = Math.min(imageOutput ? withRoomForPictures(settings.maxTokens) : settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
     // The question alone for now: it must fit, and it is what the reservation is checked against
     // before anything reads the conversation's history (#converse).
     const conversation = buildConversation({ ...this.#conversationInput(request, settings, modelInfo, maxTokens, parts), history: [] });
     const webSearch = webSearchOf(settings);
-    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, webSearch, started: core.clock.now() };
+    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, webSearch, imageOutput, purpose: request.purpose, started: core.clock.now() };
   }
 
   #conversationInput(request: AskRequest, settings: ChannelSettings, modelInfo: ModelInfo | undefined, maxTokens: number, parts: MessagePart[]) {
@@ -319,7 +329,8 @@ export class AnswerPipeline {
         model: plan.model,
         fallbacks,
         modelInfo: plan.modelInfo,
-        priceOf: async (models) => withSearchPrice(await worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels), plan),
+        priceOf: async (models) =>
+          withImagePrice(withSearchPrice(await worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels), plan), plan.imageOutput ? plan.modelInfo : undefined),
         // Bounds, not estimates: the tool definitions count whether or not the model ends up offered them.
         promptTokens: promptTokensCeiling(plan.conversation.messages) + toolTokensCeiling(core.registry.specs(plan.settings.tools)),
         maxTokens: plan.maxTokens,
@@ -382,12 +393,13 @@ export class AnswerPipeline {
           : undefined,
       privacy: settings.privacy,
       ...(plan.webSearch ? { webSearch: plan.webSearch } : {}),
+      ...(plan.imageOutput ? { imageOutput: true } : {}),
       user: { platform: place.platform, id: user.id },
       sessionId: sessionIdOf(request.conversationKey),
       signal: controller.signal,
       ...reasoningOf(plan),
     };
-    const streamed: Streamed = { text: '', reasoning: '', usage: emptyUsage(), outcome: 'error', citations: [], searching: false };
+    const streamed: Streamed = { text: '', reasoning: '', usage: emptyUsage(), outcome: 'error', citations: [], images: [], searching: false };
     const thinking = new ThinkingStatus(settings.reasoningDisplay, core.clock, (line) => renderer.status(line));
     // The status line and, for surfaces that show progress their own way, the same step as data.
     const progress = (step: AnswerProgress | null) => {
@@ -478,9 +490,14 @@ export class AnswerPipeline {
     if (plan.settings.reasoningDisplay === 'spoiler' && streamed.reasoning.trim() !== '') footer.reasoning = streamed.reasoning.trim();
     let rendered: RenderResult | undefined;
     if (streamed.citations.length > 0) renderer.sources(numberSources(streamed.citations, streamed.text));
+    const images = decodeAnswerImages(streamed.images);
+    streamed.imagesOut = images.files.length;
+    if (images.problems.length > 0) logger.warn({ problems: images.problems }, 'pictures from the model left out');
+    renderer.images(images);
     try {
       if (result) {
-        if (streamed.text.trim() === '') renderer.append('_(the model returned an empty answer)_');
+        if (plan.purpose === 'image' && streamed.images.length === 0) renderer.append(`${streamed.text.trim() === '' ? '' : '\n\n'}${NO_PICTURE_NOTE}`);
+        else if (streamed.text.trim() === '' && images.files.length === 0) renderer.append('_(the model returned an empty answer)_');
         rendered = await renderer.finish(footer);
       } else {
         rendered = await renderer.fail(this.#endLine(streamed, run, renderer.gone), footer);
@@ -537,6 +554,7 @@ export class AnswerPipeline {
       outcome,
       errorKind: failure?.error.kind ?? null,
       webSearchRequests: usage.webSearchRequests ?? 0,
+      imagesOut: streamed.imagesOut ?? 0,
     };
     try {
       await core.quota.settle(answer.requestId, entry);
@@ -591,6 +609,9 @@ interface Plan {
   conversation: BuiltConversation;
   /** OpenRouter's web search, when the channel enables the web_search tool. */
   webSearch: WebSearchOptions | undefined;
+  /** The model may answer with pictures (sent `modalities: ["image", "text"]`). */
+  imageOutput: boolean;
+  purpose: AskRequest['purpose'];
   started: number;
 }
 
@@ -611,6 +632,10 @@ interface Streamed {
   usage: Usage;
   /** url_citation annotations as they arrived (numbered into sources at the end). */
   citations: Citation[];
+  /** Picture URLs the model returned (checked and decoded at the end). */
+  images: string[];
+  /** Pictures the answer carried (for the ledger). */
+  imagesOut?: number;
   /** The "searching" status is up (web search on, no text yet). */
   searching: boolean;
   result?: CompletionResult;
@@ -652,6 +677,9 @@ function applyEvent(
       break;
     case 'citations':
       streamed.citations.push(...event.citations);
+      break;
+    case 'images':
+      streamed.images.push(...event.urls);
       break;
     case 'tool-call':
       thinking.stop();

@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { truncate } from '../util/text.ts';
+import type { AnswerImages } from './answer-images.ts';
 import { formatAnswerText, type AnswerFooter, type AnswerSource, type EndLine, type MessageView } from './answer-view.ts';
 import type { RateBudget } from './rate-budget.ts';
 import { MIN_SPLIT_LENGTH, splitMessagePieces } from './split.ts';
@@ -66,6 +67,8 @@ export interface Renderer {
   status(text: string | null): void;
   /** The sources the answer cites, shown under its final message (not while streaming). */
   sources(list: readonly AnswerSource[]): void;
+  /** The pictures the model returned, carried by the final message's view (not while streaming). */
+  images(images: AnswerImages): void;
   /** Final text plus footer (on the last message only), actions removed; waits for delivery. */
   finish(footer: AnswerFooter | null): Promise<RenderResult>;
   /** Keeps the partial answer and adds an end line (error, stopped, interrupted) and the footer. */
@@ -135,6 +138,7 @@ class StreamingRenderer implements Renderer {
   #status: string | null = null;
   #footer: AnswerFooter | null = null;
   #sources: readonly AnswerSource[] = [];
+  #images: AnswerImages | undefined;
   #endLine: EndLine | null = null;
   #phase: Phase = 'streaming';
   #ended = false;
@@ -213,6 +217,10 @@ class StreamingRenderer implements Renderer {
 
   sources(list: readonly AnswerSource[]): void {
     if (!this.#ended) this.#sources = [...list];
+  }
+
+  images(images: AnswerImages): void {
+    if (!this.#ended && (images.files.length > 0 || images.problems.length > 0)) this.#images = images;
   }
 
   finish(footer: AnswerFooter | null): Promise<RenderResult> {
@@ -307,6 +315,7 @@ class StreamingRenderer implements Renderer {
       final: !streaming,
     };
     if (!streaming && this.#sources.length > 0) view.sources = this.#sources;
+    if (!streaming && this.#images) view.images = this.#images;
     return view;
   }
 
@@ -612,6 +621,7 @@ class StreamingRenderer implements Renderer {
   #streamEnd(phase: Phase): StreamEnd {
     const end: StreamEnd = { footer: this.#footer, endLine: phase === 'failed' ? this.#endLine : null };
     if (this.#sources.length > 0) end.sources = this.#sources;
+    if (this.#images) end.images = this.#images;
     return end;
   }
 

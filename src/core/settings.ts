@@ -49,6 +49,8 @@ export const settingSchemas = {
   userChoiceRoles: z.array(roleRefSchema),
   /** Per tool, who may have it called for them (/tools option <tool> roles); absent or empty: everyone. */
   toolRoles: z.record(z.string(), z.array(roleRefSchema)),
+  /** The model `/image` draws with (one whose catalog lists image output); null: `/image` is off. */
+  imageModel: z.string().nullable(),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -78,6 +80,7 @@ export function defaultSettings(config: Config): ChannelSettings {
     allowedRoles: [],
     userChoiceRoles: [],
     toolRoles: {},
+    imageModel: null,
   };
 }
 

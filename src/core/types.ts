@@ -3,6 +3,7 @@
  * them; the core never imports a platform SDK.
  */
 
+import type { AnswerImages } from './answer-images.ts';
 import type { AnswerFooter, AnswerSource, EndLine, MessageView } from './answer-view.ts';
 import type { AnswerProgress } from './progress.ts';
 
@@ -101,6 +102,8 @@ export interface StreamEnd {
   endLine: EndLine | null;
   /** Sources the answer cites (web search), listed under it. */
   sources?: readonly AnswerSource[];
+  /** Pictures the model returned (see MessageView.images). */
+  images?: AnswerImages;
 }
 
 export interface NativeStream {

@@ -32,7 +32,7 @@ const RawModel = z.object({
   name: z.string().nullish(),
   description: z.string().nullish(),
   context_length: z.number().nullish(),
-  pricing: z.object({ prompt: priceField, completion: priceField, request: priceField }).nullish(),
+  pricing: z.object({ prompt: priceField, completion: priceField, request: priceField, image: priceField }).nullish(),
   top_provider: z.object({ context_length: z.number().nullish(), max_completion_tokens: z.number().nullish() }).nullish(),
   supported_parameters: z.array(z.string()).nullish(),
   architecture: z.object({ output_modalities: z.array(z.string()).nullish() }).nullish(),
@@ -52,11 +52,13 @@ function toPrice(value: string | number | null | undefined, missing: 0 | -1): nu
 }
 
 export function toModelInfo(raw: z.infer<typeof RawModel>): ModelInfo {
-  const pricing = {
+  const pricing: ModelPricing = {
     prompt: toPrice(raw.pricing?.prompt, -1),
     completion: toPrice(raw.pricing?.completion, -1),
     request: toPrice(raw.pricing?.request, 0),
   };
+  const image = toPrice(raw.pricing?.image, 0);
+  if (image > 0) pricing.image = image;
   const outputModalities = raw.architecture?.output_modalities ?? undefined;
   const maxCompletion = raw.top_provider?.max_completion_tokens;
   const description = raw.description ?? undefined;

@@ -10,7 +10,7 @@ import { withBodyActivity } from './body-activity.ts';
 import { classifyError, errorFromBody, LlmError, privacyRefusal, redactSecrets } from './errors.ts';
 import { computeCostUsd } from './pricing.ts';
 import { readUsage, streamRound, type RawUsage, type RoundDelta, type RoundOutcome, type StreamingBody } from './stream-round.ts';
-import { cacheControl, commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, toWebSearchTool, type OpenRouterExtras } from './to-openai-request.ts';
+import { cacheControl, commonBody, fallbacksToSend, toOpenAiMessages, toOpenAiTools, toWebSearchTool, outputModalities, type OpenRouterExtras } from './to-openai-request.ts';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import { promptTokensCeiling, toolTokensCeiling } from './token-bound.ts';
 import { runToolCall } from './tool-runner.ts';
@@ -146,7 +146,8 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     },
   });
 
-  async function toUsage(raw: RawUsage, model: string | undefined): Promise<Usage> {
+  /** `images`: pictures the round returned, priced at the catalog's `pricing.image` when OpenRouter gives no cost. */
+  async function toUsage(raw: RawUsage, model: string | undefined, images = 0): Promise<Usage> {
     const usage: Usage = {
       promptTokens: raw.promptTokens,
       completionTokens: raw.completionTokens,
@@ -161,9 +162,10 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
       usage.costSource = 'openrouter';
       return usage;
     }
-    const computed = model ? computeCostUsd(await opts.catalog.get(model), raw.promptTokens, raw.completionTokens) : undefined;
+    const info = model ? await opts.catalog.get(model) : undefined;
+    const computed = computeCostUsd(info, raw.promptTokens, raw.completionTokens);
     if (computed !== undefined) {
-      usage.costUsd = computed;
+      usage.costUsd = Math.round((computed + images * (info?.pricing.image ?? 0)) * 1e12) / 1e12;
       usage.costSource = 'catalog';
     }
     return usage;
@@ -303,6 +305,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         const body: StreamingBody = {
           ...commonBody(request, options.autoRouterModels),
           ...cacheControl(request.model, promptTokensCeiling(messages)),
+          ...outputModalities(request),
           messages: toOpenAiMessages(messages),
           stream: true,
           stream_options: { include_usage: true },
@@ -349,8 +352,9 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         if (outcome.model) modelAnswered = outcome.model;
         if (outcome.generationId) generationId = outcome.generationId;
         finishReason = outcome.finishReason;
+        if (outcome.images && outcome.images.length > 0) yield { type: 'images', urls: outcome.images };
         if (outcome.usage) {
-          const roundUsage = await toUsage(outcome.usage, outcome.model ?? request.model);
+          const roundUsage = await toUsage(outcome.usage, outcome.model ?? request.model, outcome.images?.length ?? 0);
           usage = addUsage(usage, roundUsage);
           yield { type: 'usage', usage: roundUsage };
         }

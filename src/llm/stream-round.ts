@@ -33,6 +33,8 @@ export interface RoundOutcome {
   usage?: RawUsage;
   /** url_citation annotations of the round, in arrival order (repeats included). */
   citations: Citation[];
+  /** Image URLs of the round (`delta.images`), in arrival order, each once. */
+  images?: string[];
   error?: LlmError;
 }
 
@@ -159,6 +161,8 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
     if (reasoning) deltas.push({ type: 'reasoning', ...reasoning });
     if (typeof delta.content === 'string') text += delta.content;
     out.citations.push(...readCitations((delta as { annotations?: unknown }).annotations));
+    const images = readImageUrls((delta as { images?: unknown }).images);
+    if (images.length > 0) out.images = [...new Set([...(out.images ?? []), ...images])];
     for (const fragment of delta.tool_calls ?? []) {
       const index = fragment.index ?? calls.size;
       let call = calls.get(index);
@@ -189,6 +193,21 @@ export function readCitations(annotations: unknown): Citation[] {
     if (typeof c.start_index === 'number') citation.startIndex = c.start_index;
     if (typeof c.end_index === 'number') citation.endIndex = c.end_index;
     out.push(citation);
+  }
+  return out;
+}
+
+/**
+ * `delta.images[]` / `message.images[]` entries (`{type: "image_url",
+ * image_url: {url}}`) as their URLs; anything else is skipped. A URL can be a
+ * data URL of several megabytes: it is passed on as it is, checked later.
+ */
+export function readImageUrls(images: unknown): string[] {
+  if (!Array.isArray(images)) return [];
+  const out: string[] = [];
+  for (const image of images as unknown[]) {
+    const url = (image as { image_url?: { url?: unknown } } | null)?.image_url?.url;
+    if (typeof url === 'string' && url !== '') out.push(url);
   }
   return out;
 }

@@ -169,6 +169,15 @@ export function commonBody(request: ChatRequest, autoRouterModels: readonly stri
   return body;
 }
 
+/**
+ * `modalities: ["image", "text"]` for a request that may answer with pictures.
+ * The SDK types `modalities` as text and audio only, so the field is returned
+ * under a type without it (the SDK sends extra fields as they are).
+ */
+export function outputModalities(request: Pick<ChatRequest, 'imageOutput'>): Record<never, never> {
+  return request.imageOutput ? { modalities: ['image', 'text'] } : {};
+}
+
 /** OpenRouter's limit on `session_id`. */
 export const MAX_SESSION_ID_CHARS = 256;
 

@@ -93,6 +93,12 @@ export interface ChatRequest {
   privacy?: PrivacyMode;
   /** OpenRouter's web search server tool, sent in `tools` when set. */
   webSearch?: WebSearchOptions;
+  /**
+   * Sent as `modalities: ["image", "text"]`: the model may answer with
+   * pictures (`images` events). Only for models whose catalog lists `image`
+   * among its output modalities.
+   */
+  imageOutput?: boolean;
   /** Who asked; hashed before it leaves the process, never sent raw. */
   user?: { platform: string; id: string };
   /**
@@ -161,6 +167,11 @@ export type StreamEvent =
   | { type: 'usage'; usage: Usage }
   /** Sources cited so far (url_citation annotations), as they arrive. */
   | { type: 'citations'; citations: Citation[] }
+  /**
+   * Pictures the model returned (`delta.images[].image_url.url`), as the URLs
+   * came: normally `data:image/png;base64,…`, unchecked (the caller validates).
+   */
+  | { type: 'images'; urls: string[] }
   | { type: 'done'; result: CompletionResult }
   | {
       type: 'error';
@@ -179,6 +190,8 @@ export interface ModelPricing {
   completion: number;
   /** USD per request. */
   request: number;
+  /** USD per image (`pricing.image`), when the catalog lists one. */
+  image?: number;
 }
 
 export interface ModelInfo {

@@ -246,6 +246,7 @@ export function createKyselyStore(
             entry.outcome,
             entry.errorKind,
             entry.webSearchRequests ?? 0,
+            entry.imagesOut ?? 0,
             entry.requestId,
           );
           // The replaced row was counted as one request with no usage: add the usage, in its windows.
@@ -629,7 +630,7 @@ const takeStopRequestsOf = prepare(1, (db, owner: string) =>
 
 /** A real settle replacing the row of a sweep that took a live process for dead (see Store.settle). */
 const replaceDiedRow = prepare(
-  11,
+  12,
   (
     db,
     modelAnswered: string | null,
@@ -642,6 +643,7 @@ const replaceDiedRow = prepare(
     outcome: string,
     errorKind: string | null,
     webSearchRequests: number,
+    imagesOut: number,
     requestId: string,
   ) =>
     db
@@ -657,6 +659,7 @@ const replaceDiedRow = prepare(
         outcome,
         error_kind: errorKind,
         web_search_requests: webSearchRequests,
+        images_out: imagesOut,
       })
       .where('request_id', '=', requestId)
       .where('error_kind', '=', PROCESS_DIED)
@@ -948,6 +951,7 @@ const LEDGER_COLUMNS = Object.keys(
     outcome: 'ok',
     errorKind: null,
     webSearchRequests: 0,
+    imagesOut: 0,
   }),
 ) as Array<keyof Database['usage_ledger']>;
 

@@ -246,6 +246,14 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   {
+    version: 9,
+    name: 'images-out',
+    async up(db) {
+      // Pictures the model returned with the answer (image output); rows from before count 0.
+      await addColumnIfNotExists(db, 'usage_ledger', 'images_out', 'bigint not null default 0');
+    },
+  },
+  {
     version: 10,
     name: 'postgres-quota-functions',
     async up(db) {

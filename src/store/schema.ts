@@ -49,6 +49,8 @@ export interface Database {
     error_kind: string | null;
     /** Web searches OpenRouter ran for the answer (migration 7; 0 before). */
     web_search_requests: number;
+    /** Pictures the model returned with the answer (migration 9; 0 before). */
+    images_out: number;
   };
   /**
    * Running totals of settled, non-refused ledger rows per UTC day and month, kept

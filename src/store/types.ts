@@ -107,6 +107,8 @@ export interface LedgerEntry {
   errorKind: string | null;
   /** Web searches OpenRouter ran (`server_tool_use_details.web_search_requests`); absent means 0. */
   webSearchRequests?: number;
+  /** Pictures the model returned (image output) and the answer carried; absent means 0. */
+  imagesOut?: number;
 }
 
 export interface UsageTotals {

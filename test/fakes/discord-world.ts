@@ -47,6 +47,8 @@ export interface FakeChannel {
   botMuted?: boolean;
   /** The bot is not in this channel (a group DM where only the app is user-installed): bot-token calls get 50001, no gateway events. */
   botAbsent?: boolean;
+  /** The bot lacks Attach Files here: channel messages with files get 50013 (interaction webhooks need no permission). */
+  botCannotAttach?: boolean;
 }
 
 export interface FakeMessage {
@@ -74,6 +76,17 @@ export interface FakeMessage {
   ephemeralFor?: string;
   /** Every content this message has had, oldest first. */
   history: string[];
+  /** Files the bot uploaded with this message (multipart `files[n]`), in order, across edits. */
+  uploads?: FakeUpload[];
+}
+
+/** A file uploaded in a multipart request. */
+export interface FakeUpload {
+  /** The form field, e.g. `files[0]`. */
+  field: string;
+  filename: string;
+  contentType: string;
+  data: Buffer;
 }
 
 export interface FakeInteraction {

@@ -22,12 +22,13 @@ import {
   type FakeInteraction,
   type FakeMessage,
   type FakeRole,
+  type FakeUpload,
   type FakeUser,
   type RegisteredCommand,
   type RegisteredOption,
 } from './discord-world.ts';
 
-export { Permission, type FakeChannel, type FakeInteraction, type FakeMessage, type FakeUser, type RegisteredCommand } from './discord-world.ts';
+export { Permission, type FakeChannel, type FakeInteraction, type FakeMessage, type FakeUpload, type FakeUser, type RegisteredCommand } from './discord-world.ts';
 
 export interface FakeDiscordClock {
   now(): number;
@@ -51,6 +52,8 @@ export interface RecordedDiscordRequest {
   path: string;
   query: URLSearchParams;
   body: unknown;
+  /** Files of a multipart request (the body is then its payload_json). */
+  files?: FakeUpload[];
   status: number;
   /** Virtual ms when it arrived. */
   at: number;
@@ -86,6 +89,9 @@ interface HttpError {
 const EPHEMERAL = 1 << 6;
 const LOADING = 1 << 7;
 const MAX_CONTENT = 2000;
+/** Files per message, and bytes per file for a bot in an unboosted server (10 MiB). */
+const MAX_FILES = 10;
+const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 function httpError(status: number, code: number, message: string, extra: Record<string, unknown> = {}): HttpError {
   return { status, body: { code, message, ...extra } };
@@ -122,6 +128,8 @@ export class FakeDiscord {
   readonly #commands = new Map<string, RegisteredCommand[]>();
   readonly #sends = new Map<string, number[]>();
   readonly #rules: FailureRule[] = [];
+  /** The files of the request being routed (multipart), taken by the message it creates or edits. */
+  #pendingFiles: FakeUpload[] | undefined;
   readonly #listeners: Array<(request: RecordedDiscordRequest) => void> = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #rate: { count: number; windowMs: number };
@@ -539,6 +547,7 @@ export class FakeDiscord {
       allowedMentions: input.allowedMentions,
       history: [input.content],
     };
+    if (this.#pendingFiles) message.uploads = this.#takeFiles();
     if (input.interaction) {
       message.webhook_id = this.applicationId;
       message.application_id = this.applicationId;
@@ -664,13 +673,19 @@ export class FakeDiscord {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks).toString();
     let body: unknown;
-    try {
-      body = raw === '' ? undefined : JSON.parse(raw);
-    } catch {
-      body = raw;
+    let files: FakeUpload[] | undefined;
+    const contentType = req.headers['content-type'] ?? '';
+    if (contentType.startsWith('multipart/form-data')) {
+      ({ body, files } = await parseMultipart(Buffer.concat(chunks), contentType));
+    } else {
+      try {
+        body = raw === '' ? undefined : JSON.parse(raw);
+      } catch {
+        body = raw;
+      }
     }
     const method = req.method ?? 'GET';
-    const record: RecordedDiscordRequest = { method, path, query: url.searchParams, body, status: 0, at: this.clock.now() };
+    const record: RecordedDiscordRequest = { method, path, query: url.searchParams, body, ...(files ? { files } : {}), status: 0, at: this.clock.now() };
     this.requests.push(record);
     let status = 200;
     let payload: unknown;
@@ -682,6 +697,8 @@ export class FakeDiscord {
         if (rule.times <= 0) this.#rules.splice(this.#rules.indexOf(rule), 1);
         throw new RestError({ status: rule.status, body: rule.body ?? { code: 0, message: 'injected failure' }, headers: rule.headers });
       }
+      this.#pendingFiles = files;
+      if (files) this.#checkFiles(`${method} ${path}`, files, body);
       const result = this.#route(method, path, url.searchParams, body, req.headers.authorization);
       if (result === undefined) status = 204;
       else payload = result;
@@ -696,10 +713,35 @@ export class FakeDiscord {
         headers = error.response.headers ?? {};
       }
     }
+    this.#pendingFiles = undefined;
     record.status = status;
     res.writeHead(status, status === 204 ? headers : { 'content-type': 'application/json', ...headers });
     res.end(status === 204 ? undefined : JSON.stringify(payload));
     for (const listener of [...this.#listeners]) listener(record);
+  }
+
+  #takeFiles(): FakeUpload[] {
+    const files = this.#pendingFiles ?? [];
+    this.#pendingFiles = undefined;
+    return files;
+  }
+
+  /** Discord's upload rules: at most 10 files of at most 10 MiB, each named in payload_json's `attachments`. */
+  #checkFiles(where: string, files: FakeUpload[], body: unknown): void {
+    if (files.length > MAX_FILES) {
+      this.violation(`${where}: ${files.length} files (limit ${MAX_FILES})`);
+      throw new RestError(httpError(400, 50035, 'Invalid Form Body', { errors: { files: 'Must be 10 or fewer in length.' } }));
+    }
+    const big = files.find((f) => f.data.length > MAX_FILE_BYTES);
+    if (big) {
+      this.violation(`${where}: ${big.filename} is ${big.data.length} bytes (limit ${MAX_FILE_BYTES})`);
+      throw new RestError(httpError(413, 40005, 'Request entity too large'));
+    }
+    const listed = ((body as { attachments?: Array<{ id?: unknown }> } | undefined)?.attachments ?? []).map((a) => String(a.id));
+    for (const file of files) {
+      const index = /^files\[(\d+)\]$/.exec(file.field)?.[1];
+      if (index === undefined || !listed.includes(index)) this.violation(`${where}: ${file.field} is not listed in payload_json.attachments`);
+    }
   }
 
   #requireBot(authorization: string | undefined): void {
@@ -801,6 +843,7 @@ export class FakeDiscord {
   #checkPermission(channel: FakeChannel): void {
     const muted = channel.botMuted || (channel.parent_id !== undefined && this.#channels.get(channel.parent_id)?.botMuted);
     if (muted) throw new RestError(httpError(403, 50013, 'Missing Permissions'));
+    if (channel.botCannotAttach && (this.#pendingFiles?.length ?? 0) > 0) throw new RestError(httpError(403, 50013, 'Missing Permissions'));
   }
 
   #commandsRoute(method: string, applicationId: string, guildId: string | undefined, body: unknown): unknown {
@@ -962,6 +1005,7 @@ export class FakeDiscord {
       message.history.push(b.content);
     }
     if (b.components !== undefined) message.components = b.components as unknown[];
+    if (this.#pendingFiles) message.uploads = [...(message.uploads ?? []), ...this.#takeFiles()];
     message.flags &= ~LOADING;
     message.editedAt = this.clock.now();
     message.allowedMentions = b.allowed_mentions;
@@ -1098,6 +1142,18 @@ export class FakeDiscord {
     }
     throw new RestError(httpError(405, 0, '405: Method Not Allowed'));
   }
+}
+
+/** A multipart/form-data body as Discord reads it: `payload_json` is the JSON body, every file field an upload. */
+async function parseMultipart(raw: Buffer, contentType: string): Promise<{ body: unknown; files: FakeUpload[] }> {
+  const form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
+  const payload = form.get('payload_json');
+  const files: FakeUpload[] = [];
+  for (const [field, value] of form.entries()) {
+    if (typeof value === 'string') continue;
+    files.push({ field, filename: value.name, contentType: value.type, data: Buffer.from(await value.arrayBuffer()) });
+  }
+  return { body: typeof payload === 'string' ? (JSON.parse(payload) as unknown) : {}, files };
 }
 
 export function buttonIds(message: FakeMessage): string[] {

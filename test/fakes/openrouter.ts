@@ -112,6 +112,14 @@ export interface Scenario {
   citations?: FakeCitation[];
   /** `usage.server_tool_use_details.web_search_requests` with web search (default 1). */
   webSearchRequests?: number;
+  /**
+   * Pictures in `delta.images` (as OpenRouter streams them: every one in one
+   * chunk, the one that finishes the answer, however many megabytes) or in
+   * `message.images`; each is a URL, normally `data:image/png;base64,…`.
+   */
+  images?: string[];
+  /** Completion tokens each picture adds to the usage (default 1290, what Gemini counts per image). */
+  imageTokens?: number;
 }
 
 export interface FakeCitation {
@@ -256,6 +264,15 @@ export function defaultModels(): ModelEntry[] {
       pricing: { prompt: '0', completion: '0', request: '0', image: '0' },
       supported_parameters: ['max_tokens', 'temperature'],
     }),
+    modelEntry(IMAGE_MODEL, {
+      name: 'Google: Gemini 2.5 Flash Image',
+      description: 'Generates and edits images from text and images.',
+      context_length: 32_768,
+      pricing: { prompt: '0.0000003', completion: '0.0000025', request: '0', image: '0.001238' },
+      top_provider: { context_length: 32_768, max_completion_tokens: 8_192, is_moderated: false },
+      supported_parameters: ['max_tokens', 'temperature', 'response_format', 'structured_outputs'],
+      architecture: { input_modalities: ['image', 'text'], output_modalities: ['image', 'text'], tokenizer: 'Gemini' },
+    }),
     modelEntry('openrouter/auto', {
       name: 'Auto Router',
       description: 'Picks a model for each prompt.',
@@ -264,6 +281,9 @@ export function defaultModels(): ModelEntry[] {
     }),
   ];
 }
+
+/** The fake catalog's image-output model (output_modalities image and text). */
+export const IMAGE_MODEL = 'google/gemini-2.5-flash-image';
 
 const CREATED = 1_700_000_000;
 /** OpenRouter answers 400 to a longer `models` array. */
@@ -414,6 +434,12 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       sendError(res, 404, { message: 'No endpoints found matching your data policy (Zero data retention / data collection). Configure: https://openrouter.ai/settings/privacy' });
       return;
     }
+    const wantsImages = Array.isArray(body.modalities) && (body.modalities as unknown[]).includes('image');
+    const entry = fake.models.find((m) => m.id === body.model);
+    if (wantsImages && entry && !(entry.architecture?.output_modalities ?? []).includes('image')) {
+      sendError(res, 404, { message: 'No endpoints found that support the requested output modalities: image, text' });
+      return;
+    }
     const next = queue.shift();
     const scenario = next === undefined ? defaultFn(body) : typeof next === 'function' ? next(body) : next;
 
@@ -489,7 +515,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     const outChars =
       (scenario.content ?? (scenario.text ?? []).join('')).length + (scenario.toolCalls ?? []).reduce((n, c) => n + c.arguments.length, 0);
     const prompt = given.prompt_tokens ?? tokensOf(promptChars);
-    const completion = given.completion_tokens ?? tokensOf(outChars);
+    const completion = given.completion_tokens ?? tokensOf(outChars) + (scenario.images?.length ?? 0) * (scenario.imageTokens ?? 1290);
     const cached = given.cached_tokens ?? sessionCached(body, prompt);
     const usage: Record<string, unknown> = {
       prompt_tokens: prompt,
@@ -575,7 +601,8 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       chunk([{ index: 0, delta: { content: '' }, finish_reason: 'error' }], { error: s.midStreamError });
     } else {
       const finishReason = s.finishReason !== undefined ? s.finishReason : s.toolCalls?.length ? 'tool_calls' : 'stop';
-      const choice: Record<string, unknown> = { index: 0, delta: {}, finish_reason: s.choiceError ? 'error' : finishReason };
+      const delta = s.images?.length ? { images: s.images.map(toImagePart) } : {};
+      const choice: Record<string, unknown> = { index: 0, delta, finish_reason: s.choiceError ? 'error' : finishReason };
       if (s.choiceError) choice.error = s.choiceError;
       chunk([choice]);
       if (usage) chunk([], { usage });
@@ -635,6 +662,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
         content: s.content ?? (s.text ?? []).join(''),
         ...(calls.length ? { tool_calls: calls } : {}),
         ...(citations.length ? { annotations: citations.map(toAnnotation) } : {}),
+        ...(s.images?.length ? { images: s.images.map(toImagePart) } : {}),
       },
     };
     if (s.choiceError) choice.error = s.choiceError;
@@ -672,6 +700,35 @@ export function defaultKey(): Record<string, unknown> {
     usage_monthly: 0,
     is_free_tier: false,
   };
+}
+
+function toImagePart(url: string): unknown {
+  return { type: 'image_url', image_url: { url } };
+}
+
+/** A data URL of a real PNG of about `bytes` bytes (a valid header, then filler chunks), for image answers. */
+export function fakePngDataUrl(bytes = 1000, seed = 1): string {
+  return `data:image/png;base64,${fakePng(bytes, seed).toString('base64')}`;
+}
+
+/** PNG signature + IHDR, then one private chunk of filler up to `bytes`, then IEND (each chunk's CRC left zero). */
+export function fakePng(bytes = 1000, seed = 1): Buffer {
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const chunk = (type: string, data: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, 'latin1');
+    return Buffer.concat([head, data, Buffer.alloc(4)]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(64, 0);
+  ihdr.writeUInt32BE(64, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6;
+  const fixed = signature.length + 25 + 12 + 12;
+  const filler = Buffer.alloc(Math.max(0, bytes - fixed));
+  for (let i = 0; i < filler.length; i++) filler[i] = (i * 31 + seed * 7) & 0xff;
+  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('fiLl', filler), chunk('IEND', Buffer.alloc(0))]);
 }
 
 function toAnnotation(citation: FakeCitation): unknown {

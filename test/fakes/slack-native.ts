@@ -2,11 +2,10 @@
  * The fake Slack's AI-app and App Home side (kept apart from slack.ts so it
  * merges cleanly): assistant.threads.* (prompts, titles; setStatus is in
  * slack.ts), the assistant and Home events, views.publish with Block Kit
- * checks (shape, 100 blocks, text sizes, image blocks), and files.uploadV2's
- * three steps (getUploadURLExternal, the upload, completeUploadExternal).
+ * checks (shape, 100 blocks, text sizes, image blocks; a slack_file must have
+ * been uploaded through the fake Slack's files.uploadV2, see slack-files.ts).
  * Every rule broken is recorded in the fake's `violations`.
  */
-import { randomUUID } from 'node:crypto';
 import type { Delivery, FakeSlack } from './slack.ts';
 
 export interface PublishedView {
@@ -44,7 +43,6 @@ export function extendFakeSlack(fake: FakeSlack): NativeSlack {
   const prompts: NativeSlack['prompts'] = [];
   const titles: NativeSlack['titles'] = [];
   const views: PublishedView[] = [];
-  const files = new Map<string, UploadedFile>();
   const violation = (text: string) => fake.violations.push(text);
   const ok = (body: Record<string, unknown> = {}) => ({ body: { ok: true, ...body } });
   const fail = (error: string) => ({ body: { ok: false, error } });
@@ -76,7 +74,7 @@ export function extendFakeSlack(fake: FakeSlack): NativeSlack {
         if (typeof alt !== 'string' || alt === '' || alt.length > VIEW_LIMITS.imageAltText) problems.push(`block ${i}: image needs alt_text`);
         const slackFile = block.slack_file as { id?: string; url?: string } | undefined;
         if (!block.image_url && !slackFile) problems.push(`block ${i}: image needs image_url or slack_file`);
-        if (slackFile?.id && !files.get(slackFile.id)?.completed) problems.push(`block ${i}: slack_file ${slackFile.id} was never uploaded`);
+        if (slackFile?.id && !fake.files.some((f) => f.id === slackFile.id)) problems.push(`block ${i}: slack_file ${slackFile.id} was never uploaded`);
       }
     }
     return problems;
@@ -110,40 +108,11 @@ export function extendFakeSlack(fake: FakeSlack): NativeSlack {
         views.push({ userId, view });
         return ok({ view: { id: `V${views.length}`, type: 'home' } });
       }
-      case 'files.getUploadURLExternal': {
-        const length = Number(args.length);
-        if (typeof args.filename !== 'string' || !Number.isInteger(length) || length <= 0) return fail('invalid_arguments');
-        const id = `F${randomUUID().replace(/-/g, '').slice(0, 10).toUpperCase()}`;
-        files.set(id, { id, filename: args.filename, length, completed: false });
-        return ok({ upload_url: `${fake.url}/upload/${id}`, file_id: id });
-      }
-      case 'files.completeUploadExternal': {
-        const list = parse(args.files) as Array<{ id: string; title?: string }> | undefined;
-        if (!Array.isArray(list) || list.length === 0) return fail('invalid_arguments');
-        for (const entry of list) {
-          const file = files.get(entry.id);
-          if (!file?.bytes) return fail('file_not_found');
-          if (file.bytes.length !== file.length) violation(`files.completeUploadExternal: ${file.id} has ${file.bytes.length} bytes, ${file.length} announced`);
-          file.completed = true;
-          file.title = entry.title;
-          if (typeof args.channel_id === 'string') file.channelId = args.channel_id;
-        }
-        return ok({ files: list.map((entry) => ({ id: entry.id, title: entry.title ?? '' })) });
-      }
       default:
         return undefined;
     }
   });
 
-  fake.extendHttp((path, body) => {
-    const upload = /^\/upload\/(F\w+)$/.exec(path);
-    if (!upload) return undefined;
-    const file = files.get(upload[1]!);
-    if (!file) return { status: 404, body: 'unknown upload' };
-    // The Web API client posts the file as multipart/form-data (one part); raw bytes are accepted too.
-    file.bytes = multipartFile(body) ?? body;
-    return { status: 200, body: `OK - ${file.bytes.length}` };
-  });
 
   const threadEvent = (type: string, input: { user: string; channel: string; threadTs: string; context?: { channelId: string; teamId?: string } }) => ({
     type,
@@ -160,7 +129,10 @@ export function extendFakeSlack(fake: FakeSlack): NativeSlack {
     prompts,
     titles,
     views,
-    files,
+    // The uploads themselves are the fake Slack's (test/fakes/slack-files.ts); this is the view the Home tests read.
+    get files() {
+      return new Map(fake.files.map((f) => [f.id, { id: f.id, filename: f.filename, length: f.length, bytes: f.data, completed: true, title: f.title, channelId: f.channel }]));
+    },
     async threadStarted({ user, channel, context }) {
       // Slack opens the thread with a message of its own, on the app's behalf.
       const root = fake.addMessage({ channel, user: fake.botUserId, bot_id: fake.botId, text: 'New Assistant Thread', subtype: 'assistant_app_thread', origin: 'postMessage' });
@@ -174,16 +146,4 @@ export function extendFakeSlack(fake: FakeSlack): NativeSlack {
       return fake.sendEvent({ type: 'app_home_opened', user, channel: channel ?? `D${user.slice(1)}`, tab: 'home', event_ts: String(Date.now() / 1000) });
     },
   };
-}
-
-/** The first part's content of a multipart/form-data body, or undefined when it is not one. */
-function multipartFile(body: Buffer): Buffer | undefined {
-  if (!body.subarray(0, 2).equals(Buffer.from('--'))) return undefined;
-  const lineEnd = body.indexOf('\r\n');
-  if (lineEnd < 0) return undefined;
-  const boundary = body.subarray(0, lineEnd);
-  const start = body.indexOf('\r\n\r\n', lineEnd);
-  const end = body.indexOf(Buffer.concat([Buffer.from('\r\n'), boundary]), start);
-  if (start < 0 || end < 0) return undefined;
-  return body.subarray(start + 4, end);
 }

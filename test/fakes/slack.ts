@@ -10,6 +10,9 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { startFakeSlackFiles, type FakeSlackFile } from './slack-files.ts';
+
+export type { FakeSlackFile } from './slack-files.ts';
 
 export interface FakeUser {
   id: string;
@@ -60,6 +63,8 @@ export interface FakeMessage {
   /** How the message was made: 'user', 'postMessage', 'stream'. */
   origin: 'user' | 'postMessage' | 'stream';
   deleted: boolean;
+  /** Ids of the files this message shares (files.completeUploadExternal). */
+  files?: string[];
 }
 
 export interface ApiCall {
@@ -139,6 +144,8 @@ export interface FakeSlack {
   readonly streams: StreamRules;
   /** User groups (usergroups.list with include_users); failNext('usergroups.list', …) makes the lookup fail. */
   readonly userGroups: FakeUserGroup[];
+  /** Files shared with files.uploadV2 (getUploadURLExternal, the upload, completeUploadExternal), bytes included. */
+  readonly files: FakeSlackFile[];
   addUser(user: FakeUser): void;
   /** Called after every Web API call with what the fake answered (benchmarks time deliveries with it). */
   onCall(listener: (call: ApiCall, response: Record<string, unknown>) => void): () => void;
@@ -237,6 +244,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   let eventSeq = 0;
 
   users.set(botUserId, { id: botUserId, name: 'switchboard', realName: 'Switchboard', isBot: true });
+  const uploads = await startFakeSlackFiles((text) => violation(text));
 
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
   const list = (channel: string) => {
@@ -498,6 +506,19 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         thread.sort((a, b) => Number(a.ts) - Number(b.ts));
         return ok({ messages: thread.map(messageJson), has_more: false, response_metadata: { next_cursor: '' } });
       }
+      case 'files.getUploadURLExternal': {
+        const answer = uploads.getUploadURLExternal(args);
+        return answer.ok ? ok(answer) : fail(answer.error);
+      }
+      case 'files.completeUploadExternal': {
+        const answer = uploads.completeUploadExternal(args, (into, threadTs, shared) => {
+          if (threadTs && !find(into, threadTs)) return false;
+          const comment = shared[0]?.initialComment ?? '';
+          list(into).push({ channel: into, ts: nextTs(), thread_ts: threadTs, user: botUserId, bot_id: botId, text: comment, streaming: false, appends: 0, updates: 0, origin: 'postMessage', deleted: false, files: shared.map((f) => f.id) });
+          return true;
+        });
+        return answer.ok ? ok(answer) : fail(answer.error);
+      }
       case 'assistant.threads.setStatus': {
         statuses.push({ channel: String(args.channel_id), threadTs: String(args.thread_ts), status: typeof args.status === 'string' ? args.status : '' });
         return ok();
@@ -660,6 +681,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     acks,
     streams,
     userGroups,
+    files: uploads.files,
     addUser(user) {
       users.set(user.id, user);
     },
@@ -876,6 +898,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await uploads.close();
     },
   };
 

@@ -72,7 +72,7 @@ describe('npm start with Discord and Slack in one process', () => {
     expect(bot.output()).toMatch(/"platform":"discord".*platform connected/);
     expect(bot.output()).toMatch(/"platform":"slack".*platform connected/);
     expect(discord.commands(discord.guildId).map((c) => c.name).sort()).toEqual(
-      ['ask', 'model', 'models', 'new', 'prompt', 'quota', 'stop', 'tools', 'usage'],
+      ['ask', 'image', 'model', 'models', 'new', 'prompt', 'quota', 'stop', 'tools', 'usage'],
     );
     expect(slack.socketConnected()).toBe(true);
   });

@@ -52,6 +52,7 @@ function entry(over: Partial<LedgerEntry> = {}): LedgerEntry {
     outcome: 'ok',
     errorKind: null,
     webSearchRequests: 0,
+    imagesOut: 0,
     ...over,
   };
 }
@@ -656,6 +657,18 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(usage.day.usd).toBeCloseTo(0.3, 9);
         expect(await store.reserve(request({ limits: { requestsPerDay: 3 } }))).toMatchObject({ ok: false, used: 3 });
         expect(await store.ledger({})).toHaveLength(4);
+      });
+
+      it('keeps the pictures an answer returned (images_out, migration 9), also when a late settle replaces a swept row', async () => {
+        const drew = entry({ requestId: 'drew', imagesOut: 3, costUsd: 0.04 });
+        await store.settle(null, drew);
+        const died = entry({ requestId: 'late-pic', outcome: 'interrupted', errorKind: 'process-died', modelAnswered: null, tokensIn: 0, tokensOut: 0, costUsd: 0, generationId: null });
+        const real = entry({ requestId: 'late-pic', at: new Date(NOW.getTime() + 5_000), imagesOut: 2 });
+        await store.settle(null, died);
+        await store.settle(null, real);
+        const rows = await store.ledger({});
+        expect(rows.find((r) => r.requestId === 'drew')).toEqual(drew);
+        expect(rows.find((r) => r.requestId === 'late-pic')?.imagesOut).toBe(2);
       });
 
       it('a late real settle replaces the interrupted row of a process swept while alive, still one row per request', async () => {

@@ -5,7 +5,10 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { formatImageProblems, type AnswerImages } from '../../core/answer-images.ts';
 import { formatFooterText, formatSources, reasoningText } from '../../core/answer-view.ts';
+import { DEFAULT_CHAT_IMAGE_DIR } from '../../config.ts';
+import { saveAnswerImages } from './save-images.ts';
 import { usageOf } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
@@ -23,6 +26,8 @@ export interface ConsoleChatOptions {
   color?: boolean;
   /** Prompt shown before each line when interactive. */
   prompt?: string;
+  /** Where pictures models draw are saved (default ./switchboard-images; see save-images.ts). */
+  imageDir?: string;
 }
 
 export interface ConsoleChat {
@@ -57,6 +62,12 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
   let approval: string | undefined;
   /** Answer text has been printed on the current line of the answer being written. */
   let textOut = false;
+  const imageDir = options.imageDir ?? DEFAULT_CHAT_IMAGE_DIR;
+  /** Saves an ended answer's pictures and prints their paths (the terminal shows no pictures). */
+  const savePictures = async (images: AnswerImages | undefined) => {
+    const lines = await saveAnswerImages(imageDir, running ?? 'answer', images);
+    if (lines.length > 0) write(`${lines.join('\n')}\n`);
+  };
 
   const surface: MessageSurface = {
     maxMessageLength: 1_000_000,
@@ -74,7 +85,7 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
       write(text);
       return { id: 'terminal' };
     },
-    async edit(id, text) {
+    async edit(id, text, postOptions) {
       if (id === 'approval') {
         write(`${dim(forTerminal(text, false))}\n`);
         return;
@@ -82,6 +93,7 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
       if (text.startsWith(shown)) write(text.slice(shown.length));
       else write(`\n${text}`);
       shown = text;
+      if (postOptions?.view?.final) await savePictures(postOptions.view.images);
     },
     // A tool starting once text is out gets a dim line of its own (before the text, status() shows it).
     progress(step) {
@@ -127,7 +139,10 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
           const reasoning = reasoningText(end.footer);
           if (reasoning !== '') lines.unshift(reasoning);
           const sources = formatSources(end.sources);
+          const problems = formatImageProblems(end.images);
+          if (problems !== '') lines.unshift(problems);
           write(`${started ? '\n' : ''}${sources === '' ? '' : `\n${sources}\n`}${lines.map((l) => dim(l)).join('\n')}\n`);
+          await savePictures(end.images);
         },
       };
     },

@@ -36,6 +36,7 @@ async function main(): Promise<number> {
     user: { id: name, name },
     color: Boolean(process.stdout.isTTY),
     prompt: interactive ? '\n> ' : undefined,
+    imageDir: config.chatImageDir,
   });
   process.on('SIGINT', () => {
     if (!chat.interrupt()) process.exit(130);

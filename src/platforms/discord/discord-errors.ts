@@ -40,6 +40,22 @@ export function isNotEditable(error: unknown): boolean {
   return error instanceof DiscordAPIError && error.code === RESTJSONErrorCodes.CannotEditMessageAuthoredByAnotherUser;
 }
 
+/**
+ * Discord refused a message because of its files: no Attach Files permission
+ * (50013, also when the error was already translated and is the cause), too
+ * large (413 / 40005), or an invalid form (50035, e.g. too many files).
+ */
+export function isUploadRefused(error: unknown): boolean {
+  const cause = error instanceof DiscordAPIError ? error : (error as { cause?: unknown } | undefined)?.cause;
+  if (!(cause instanceof DiscordAPIError)) return false;
+  return (
+    cause.status === 413 ||
+    cause.code === RESTJSONErrorCodes.RequestEntityTooLarge ||
+    cause.code === RESTJSONErrorCodes.MissingPermissions ||
+    cause.code === RESTJSONErrorCodes.InvalidFormBodyOrContentType
+  );
+}
+
 export function isRateLimit(error: unknown): error is RateLimitError {
   return error instanceof RateLimitError;
 }

@@ -4,7 +4,7 @@
  * renderer drives it; this class only knows how to post and edit on Discord
  * and turns Discord's errors into the core's (rate limit, message gone).
  */
-import { ButtonStyle, ComponentType, MessageFlags, Routes, type REST } from 'discord.js';
+import { ButtonStyle, ComponentType, MessageFlags, Routes, type RawFile, type REST } from 'discord.js';
 import { formatAnswerText, oneLine, type AnswerSource, type MessageView } from '../../core/answer-view.ts';
 import type { Logger } from '../../log.ts';
 import {
@@ -22,6 +22,7 @@ import {
   isNotEditable,
   isOldMessageEditLimit,
   isTokenExpired,
+  isUploadRefused,
 } from './discord-errors.ts';
 import { budgetKeyFor, CHANNEL_RATE_LIMIT, MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
 import { toPlatformError } from './rate-limit.ts';
@@ -162,6 +163,10 @@ export class DiscordAnswerSurface implements MessageSurface {
   }
 
   async post(text: string, options?: PostOptions): Promise<PostedMessage> {
+    return this.#withoutRefusedFiles(text, options, (t, o) => this.#post(t, o));
+  }
+
+  async #post(text: string, options?: PostOptions): Promise<PostedMessage> {
     const interaction = this.#usableInteraction();
     if (interaction) {
       const body = this.#body(text, options);
@@ -169,10 +174,11 @@ export class DiscordAnswerSurface implements MessageSurface {
         const message = this.#originalUsed
           ? await this.#rest.post(Routes.webhook(interaction.applicationId, interaction.token), {
               body: this.#ephemeral ? { ...body, flags: MessageFlags.Ephemeral } : body,
+              files: answerFiles(options),
               auth: false,
               query: new URLSearchParams({ wait: 'true' }),
             })
-          : await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token), { body, auth: false });
+          : await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token), { body, files: answerFiles(options), auth: false });
         this.#originalUsed = true;
         return this.#posted((message as RawMessage).id, options);
       } catch (error) {
@@ -184,7 +190,7 @@ export class DiscordAnswerSurface implements MessageSurface {
   }
 
   async edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
-    await this.#edit(messageId, text, options);
+    await this.#withoutRefusedFiles(text, options, (t, o) => this.#edit(messageId, t, o));
     if (options?.view) this.#bodies.set(this.#current(messageId), options.view.body);
   }
 
@@ -193,7 +199,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     const body = this.#body(text, options);
     if (this.#channelMessages.has(id)) {
       try {
-        await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
+        await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body, files: answerFiles(options) });
       } catch (error) {
         if (!isOldMessageEditLimit(error)) throw this.#translate(error);
         await this.#replace(messageId, text, options, error);
@@ -203,7 +209,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     const interaction = this.#usableInteraction();
     if (interaction) {
       try {
-        await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token, id), { body, auth: false });
+        await this.#rest.patch(Routes.webhookMessage(interaction.applicationId, interaction.token, id), { body, files: answerFiles(options), auth: false });
         return;
       } catch (error) {
         if (isOldMessageEditLimit(error)) {
@@ -217,11 +223,31 @@ export class DiscordAnswerSurface implements MessageSurface {
     if (this.#interactionOnly) throw new MessageGoneError('the interaction token ran out and the bot cannot write here');
     // The interaction's token is gone: the bot wrote this message, so try the channel route.
     try {
-      await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body });
+      await this.#rest.patch(Routes.channelMessage(this.#channelId, id), { body, files: answerFiles(options) });
       this.#channelMessages.add(id);
     } catch (error) {
       if (!isNotEditable(error) && !isOldMessageEditLimit(error)) throw this.#translate(error);
       await this.#replace(messageId, text, options, error);
+    }
+  }
+
+  /**
+   * A message Discord refuses because of its pictures (no Attach Files
+   * permission in the channel, too large) goes again without them, with a
+   * note saying why: the answer itself must not be lost to its attachments.
+   */
+  async #withoutRefusedFiles<T>(text: string, options: PostOptions | undefined, send: (text: string, options: PostOptions | undefined) => Promise<T>): Promise<T> {
+    try {
+      return await send(text, options);
+    } catch (error) {
+      const view = options?.view;
+      if (!view?.images || !answerFiles(options) || !isUploadRefused(error)) throw error;
+      this.#logger.warn({ reason: describeDiscordError((error as { cause?: unknown }).cause ?? error), files: view.images.files.length }, 'Discord refused the pictures; sending the answer without them');
+      this.permissionProblem = false;
+      const why = isMissingPermissions((error as { cause?: unknown }).cause ?? error) ? 'the bot lacks the Attach Files permission in this channel' : 'Discord refused the upload';
+      const images = { files: [], problems: [...view.images.problems, `The picture${view.images.files.length === 1 ? '' : 's'} could not be attached: ${why}.`] };
+      const bare = { ...view, images };
+      return send(this.format(bare), { ...options, view: bare });
     }
   }
 
@@ -257,7 +283,7 @@ export class DiscordAnswerSurface implements MessageSurface {
     const body: Record<string, unknown> = this.#body(text, options);
     if (this.#replyTo) body.message_reference = { message_id: this.#replyTo, fail_if_not_exists: false };
     try {
-      const message = (await this.#rest.post(Routes.channelMessages(this.#channelId), { body })) as RawMessage;
+      const message = (await this.#rest.post(Routes.channelMessages(this.#channelId), { body, files: answerFiles(options) })) as RawMessage;
       this.#channelMessages.add(message.id);
       return message.id;
     } catch (error) {
@@ -320,6 +346,9 @@ export class DiscordAnswerSurface implements MessageSurface {
     const finished = options?.view?.final === true && options.view.footer !== null;
     if (finished && this.#retryButton) body.components = buttonRow([{ id: 'retry', label: 'Retry' }], this.#requestId);
     else if (options?.actions !== undefined || finished) body.components = buttonRow(options?.actions ?? [], this.#requestId);
+    // Pictures go up as this message's attachments (files[n] beside payload_json); an edit lists them to keep them.
+    const files = answerFiles(options);
+    if (files) body.attachments = files.map((file, id) => ({ id, filename: file.name }));
     return body;
   }
 
@@ -331,6 +360,18 @@ export class DiscordAnswerSurface implements MessageSurface {
     }
     return toPlatformError(error);
   }
+}
+
+/**
+ * The final message's pictures as multipart files (discord.js sends them as
+ * `files[n]` with the body as `payload_json`); undefined for every other
+ * message. The core keeps at most 10 (Discord's per-message limit) of at
+ * most 8 MiB each (under the 10 MB a bot may upload to an unboosted server).
+ */
+function answerFiles(options: PostOptions | undefined): RawFile[] | undefined {
+  const files = options?.view?.final ? options.view.images?.files : undefined;
+  if (!files || files.length === 0) return undefined;
+  return files.map((file) => ({ name: file.filename, data: file.data, contentType: file.mime }));
 }
 
 /**

@@ -4,6 +4,7 @@
  * footer as context blocks, buttons as an actions block. Nothing here reads
  * text we wrote before.
  */
+import { formatImageProblems } from '../../core/answer-images.ts';
 import type { types } from '@slack/bolt';
 import {
   EMPTY_ANSWER_TEXT,
@@ -111,17 +112,23 @@ export function sourcesBlocks(sources: readonly AnswerSource[] | undefined): typ
   return [{ type: 'context', block_id: 'switchboard_sources', elements: [{ type: 'mrkdwn', text: text.slice(0, CONTEXT_LIMIT), verbatim: true }] }];
 }
 
+/** What became of pictures the model returned that could not be shown, as one context block; none when all were fine. */
+export function imageProblemBlocks(images: MessageView['images']): types.ContextBlock[] {
+  const text = formatImageProblems(images);
+  return text === '' ? [] : [contextBlock(text, 'switchboard_images')];
+}
+
 /** The blocks of one answer message. */
 export function viewBlocks(view: MessageView): types.KnownBlock[] {
   const blocks: types.KnownBlock[] = [];
   const body = view.body.trimEnd();
   if (body !== '') blocks.push(...sectionBlocks(body));
   else if (view.streaming) blocks.push(...sectionBlocks(PLACEHOLDER_TEXT));
-  else if (view.final && !view.endLine) blocks.push(...sectionBlocks(EMPTY_ANSWER_TEXT));
+  else if (view.final && !view.endLine && !view.images?.files.length) blocks.push(...sectionBlocks(EMPTY_ANSWER_TEXT));
   if (view.streaming) {
     if (view.status !== null) blocks.push(contextBlock(view.status));
   } else {
-    blocks.push(...sourcesBlocks(view.sources), ...endBlocks(view));
+    blocks.push(...sourcesBlocks(view.sources), ...imageProblemBlocks(view.images), ...endBlocks(view));
   }
   return blocks;
 }

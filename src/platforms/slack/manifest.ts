@@ -38,7 +38,7 @@ export const SLACK_BOT_SCOPES = [
   'users:read', // names for thread history, workspace admins and owners
   'usergroups:read', // user groups as quota tiers and role rules (usergroups.list)
   'assistant:write', // the assistant view: thread status, title, suggested prompts
-  'files:write', // the App Home chart, uploaded with files.uploadV2
+  'files:write', // the App Home chart and pictures the model draws (files.uploadV2)
 ] as const;
 
 export const SLACK_BOT_EVENTS = ['app_mention', 'message.im', 'assistant_thread_started', 'assistant_thread_context_changed', 'app_home_opened'] as const;

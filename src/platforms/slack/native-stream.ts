@@ -8,9 +8,10 @@
 import type { webApi } from '@slack/bolt';
 import { PlatformRateLimitError, type Clock, type NativeStream, type StreamEnd } from '../../core/types.ts';
 import type { Logger } from '../../log.ts';
-import { actionsBlock, contextBlock, CONTROL_BLOCK_ID, endBlocks, feedbackBlock, sourcesBlocks } from './blocks.ts';
+import { actionsBlock, contextBlock, CONTROL_BLOCK_ID, endBlocks, feedbackBlock, imageProblemBlocks, sourcesBlocks } from './blocks.ts';
 import { GONE_ERRORS, slackErrorCode, STREAM_EXPIRED, toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
+import { uploadAnswerImages } from './upload-images.ts';
 import { neutralizeMentions, safeStreamPrefixLength } from './mrkdwn.ts';
 
 /** A streamed message is closed and a new one started past this many characters. */
@@ -211,6 +212,8 @@ class SlackNativeStream implements NativeStream {
     await this.#finish(end);
     this.options.onFinished();
     await this.#control.remove();
+    const { client, channel, threadTs, logger } = this.options;
+    await uploadAnswerImages({ client, channel, threadTs, logger }, end.images);
   }
 
   async status(text: string | null): Promise<void> {
@@ -313,7 +316,7 @@ class SlackNativeStream implements NativeStream {
     const inline = this.#ts !== undefined && rest.length <= STREAM_CHUNK_LIMIT && this.#messageLength + rest.length <= STREAM_MESSAGE_LIMIT;
     if (inline) this.#sentRaw = this.#raw.length;
     else await this.#flush(true);
-    const blocks = [...sourcesBlocks(end.sources), ...endBlocks(end), ...(end.endLine === null ? [feedbackBlock(this.options.requestId)] : [])];
+    const blocks = [...sourcesBlocks(end.sources), ...imageProblemBlocks(end.images), ...endBlocks(end), ...(end.endLine === null ? [feedbackBlock(this.options.requestId)] : [])];
     try {
       if (!this.#ts) await this.#startMessage('…');
       const open = this.#ts!;

@@ -15,6 +15,7 @@ import { actionsBlock, fallbackText, feedbackBlock, formatView, headerBlock, sec
 import { toSurfaceError } from './errors.ts';
 import { slackMessageRef } from './message-ref.ts';
 import { createNativeStream, messageArgs } from './native-stream.ts';
+import { uploadAnswerImages } from './upload-images.ts';
 
 export { slackMessageRef, type SlackMessageRef } from './message-ref.ts';
 
@@ -66,6 +67,7 @@ class SlackSurface implements MessageSurface {
   /** A streamed message the fallback should take over, and whether it may still be streaming. */
   #takeover: { ts: string; maybeStreaming: boolean } | undefined;
   #firstMessageId: string | undefined;
+  #imagesShared = false;
 
   constructor(private readonly options: SlackSurfaceOptions) {
     this.budgetKey = `slack:${options.teamId}:${options.channel}`;
@@ -100,11 +102,24 @@ class SlackSurface implements MessageSurface {
     const ts = target ? target.ts : await this.#postNew(text, postOptions, first);
     if (target) await this.#update(target.ts, text, postOptions, first);
     this.#firstMessageId ??= ts;
+    await this.#uploadImages(postOptions);
     return { id: ts, ref: this.#refOf(ts) };
   }
 
   async edit(messageId: string, text: string, options?: PostOptions): Promise<void> {
     await this.#update(messageId, text, options, messageId === this.#firstMessageId);
+    await this.#uploadImages(options);
+  }
+
+  /** The final view's pictures, once, into the answer's thread (its own first message's thread at channel level). */
+  async #uploadImages(options: PostOptions | undefined): Promise<void> {
+    const images = options?.view?.final ? options.view.images : undefined;
+    if (this.#imagesShared || !images || images.files.length === 0) return;
+    const threadTs = this.options.threadTs ?? this.#firstMessageId;
+    if (threadTs === undefined) return;
+    this.#imagesShared = true;
+    const { client, channel, logger } = this.options;
+    await uploadAnswerImages({ client, channel, threadTs, logger }, images);
   }
 
   async delete(messageId: string): Promise<void> {

@@ -1,29 +1,6 @@
-import { PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startConsoleChat } from '../../../src/platforms/console/console-chat.ts';
 import { startTestApp, type TestApp } from '../../helpers/test-app.ts';
-
-interface Session {
-  writes: string[];
-  output(): string;
-}
-
-/** Feeds lines to a terminal chat on a real core and waits until input ends and the last answer is done. */
-async function chat(app: TestApp, lines: string[]): Promise<Session> {
-  const input = new PassThrough();
-  const writes: string[] = [];
-  const output = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      writes.push(chunk.toString());
-      callback();
-    },
-  });
-  const session = startConsoleChat({ host: app.core.host, input, output, user: { id: 'ada', name: 'Ada' } });
-  for (const line of lines) input.write(`${line}\n`);
-  input.end();
-  await session.done;
-  return { writes, output: () => writes.join('') };
-}
+import { chat } from './chat-session.ts';
 
 describe('terminal chat', () => {
   let app: TestApp;

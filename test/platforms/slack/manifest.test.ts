@@ -17,10 +17,11 @@ describe('Slack app manifest', () => {
   it('lists every slash command with its description and usage hint (Socket Mode)', () => {
     const manifest = buildSlackManifest({ socketMode: true }) as Manifest;
     expect(manifest.features.slash_commands.map((c) => c.command)).toEqual(commands.map((c) => `/${c.name}`));
-    expect(manifest.features.slash_commands.map((c) => c.command)).toEqual(['/ask', '/model', '/models', '/prompt', '/tools', '/usage', '/quota', '/new', '/stop']);
+    expect(manifest.features.slash_commands.map((c) => c.command)).toEqual(['/ask', '/image', '/model', '/models', '/prompt', '/tools', '/usage', '/quota', '/new', '/stop']);
     const ask = manifest.features.slash_commands[0]!;
     expect(ask).toMatchObject({ description: 'Ask the model; the answer streams in', usage_hint: '<prompt> [model] [private]', should_escape: true });
     expect(ask.url).toBeUndefined();
+    expect(manifest.features.slash_commands.find((c) => c.command === '/image')).toMatchObject({ description: "Draw a picture with this channel's image model", usage_hint: '<prompt> [model]' });
     expect(manifest.features.slash_commands.find((c) => c.command === '/model')!.usage_hint).toMatch(/^show \| set <model> \[scope\]/);
     for (const command of manifest.features.slash_commands) expect(command.description.length).toBeLessThanOrEqual(100);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
@@ -34,7 +35,7 @@ describe('Slack app manifest', () => {
   it('has the bot scopes the adapter uses', () => {
     const manifest = buildSlackManifest({ socketMode: true }) as Manifest;
     expect(manifest.oauth_config.scopes.bot).toEqual([...SLACK_BOT_SCOPES]);
-    for (const scope of ['app_mentions:read', 'chat:write', 'commands', 'im:history', 'im:read', 'im:write', 'channels:history', 'groups:history', 'users:read', 'assistant:write']) {
+    for (const scope of ['app_mentions:read', 'chat:write', 'commands', 'im:history', 'im:read', 'im:write', 'channels:history', 'groups:history', 'users:read', 'assistant:write', 'files:write']) {
       expect(manifest.oauth_config.scopes.bot).toContain(scope);
     }
   });
