@@ -100,8 +100,10 @@ describe('MCP servers as tools', () => {
     await expect(call).rejects.toThrow(/tool server "web" failed during the call/);
     // A stateless HTTP connection notices the loss on the next call; it fails clearly while the server is down.
     await expect(Promise.resolve(registry.get('web.echo')!.execute({ text: 'x' }, toolContext()))).rejects.toThrow(/web/);
+    expect(registry.groups()[0]?.state).toMatchObject({ state: 'failing', reason: expect.stringMatching(/^the last call failed: /) });
     await http.restart();
     expect(await registry.get('web.echo')!.execute({ text: 'back' }, toolContext())).toBe('echo: back');
+    expect(registry.groups()[0]?.state).toEqual({ state: 'connected' });
   });
 
   it('an unreachable server shows as failing with the reason and keeps retrying with backoff', async () => {

@@ -39,6 +39,8 @@ export class McpServer {
   #client: Client | undefined;
   #reason = 'not connected yet';
   #closed = false;
+  /** An HTTP server's calls are failing while the connection itself looks open. */
+  #callsFailing = false;
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
   readonly #log: Logger;
@@ -177,7 +179,16 @@ export class McpServer {
       result = (await client.callTool({ name: tool, arguments: args }, undefined, { signal, timeout: SDK_CALL_TIMEOUT_MS })) as CallToolResult;
     } catch (error) {
       if (signal.aborted) throw error;
+      // A stateless HTTP server going away closes no connection: its calls are how it shows (stdio reconnects on close).
+      if (this.#client === client && !isStdio(this.config)) {
+        this.#callsFailing = true;
+        this.deps.registry.setGroupState(this.config.name, { state: 'failing', reason: `the last call failed: ${errorText(error)}` });
+      }
       throw new Error(`the tool server "${this.config.name}" failed during the call: ${errorText(error)}`, { cause: error });
+    }
+    if (this.#callsFailing && this.#client === client) {
+      this.#callsFailing = false;
+      this.deps.registry.setGroupState(this.config.name, { state: 'connected' });
     }
     const text = capResult(resultText(result), this.deps.resultMaxChars);
     if (result.isError) throw new Error(text || 'the tool reported an error');
