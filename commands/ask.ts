@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineCommand, withHints } from '../src/core/commands.ts';
+import { UserFacingError } from '../src/core/errors.ts';
 
 export default defineCommand({
   name: 'ask',
@@ -9,11 +10,16 @@ export default defineCommand({
     model: withHints(z.string().optional().describe('Model for this question (where the channel allows it)'), {
       autocomplete: 'model',
     }),
+    file: withHints(z.string().optional().describe('A file for the model: an image, a PDF or a text file'), { attachment: true }),
   }),
   // Streams its answer (public deferral, Retry), and answers messages addressed to the bot.
   streamsAnswer: { promptOption: 'prompt' },
   answersMessages: true,
   async execute({ options, invocation, core, isAdmin }) {
+    if (options.file !== undefined && !invocation.attachments?.length) {
+      // Only Discord has a file option; elsewhere a file rides on a message (Slack) or /attach (terminal).
+      throw new UserFacingError('bad-input', 'Attach the file itself: mention me in a message with the file, or in the terminal use `/attach <path>` before asking.');
+    }
     const surface = await invocation.answerSurface();
     const result = await core.pipeline.ask({
       requestId: invocation.requestId,
@@ -21,6 +27,7 @@ export default defineCommand({
       user: invocation.user,
       prompt: options.prompt,
       parts: invocation.parts,
+      ...(invocation.attachments ? { attachments: invocation.attachments } : {}),
       model: options.model,
       conversation: invocation.conversation,
       conversationKey: invocation.conversationKey,

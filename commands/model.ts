@@ -6,6 +6,7 @@ import { UserFacingError } from '../src/core/errors.ts';
 import { isPresetId } from '../src/core/pipeline.ts';
 import type { ResolvedSettings, SettingKey } from '../src/core/settings.ts';
 import { WEB_SEARCH_TOOL } from '../src/core/server-tools.ts';
+import { seesImages } from '../src/core/vision.ts';
 
 const PRIVACY_LABELS = {
   zdr: 'zero data retention (zdr): only providers that keep nothing',
@@ -29,10 +30,15 @@ const OPTION_KEYS = {
   'reasoning-display': 'reasoningDisplay',
   'web-search-domains': 'webSearchDomains',
   privacy: 'privacy',
+  'pdf-engine': 'pdfEngine',
+  'vision-model': 'visionModel',
 } as const satisfies Record<string, SettingKey>;
 
 const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
 const REASONING_DISPLAYS = ['hidden', 'status', 'spoiler'] as const;
+const PDF_ENGINES = ['native', 'cloudflare-ai', 'mistral-ocr', 'default'] as const;
+/** Options where `default` is a value of its own rather than "back to the inherited value". */
+const DEFAULT_IS_A_VALUE: readonly OptionName[] = ['privacy', 'pdf-engine'];
 
 /** One of a fixed list of words, or a message naming them. */
 function oneOf<T extends string>(option: string, raw: string, allowed: readonly T[]): T {
@@ -69,6 +75,11 @@ function parseOptionValue(option: OptionName, raw: string): number | boolean | s
   if (option === 'reasoning-display') return oneOf(option, raw, REASONING_DISPLAYS);
   if (option === 'web-search-domains') return parseDomains(raw);
   if (option === 'privacy') return parsePrivacy(raw);
+  if (option === 'pdf-engine') {
+    const engine = PDF_ENGINES.find((e) => e === raw);
+    if (!engine) throw new UserFacingError('bad-input', '`pdf-engine` takes native (the model reads the PDF, priced as input tokens), cloudflare-ai (free text extraction), mistral-ocr (OCR, $2 per 1,000 pages) or default (OpenRouter picks).');
+    return engine;
+  }
   if (option === 'user-choice' || option === 'thread-per-conversation') {
     if (/^(on|yes|true|1)$/.test(raw)) return true;
     if (/^(off|no|false|0)$/.test(raw)) return false;
@@ -124,6 +135,14 @@ function reasoningLines(s: ResolvedSettings, info: ModelInfo | undefined, from: 
   return [effort + note, `**Reasoning display:** ${s.reasoningDisplay.value} ${from(s.reasoningDisplay.source)}`];
 }
 
+/** A vision model must exist and see images; `none` turns the option off here (image questions are refused). */
+async function visionModelValue(core: Core, raw: string): Promise<string | null> {
+  if (raw.toLowerCase() === 'none') return null;
+  const info = await core.pipeline.checkModel(raw);
+  if (!seesImages(info)) throw new UserFacingError('bad-input', `\`${raw}\` cannot see images either; pick a model whose inputs include images (\`/models\` lists them).`);
+  return raw;
+}
+
 export default defineCommand({
   name: 'model',
   description: "Show or change this channel's model",
@@ -144,6 +163,8 @@ export default defineCommand({
           `**Users may pick a model:** ${s.allowUserModel.value ? 'yes' : 'no'} ${from(s.allowUserModel.source)}`,
           `**Web search domains:** ${s.webSearchDomains.value.length > 0 ? s.webSearchDomains.value.join(', ') : 'any'} ${from(s.webSearchDomains.source)}${s.tools.value.includes(WEB_SEARCH_TOOL) ? '' : ' (web_search is not enabled here)'}`,
           `**Privacy:** ${PRIVACY_LABELS[s.privacy.value]} ${from(s.privacy.source)}`,
+          `**PDF engine:** ${s.pdfEngine.value === 'default' ? 'OpenRouter default' : s.pdfEngine.value} ${from(s.pdfEngine.source)}`,
+          `**Vision model:** ${s.visionModel.value === null ? 'none (image questions to a text-only model are refused)' : `\`${s.visionModel.value}\``} ${from(s.visionModel.source)}`,
         ];
         const info = await core.catalog.get(s.model.value);
         lines.push(...reasoningLines(s, info, from));
@@ -215,14 +236,14 @@ export default defineCommand({
         const key = OPTION_KEYS[options.option];
         const raw = options.value.toLowerCase();
         // `privacy default` is a value of its own (any provider); `inherit` goes back to the inherited value for any option.
-        if ((raw === 'default' && options.option !== 'privacy') || raw === 'inherit') {
+        if ((raw === 'default' && !DEFAULT_IS_A_VALUE.includes(options.option)) || raw === 'inherit') {
           await core.settings.reset(invocation, level, [key]);
           await reply(`\`${options.option}\` for ${scopeWords(level)} is back to the inherited value.`, { ephemeral: true });
           return;
         }
-        const value = parseOptionValue(options.option, raw);
+        const value = options.option === 'vision-model' ? await visionModelValue(core, options.value.trim()) : parseOptionValue(options.option, raw);
         // The value's type follows the option, which TypeScript cannot see through the table; set() checks it against the key's schema.
-        await core.settings.set(invocation, level, key, value as never);
+        await core.settings.set(invocation, level, key, value);
         await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });
       },
     }),

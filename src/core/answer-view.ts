@@ -29,6 +29,8 @@ export interface AnswerFooter {
   ms: number;
   /** Earlier messages dropped to fit the model's context. */
   trimmed: number;
+  /** The channel's model, which cannot see images, when its `vision-model` answered instead. */
+  visionFor?: string;
   /**
    * The model's reasoning, kept under the answer collapsed (reasoning display
    * `spoiler`): a Discord spoiler, dimmed in the terminal, a Slack context block.
@@ -94,7 +96,8 @@ export function formatTokens(n: number): string {
 
 /** "model · 12.0k in (10.0k cached) / 34 out · $0.0001 · 1.2 s", the line under every finished answer. */
 export function formatFooterText(footer: AnswerFooter): string {
-  const model = footer.isFallback ? `${footer.model} (fallback for ${footer.modelRequested})` : footer.model;
+  const answered = footer.isFallback ? `${footer.model} (fallback for ${footer.modelRequested})` : footer.model;
+  const model = footer.visionFor ? `${answered} (vision model: ${footer.visionFor} cannot see images)` : answered;
   const cost = footer.costUsd === null ? 'cost unknown' : formatUsd(footer.costUsd);
   const reasoning = footer.reasoningTokens ? `, ${formatTokens(footer.reasoningTokens)} reasoning` : '';
   const cached = footer.cachedTokens ? ` (${formatTokens(footer.cachedTokens)} cached)` : '';

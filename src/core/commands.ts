@@ -12,6 +12,7 @@ import type { MessageSurface } from './types.ts';
 import type { Core } from './core.ts';
 import type { ConversationRef } from './conversation-key.ts';
 import type { MessagePart } from '../llm/types.ts';
+import type { InboundAttachment } from './attachments.ts';
 
 export interface CommandUser {
   id: string;
@@ -29,6 +30,8 @@ export interface Invocation extends Place {
   conversationKey: string;
   /** The message's content as parts, when it came as a message rather than command options. */
   parts?: MessagePart[];
+  /** Files attached to the message or the command (not yet downloaded). */
+  attachments?: InboundAttachment[];
   reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
   /** False where an "ephemeral" reply is still seen by others (a reply to a Discord channel message). */
   privateReplies?: boolean;
@@ -59,6 +62,8 @@ export interface CommandContext<O> {
 export interface OptionHints {
   /** Adapters offer autocomplete from the catalog or the tool registry. */
   autocomplete?: 'model' | 'tool';
+  /** A file the person attaches (Discord's attachment option); it reaches the command as `invocation.attachments`. */
+  attachment?: true;
 }
 
 export interface Subcommand<S extends z.ZodObject = z.ZodObject> {
@@ -104,7 +109,7 @@ export function optionHints(schema: z.ZodType): OptionHints {
   let current: z.ZodType = schema;
   for (let i = 0; i < 4; i++) {
     const meta = current.meta() as OptionHints | undefined;
-    if (meta?.autocomplete) return meta;
+    if (meta?.autocomplete || meta?.attachment) return meta;
     if (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodNullable) {
       current = current.unwrap() as z.ZodType;
     } else break;
@@ -189,7 +194,8 @@ function zodProblems(error: z.ZodError, given: Record<string, unknown>): string 
 export function usageOf(command: CommandDefinition, subName?: string): string {
   const sub = subName ? command.subcommands?.[subName] : undefined;
   const options = describeOptions(sub ? sub.options : command.options);
-  const parts = options.map((o) => (o.required ? `<${o.name}>` : `[${o.name}]`));
+  // A file option is attached, never typed: typed usage leaves it out.
+  const parts = options.filter((o) => !o.hints.attachment).map((o) => (o.required ? `<${o.name}>` : `[${o.name}]`));
   return ['/' + command.name, subName, ...parts].filter(Boolean).join(' ');
 }
 

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { MessagePart } from '../llm/types.ts';
+import type { InboundAttachment } from './attachments.ts';
 import { findCommand, replyToFailure, runCommand, type CommandDefinition, type CommandUser, type Invocation } from './commands.ts';
 import type { HistoryMessage } from './conversation.ts';
 import { conversationKey, type ConversationRef } from './conversation-key.ts';
@@ -62,6 +63,8 @@ interface InboundBase {
   dedupeKeys?: string[];
   port: InboundPort;
   signal?: AbortSignal;
+  /** Files attached to the message or the command (checked and downloaded by the core, src/core/attachments.ts). */
+  attachments?: InboundAttachment[];
 }
 
 /** A message addressed to the bot: a mention, a DM, a reply to an answer, a message in an answer thread. */
@@ -99,6 +102,7 @@ interface AskedQuestion {
   conversation: ConversationRef;
   userId: string;
   history?: () => Promise<HistoryMessage[]>;
+  attachments?: InboundAttachment[];
 }
 
 /** Direct messages are off unless ALLOW_DMS=true. */
@@ -189,6 +193,7 @@ export class InboundRouter {
         conversation,
         userId: event.user.id,
         history: event.port.history?.bind(event.port),
+        ...(event.attachments ? { attachments: event.attachments } : {}),
       });
     }
     const invocation = this.#invocation(event, conversation, requestId, parts);
@@ -208,6 +213,7 @@ export class InboundRouter {
       conversationKey: conversationKey(conversation),
       requestId,
       parts,
+      ...(event.attachments && event.attachments.length > 0 ? { attachments: event.attachments } : {}),
       signal: event.signal,
       ...(port.privateReplies === false ? { privateReplies: false } : {}),
       isPlatformAdmin: () => port.isPlatformAdmin(),
@@ -259,7 +265,13 @@ export class InboundRouter {
       }
       if (core.draining) throw restartingError();
       const port: InboundPort = { ...event.port, ...(asked.history ? { history: asked.history } : {}) };
-      await this.#run({ ...event, kind: 'command', name: asked.command.name, options: asked.options, conversation: asked.conversation, place: asked.place, port }, asked.command, undefined, asked.options, asked.conversation);
+      await this.#run(
+        { ...event, kind: 'command', name: asked.command.name, options: asked.options, conversation: asked.conversation, place: asked.place, port, attachments: asked.attachments },
+        asked.command,
+        undefined,
+        asked.options,
+        asked.conversation,
+      );
       return;
     }
     logger.info({ action: event.action }, 'unknown button pressed');

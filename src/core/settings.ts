@@ -38,6 +38,10 @@ export const settingSchemas = {
   /** Domains web search may use; empty: any. */
   webSearchDomains: z.array(z.string()),
   privacy: z.enum(['zdr', 'no-training', 'default']),
+  /** OpenRouter's file-parser engine for PDFs; `default` lets OpenRouter pick. */
+  pdfEngine: z.enum(['native', 'cloudflare-ai', 'mistral-ocr', 'default']),
+  /** Answers questions with images when the channel's model cannot see them; null: such questions are refused with suggestions. */
+  visionModel: z.string().nullable(),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -63,6 +67,8 @@ export function defaultSettings(config: Config): ChannelSettings {
     reasoningDisplay: 'status',
     webSearchDomains: [],
     privacy: config.defaults.privacy,
+    pdfEngine: 'default',
+    visionModel: null,
   };
 }
 

@@ -248,6 +248,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     let usage: Usage | undefined;
     let rounds = 0;
     let modelAnswered: string | undefined;
+    const fileAnnotations: unknown[] = [];
     let generationId: string | undefined;
     let finishReason: string | null = null;
     let firstTextAt: number | undefined;
@@ -347,6 +348,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         const outcome = step.value;
 
         if (outcome.model) modelAnswered = outcome.model;
+        if (outcome.fileAnnotations) fileAnnotations.push(...outcome.fileAnnotations);
         if (outcome.generationId) generationId = outcome.generationId;
         finishReason = outcome.finishReason;
         if (outcome.usage) {
@@ -370,6 +372,8 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
           content: outcome.text,
           toolCalls: outcome.toolCalls,
           ...(outcome.reasoningDetails ? { reasoningDetails: outcome.reasoningDetails } : {}),
+          // The PDF parsed in this round is not parsed (and paid for) again in the next.
+          ...(outcome.fileAnnotations ? { annotations: outcome.fileAnnotations } : {}),
         });
         for (const call of outcome.toolCalls) yield { type: 'tool-call', call };
         const results = await Promise.all(
@@ -414,6 +418,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         ...(generationId ? { generationId } : {}),
         usage: usage ?? emptyUsage(),
         rounds,
+        ...(fileAnnotations.length > 0 ? { fileAnnotations } : {}),
         ...(firstTextAt !== undefined ? { timeToFirstTokenMs: firstTextAt - started } : {}),
         totalMs: clock.now() - started,
       };

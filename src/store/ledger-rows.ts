@@ -20,6 +20,7 @@ export function toLedgerRow(entry: LedgerEntry): Database['usage_ledger'] {
     outcome: entry.outcome,
     error_kind: entry.errorKind,
     web_search_requests: entry.webSearchRequests ?? 0,
+    attachments: entry.attachments ?? 0,
   };
 }
 
@@ -43,5 +44,7 @@ export function fromLedgerRow(row: Database['usage_ledger']): LedgerEntry {
     outcome: row.outcome as Outcome,
     errorKind: row.error_kind,
     webSearchRequests: Number(row.web_search_requests ?? 0),
+    // Present only when the question carried files, like tokensReasoning.
+    ...(Number(row.attachments ?? 0) > 0 ? { attachments: Number(row.attachments) } : {}),
   };
 }

@@ -47,6 +47,8 @@ export interface Database {
     error_kind: string | null;
     /** Web searches OpenRouter ran for the answer (migration 7; 0 before). */
     web_search_requests: number;
+    /** Files the question carried (migration 8; 0 before). */
+    attachments: number;
   };
   /**
    * Running totals of settled, non-refused ledger rows per UTC day and month, kept
@@ -105,5 +107,7 @@ export interface Database {
     asker_name: string | null;
     prompt: string | null;
     at: number;
+    /** OpenRouter's `file` annotations as JSON (migration 8; null when none). */
+    annotations: string | null;
   };
 }

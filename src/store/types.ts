@@ -95,6 +95,8 @@ export interface LedgerEntry {
   errorKind: string | null;
   /** Web searches OpenRouter ran (`server_tool_use_details.web_search_requests`); absent means 0. */
   webSearchRequests?: number;
+  /** Files (images, PDFs, text files) the question carried; absent means 0. */
+  attachments?: number;
 }
 
 export interface UsageTotals {
@@ -181,6 +183,8 @@ export interface AnswerRecord {
   /** The question behind an answer (an /ask answer does not show it). */
   prompt: string | null;
   at: Date;
+  /** OpenRouter's `file` annotations of the answer (a PDF it parsed), sent back on follow-ups; absent when none. */
+  annotations?: unknown[];
 }
 
 export interface Store {

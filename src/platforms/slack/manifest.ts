@@ -30,6 +30,8 @@ export const SLACK_BOT_SCOPES = [
   'groups:history', // ... and in private channel threads
   'users:read', // names for thread history, workspace admins and owners
   'assistant:write', // assistant.threads.setStatus ("is thinking…")
+  'files:read', // url_private downloads of files attached to questions
+  'files:write', // files.uploadV2 of images an answer returns
 ] as const;
 
 export const SLACK_BOT_EVENTS = ['app_mention', 'message.im'] as const;

@@ -9,6 +9,7 @@ import type { App } from '@slack/bolt';
 import type { HistoryMessage } from '../../../core/conversation.ts';
 import type { InboundMessage, InboundPort } from '../../../core/inbound.ts';
 import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
+import { slackAttachments, type SlackFile } from '../files.ts';
 import { replyInThread } from '../replies.ts';
 import { isOwnMessage, lookupUser, readThread, toPlain } from '../thread.ts';
 
@@ -23,6 +24,7 @@ interface MessageEventLike {
   channel: string;
   channel_type?: string;
   team?: string;
+  files?: SlackFile[];
 }
 
 interface EventBody {
@@ -43,8 +45,8 @@ export function register(app: App, deps: SlackDeps): void {
 }
 
 function onMessage(deps: SlackDeps, event: MessageEventLike, body: EventBody): void {
-  // Edits, joins and other subtypes are never questions: not worth an event.
-  if (event.subtype !== undefined) return;
+  // Edits, joins and other subtypes are never questions: not worth an event. A message with files is one.
+  if (event.subtype !== undefined && event.subtype !== 'file_share') return;
   deps.track(event.type, async () => deps.host.handle(await toInbound(deps, event, body)));
 }
 
@@ -75,6 +77,7 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
   return {
     ...base,
     parts: [{ type: 'text', text }],
+    ...(event.files && event.files.length > 0 ? { attachments: slackAttachments(deps, event.files) } : {}),
     user: { id: user, name, isBot: false },
     port: messagePort(deps, { channel: event.channel, teamId, rootId, user }, history),
   };
