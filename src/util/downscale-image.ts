@@ -29,7 +29,7 @@ export async function downscaleImage(input: Buffer, maxBytes: number): Promise<D
     const pipeline = sharp(input, { animated: false }).rotate().resize({ width: side, height: side, fit: 'inside', withoutEnlargement: true });
     const { data, info } = alpha
       ? await pipeline.png({ compressionLevel: 9, palette: true }).toBuffer({ resolveWithObject: true })
-      : await pipeline.jpeg({ quality: 85, mozjpeg: true }).toBuffer({ resolveWithObject: true });
+      : await pipeline.jpeg({ quality: 85 }).toBuffer({ resolveWithObject: true });
     if (data.length <= maxBytes) return { data, mime: alpha ? 'image/png' : 'image/jpeg', width: info.width, height: info.height };
   }
   return undefined;

@@ -72,6 +72,18 @@ export interface FakeMessage {
   ephemeralFor?: string;
   /** Every content this message has had, oldest first. */
   history: string[];
+  /** Files on the message, as the API lists them (URLs served by the fake's CDN). */
+  attachments?: FakeAttachment[];
+}
+
+/** An attachment object as Discord's API sends it. */
+export interface FakeAttachment {
+  id: string;
+  filename: string;
+  size: number;
+  url: string;
+  proxy_url: string;
+  content_type?: string;
 }
 
 export interface FakeInteraction {
@@ -189,7 +201,7 @@ export function messageJson(message: FakeMessage, lookup: (id: string) => FakeMe
     mention_everyone: message.mention_everyone,
     mentions: message.mentions.map(userJson),
     mention_roles: [],
-    attachments: [],
+    attachments: message.attachments ?? [],
     embeds: [],
     pinned: false,
     flags: message.flags,
