@@ -36,6 +36,6 @@ export default defineCommand({
       isAdmin,
       signal: invocation.signal,
     });
-    invocation.onAnswer?.(options.prompt, result.text);
+    invocation.onAnswer?.(options.prompt, result.text, result.result?.fileAnnotations);
   },
 });

@@ -7,6 +7,7 @@
  * refused as a whole, naming the file and why, before anything is sent or
  * charged.
  */
+import { inflateSync } from 'node:zlib';
 import type { MessagePart } from '../llm/types.ts';
 import { downscaleImage } from '../util/downscale-image.ts';
 import { cleanPrompt } from './conversation.ts';
@@ -245,15 +246,36 @@ function pdfPart(name: string, data: Buffer): MessagePart | Problem {
   return { type: 'file', url: dataUrl('application/pdf', data), name, bytes: data.length, pages: pdfPages(data) };
 }
 
+/** Inflated bytes read from object streams at most (page objects sit in the first ones). */
+const OBJECT_STREAM_BUDGET = 8 * 1024 * 1024;
+
 /**
- * Pages of a PDF, for the reservation: page objects counted in the file, or,
- * when they sit in compressed object streams, an estimate from the size that
- * errs high (20 KB a page).
+ * Pages of a PDF, for the reservation: page objects counted in the file and
+ * in its compressed object streams (PDF 1.5 and later keep them there), or,
+ * when none can be read, an estimate from the size that errs high (20 KB a page).
  */
 export function pdfPages(data: Buffer): number {
   const text = data.toString('latin1');
-  const counted = text.match(/\/Type\s*\/Page(?![a-zA-Z])/g)?.length ?? 0;
-  return counted > 0 ? counted : Math.max(1, Math.ceil(data.length / (20 * KB)));
+  let counted = countPageObjects(text);
+  let budget = OBJECT_STREAM_BUDGET;
+  for (const match of text.matchAll(/\/Type\s*\/ObjStm\b[^]*?stream\r?\n/g)) {
+    if (budget <= 0) break;
+    const start = match.index + match[0].length;
+    const end = text.indexOf('endstream', start);
+    if (end === -1) break;
+    try {
+      const inflated = inflateSync(data.subarray(start, end), { maxOutputLength: budget });
+      budget -= inflated.length;
+      counted += countPageObjects(inflated.toString('latin1'));
+    } catch {
+      // Not Flate, damaged, or over the budget: the size estimate covers it.
+    }
+  }
+  return counted > 0 ? counted : Math.max(1, Math.ceil(data.length / (20 * 1024)));
+}
+
+function countPageObjects(text: string): number {
+  return text.match(/\/Type\s*\/Page(?![a-zA-Z])/g)?.length ?? 0;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

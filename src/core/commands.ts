@@ -41,8 +41,8 @@ export interface Invocation extends Place {
   history?(): Promise<HistoryMessage[]>;
   /** Resolves a user mention or id to a known user; undefined when nobody matches. */
   lookupUser?(ref: string): Promise<CommandUser | undefined>;
-  /** Told when an answer is complete (the terminal keeps its own history). */
-  onAnswer?(prompt: string, answer: string): void;
+  /** Told when an answer is complete (the terminal keeps its own history), with a parsed PDF's annotations. */
+  onAnswer?(prompt: string, answer: string, annotations?: unknown[]): void;
   signal?: AbortSignal;
   /** Set by adapters that need the id before the answer starts (button ids). */
   requestId?: string;

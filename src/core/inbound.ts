@@ -50,8 +50,8 @@ export interface InboundPort {
   isPlatformAdmin(): Promise<boolean>;
   /** Resolves a user mention or id to a known user. */
   lookupUser?(ref: string): Promise<CommandUser | undefined>;
-  /** Told when an answer is complete (the terminal keeps its own history). */
-  onAnswer?(prompt: string, answer: string): void;
+  /** Told when an answer is complete (the terminal keeps its own history), with a parsed PDF's annotations. */
+  onAnswer?(prompt: string, answer: string, annotations?: unknown[]): void;
   /** Told when the answer to this event is over, shown or not (adapters clean up their per-answer state). */
   onSettled?(requestId: string): void | Promise<void>;
 }
@@ -224,7 +224,7 @@ export class InboundRouter {
       },
       ...(port.history ? { history: () => port.history!() } : {}),
       ...(port.lookupUser ? { lookupUser: (ref: string) => port.lookupUser!(ref) } : {}),
-      ...(port.onAnswer ? { onAnswer: (prompt: string, answer: string) => port.onAnswer!(prompt, answer) } : {}),
+      ...(port.onAnswer ? { onAnswer: (prompt: string, answer: string, annotations?: unknown[]) => port.onAnswer!(prompt, answer, annotations) } : {}),
     };
   }
 

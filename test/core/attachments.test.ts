@@ -1,4 +1,5 @@
 /** The core's attachment rules, the request shape they produce, and what the reservation holds for them. */
+import { deflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkAttachments, inlineFile, kindOf, pdfPages, sniffImage, type InboundAttachment } from '../../src/core/attachments.ts';
 import { UserFacingError } from '../../src/core/errors.ts';
@@ -32,6 +33,15 @@ describe('attachment rules', () => {
   it('counts PDF pages, sniffs images, and fences inlined files longer than any fence inside them', async () => {
     expect(pdfPages(tinyPdf(3))).toBe(3);
     expect(pdfPages(Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(50 * 1024)]))).toBe(3);
+    // PDF 1.5+ keeps page objects in compressed object streams: they are counted there, not estimated from the size.
+    const objects = deflateSync(Buffer.from('3 0 4 40 << /Type /Page /Parent 2 0 R >> << /Type /Page /Parent 2 0 R >> << /Type /Pages /Count 2 >>'));
+    const modern = Buffer.concat([
+      Buffer.from(`%PDF-1.7\n5 0 obj << /Type /ObjStm /N 3 /First 8 /Filter /FlateDecode /Length ${objects.length} >>\nstream\n`),
+      objects,
+      Buffer.from('\nendstream\nendobj\n'),
+      Buffer.alloc(200 * 1024),
+    ]);
+    expect(pdfPages(modern)).toBe(2);
     expect(sniffImage(await smallPng())).toBe('image/png');
     expect(sniffImage(Buffer.from('GIF89a....'))).toBe('image/gif');
     expect(sniffImage(Buffer.from('not an image'))).toBeUndefined();

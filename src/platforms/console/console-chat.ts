@@ -108,10 +108,10 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
     async history() {
       return [...history];
     },
-    onAnswer(prompt, answer) {
+    onAnswer(prompt, answer, annotations) {
       const at = new Date(host.clock.now());
       history.push({ role: 'user', text: prompt, at, authorId: user.id, authorName: user.name, ...(asked.length > 0 ? { attachments: asked } : {}) });
-      if (answer.trim() !== '') history.push({ role: 'assistant', text: answer, at });
+      if (answer.trim() !== '') history.push({ role: 'assistant', text: answer, at, ...(annotations ? { annotations } : {}) });
     },
     onSettled() {
       running = undefined;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startConsoleChat } from '../../../src/platforms/console/console-chat.ts';
-import { lastUserParts, smallPng, withVisionModels } from '../../helpers/attachment-files.ts';
+import { lastUserParts, smallPng, tinyPdf, withVisionModels } from '../../helpers/attachment-files.ts';
 import { startTestApp, type TestApp } from '../../helpers/test-app.ts';
 
 async function chat(app: TestApp, lines: string[]): Promise<string> {
@@ -53,6 +53,17 @@ describe('terminal /attach', () => {
     expect(second!.at(-1)!.content).toBe('and the date?');
     expect(second![1]!.content).toEqual(first!.at(-1)!.content);
     expect(lastUserParts(app.openrouter)).toEqual([{ type: 'text', text: 'and the date?' }]);
+  });
+
+  it('sends a PDF with the plugin, and the follow-up carries its annotations so it is parsed once', async () => {
+    app = await startTestApp();
+    await writeFile(join(dir, 'spec.pdf'), tinyPdf());
+    await chat(app, ['/model option pdf-engine cloudflare-ai', `/attach ${join(dir, 'spec.pdf')}`, 'summarise', 'more detail']);
+    const [first, second] = app.openrouter.chatRequests().map((r) => r.body!);
+    expect(first!.plugins).toEqual([{ id: 'file-parser', pdf: { engine: 'cloudflare-ai' } }]);
+    expect(second!.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
+    expect((second!.messages[2] as { annotations?: Array<{ type: string }> }).annotations?.map((a) => a.type)).toEqual(['file']);
+    expect(app.openrouter.parsedFiles).toBe(1);
   });
 
   it('says when a path cannot be attached, and /attach none clears the list', async () => {
