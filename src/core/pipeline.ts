@@ -26,7 +26,7 @@ import { plainSettings, type ChannelSettings, type Place } from './settings.ts';
 import { ThinkingStatus } from './thinking-status.ts';
 import { numberSources } from './sources.ts';
 import type { MessageSurface } from './types.ts';
-import { noVisionError, seesImages, withoutImages } from './vision.ts';
+import { noVisionError, seesImages, visionFallbacks, withoutImages } from './vision.ts';
 
 /** Used when the catalog does not know a model. */
 const UNKNOWN_CONTEXT_LENGTH = 32_768;
@@ -244,6 +244,7 @@ export class AnswerPipeline {
       model = settings.visionModel;
       modelInfo = await this.checkModel(model);
     }
+    if (kinds.includes('image')) settings.fallbackModels = await visionFallbacks(core.catalog, settings.fallbackModels);
     if (attached.length > 0) parts = [...parts, ...(await this.attachments.resolve(attached))];
     const maxTokens = Math.min(settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
     // The question alone for now: it must fit, and it is what the reservation is checked against

@@ -37,6 +37,13 @@ export async function noVisionError(catalog: Pick<ModelCatalog, 'search'>, model
   return new UserFacingError('not-allowed', lines.join('\n'));
 }
 
+/** The fallbacks that can see images (unknown ones stay, for OpenRouter to judge): a text-only fallback would fail the request. */
+export async function visionFallbacks(catalog: Pick<ModelCatalog, 'get'>, fallbacks: readonly string[]): Promise<string[]> {
+  const kept: string[] = [];
+  for (const id of fallbacks) if (seesImages(await catalog.get(id))) kept.push(id);
+  return kept;
+}
+
 /** Earlier images for a model that cannot see them: a note in their place, so the question still goes. */
 export function withoutImages(parts: readonly MessagePart[]): MessagePart[] {
   return parts.map((part) => (part.type === 'image' ? { type: 'text', text: `[image ${part.name}: not shown, this model cannot see images]` } : part));

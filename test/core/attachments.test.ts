@@ -101,4 +101,15 @@ describe('attachments and quotas', () => {
     const ledger = await app.core.store.ledger({});
     expect(ledger.map((r) => [r.outcome, r.attachments ?? 0])).toEqual([['ok', 0], ['refused', 0], ['ok', 1]]);
   });
+
+  it('leaves text-only fallbacks out of a request with an image, and keeps vision ones', async () => {
+    app = await startTestApp({ env: { DEFAULT_MODEL: 'openai/gpt-4o' } });
+    await withVisionModels(app.openrouter, app.core.catalog);
+    const h = createHarness(app.core);
+    await h.run({ id: 'u9', name: 'Grace', admin: true }, 'model', 'fallbacks', { models: 'openai/gpt-4o-mini google/gemini-2.5-flash' });
+    await h.run({ id: 'u1', name: 'Ada' }, 'ask', undefined, { prompt: 'see?' }, { attachments: [file('a.png', await smallPng(), 'image/png')] });
+    expect(app.openrouter.chatRequests().at(-1)!.body!.models).toEqual(['openai/gpt-4o', 'google/gemini-2.5-flash']);
+    await h.run({ id: 'u1', name: 'Ada' }, 'ask', undefined, { prompt: 'plain' });
+    expect(app.openrouter.chatRequests().at(-1)!.body!.models).toEqual(['openai/gpt-4o', 'openai/gpt-4o-mini', 'google/gemini-2.5-flash']);
+  });
 });
