@@ -7,7 +7,7 @@
  * Prints a table and writes bench/results.json.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -19,6 +19,7 @@ import type { ChatAdapter } from '../src/core/types.ts';
 import { createLogger } from '../src/log.ts';
 import { createDiscordAdapter } from '../src/platforms/discord/adapter.ts';
 import { createSlackAdapter } from '../src/platforms/slack/adapter.ts';
+import { attachmentsReport, benchAttachments } from './attachments.ts';
 import { benchCaching, type CachingResult } from './caching.ts';
 import { benchFleet, FLEET_SHAPE, fleetTable } from './fleet.ts';
 import { benchQuota, type QuotaResult } from './quota.ts';
@@ -33,6 +34,10 @@ const scaleOnly = scaleOnlyArg >= 0 ? Number(process.argv[scaleOnlyArg + 1]) : u
 const quotaOnly = process.argv.includes('--quota');
 /** `--fleet`: three processes, the Discord proxy and a Slack balancer on PostgreSQL (bench/fleet.ts), beside one process. */
 const fleetOnly = process.argv.includes('--fleet');
+/** `--attachments-only`: the attachments section alone, its figures merged into bench/results.json. */
+const attachmentsOnly = process.argv.includes('--attachments-only');
+const ATTACHMENT_SAMPLES = quick ? 10 : 30;
+const ATTACHMENT_CONCURRENT = 50;
 
 const UPSTREAM: UpstreamShape = { firstTokenDelayMs: 200, chunkDelayMs: 25, chunks: 8 };
 const LATENCY_SAMPLES = quick ? 20 : 60;
@@ -376,7 +381,25 @@ function cachingTable(c: CachingResult): string {
 
 // ---- main ------------------------------------------------------------------------------
 
+/** Runs the attachments section alone and merges its figures into bench/results.json. */
+async function attachmentsAlone(): Promise<void> {
+  const attachments = await benchAttachments({ samples: ATTACHMENT_SAMPLES, concurrent: ATTACHMENT_CONCURRENT });
+  process.stdout.write(`${attachmentsReport(attachments)}\n`);
+  const path = join(here, 'results.json');
+  let previous: Record<string, unknown> = {};
+  try {
+    previous = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // No earlier results: the file holds this section only.
+  }
+  writeFileSync(path, `${JSON.stringify({ ...previous, attachments: { date: new Date().toISOString(), node: process.version, ...attachments } }, null, 2)}\n`);
+}
+
 async function main(): Promise<void> {
+  if (attachmentsOnly) {
+    await attachmentsAlone();
+    return;
+  }
   const began = Date.now();
   if (quotaOnly) {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
@@ -445,6 +468,8 @@ async function main(): Promise<void> {
     const quota = await benchQuota({ dir, durationMs: quick ? 1500 : 4000, checks: quick ? 500 : 2000 });
     process.stderr.write('bench: prompt cache…\n');
     const caching = await benchCaching({ samples: quick ? 3 : 10 });
+    process.stderr.write('bench: attachments…\n');
+    const attachments = await benchAttachments({ samples: ATTACHMENT_SAMPLES, concurrent: ATTACHMENT_CONCURRENT });
 
     const results = {
       base: {
@@ -457,9 +482,10 @@ async function main(): Promise<void> {
       scale: scaleResults,
       quota,
       caching,
+      attachments,
     };
     const text = report(results);
-    process.stdout.write(`${text}\n`);
+    process.stdout.write(`${text}\n${attachmentsReport(attachments)}\n`);
     writeFileSync(
       join(here, 'results.json'),
       `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, upstream: UPSTREAM, durationS: round((Date.now() - began) / 1000, 1), ...results }, null, 2)}\n`,

@@ -8,6 +8,7 @@ import { parseRoleList, roleNames } from '../src/core/role-rules.ts';
 import type { ResolvedSettings, SettingKey } from '../src/core/settings.ts';
 import { WEB_SEARCH_TOOL } from '../src/core/server-tools.ts';
 import { requireImageOutput } from '../src/core/image-answers.ts';
+import { seesImages } from '../src/core/vision.ts';
 
 const PRIVACY_LABELS = {
   zdr: 'zero data retention (zdr): only providers that keep nothing',
@@ -34,6 +35,8 @@ const OPTION_KEYS = {
   'allowed-roles': 'allowedRoles',
   'user-choice-roles': 'userChoiceRoles',
   'image-model': 'imageModel',
+  'pdf-engine': 'pdfEngine',
+  'vision-model': 'visionModel',
 } as const satisfies Record<string, SettingKey>;
 
 /** Options whose value is a list of roles (user groups) or `everyone`. */
@@ -41,6 +44,9 @@ const ROLE_OPTIONS = new Set<string>(['allowed-roles', 'user-choice-roles']);
 
 const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
 const REASONING_DISPLAYS = ['hidden', 'status', 'spoiler'] as const;
+const PDF_ENGINES = ['native', 'cloudflare-ai', 'mistral-ocr', 'default'] as const;
+/** Options where `default` is a value of its own rather than "back to the inherited value". */
+const DEFAULT_IS_A_VALUE: readonly OptionName[] = ['privacy', 'pdf-engine'];
 
 /** One of a fixed list of words, or a message naming them. */
 function oneOf<T extends string>(option: string, raw: string, allowed: readonly T[]): T {
@@ -77,6 +83,11 @@ function parseOptionValue(option: Exclude<OptionName, 'allowed-roles' | 'user-ch
   if (option === 'reasoning-display') return oneOf(option, raw, REASONING_DISPLAYS);
   if (option === 'web-search-domains') return parseDomains(raw);
   if (option === 'privacy') return parsePrivacy(raw);
+  if (option === 'pdf-engine') {
+    const engine = PDF_ENGINES.find((e) => e === raw);
+    if (!engine) throw new UserFacingError('bad-input', '`pdf-engine` takes native (the model reads the PDF, priced as input tokens), cloudflare-ai (free text extraction), mistral-ocr (OCR, $2 per 1,000 pages) or default (OpenRouter picks).');
+    return engine;
+  }
   if (option === 'user-choice' || option === 'thread-per-conversation') {
     if (/^(on|yes|true|1)$/.test(raw)) return true;
     if (/^(off|no|false|0)$/.test(raw)) return false;
@@ -140,6 +151,14 @@ function reasoningLines(s: ResolvedSettings, info: ModelInfo | undefined, from: 
   return [effort + note, `**Reasoning display:** ${s.reasoningDisplay.value} ${from(s.reasoningDisplay.source)}`];
 }
 
+/** A vision model must exist and see images; `none` turns the option off here (image questions are refused). */
+async function visionModelValue(core: Core, raw: string): Promise<string | null> {
+  if (raw.toLowerCase() === 'none') return null;
+  const info = await core.pipeline.checkModel(raw);
+  if (!seesImages(info)) throw new UserFacingError('bad-input', `\`${raw}\` cannot see images either; pick a model whose inputs include images (\`/models\` lists them).`);
+  return raw;
+}
+
 export default defineCommand({
   name: 'model',
   description: "Show or change this channel's model",
@@ -161,6 +180,8 @@ export default defineCommand({
           `**Web search domains:** ${s.webSearchDomains.value.length > 0 ? s.webSearchDomains.value.join(', ') : 'any'} ${from(s.webSearchDomains.source)}${s.tools.value.includes(WEB_SEARCH_TOOL) ? '' : ' (web_search is not enabled here)'}`,
           `**Privacy:** ${PRIVACY_LABELS[s.privacy.value]} ${from(s.privacy.source)}`,
           `**Image model (/image):** ${s.imageModel.value === null ? 'off' : `\`${s.imageModel.value}\``} ${from(s.imageModel.source)}`,
+          `**PDF engine:** ${s.pdfEngine.value === 'default' ? 'OpenRouter default' : s.pdfEngine.value} ${from(s.pdfEngine.source)}`,
+          `**Vision model:** ${s.visionModel.value === null ? 'none (image questions to a text-only model are refused)' : `\`${s.visionModel.value}\``} ${from(s.visionModel.source)}`,
         ];
         const info = await core.catalog.get(s.model.value);
         lines.push(...reasoningLines(s, info, from));
@@ -232,7 +253,7 @@ export default defineCommand({
         const key = OPTION_KEYS[options.option];
         const raw = options.value.toLowerCase();
         // `privacy default` is a value of its own (any provider); `inherit` goes back to the inherited value for any option.
-        if ((raw === 'default' && options.option !== 'privacy') || raw === 'inherit') {
+        if ((raw === 'default' && !DEFAULT_IS_A_VALUE.includes(options.option)) || raw === 'inherit') {
           await core.settings.reset(invocation, level, [key]);
           await reply(`\`${options.option}\` for ${scopeWords(level)} is back to the inherited value.`, { ephemeral: true });
           return;
@@ -246,7 +267,9 @@ export default defineCommand({
         const value: unknown =
           options.option === 'image-model'
             ? await checkImageModel(core, options.value)
-            : parseOptionValue(options.option as Exclude<OptionName, 'allowed-roles' | 'user-choice-roles' | 'image-model'>, raw);
+            : options.option === 'vision-model'
+              ? await visionModelValue(core, options.value.trim())
+              : parseOptionValue(options.option as Exclude<OptionName, 'allowed-roles' | 'user-choice-roles' | 'image-model' | 'vision-model'>, raw);
         // The value's type follows the option, which TypeScript cannot see through the table; set() checks it against the key's schema.
         await core.settings.set(invocation, level, key, value as never);
         await reply(`\`${options.option}\` for ${scopeWords(level)} is now ${String(options.value)}.`, { ephemeral: true });

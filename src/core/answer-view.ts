@@ -30,6 +30,8 @@ export interface AnswerFooter {
   ms: number;
   /** Earlier messages dropped to fit the model's context. */
   trimmed: number;
+  /** The channel's model, which cannot see images, when its `vision-model` answered instead. */
+  visionFor?: string;
   /**
    * The model's reasoning, kept under the answer collapsed (reasoning display
    * `spoiler`): a Discord spoiler, dimmed in the terminal, a Slack context block.
@@ -104,11 +106,12 @@ export function formatTokens(n: number): string {
 /** "model · 12.0k in (10.0k cached) / 34 out · $0.0001 · 1.2 s", the line under every finished answer. */
 export function formatFooterText(footer: AnswerFooter): string {
   const model = footer.isFallback ? `${footer.model} (fallback for ${footer.modelRequested})` : footer.model;
+  const vision = footer.visionFor ? ` · vision model here: ${footer.visionFor} cannot see images` : '';
   const cost = footer.costUsd === null ? 'cost unknown' : formatUsd(footer.costUsd);
   const reasoning = footer.reasoningTokens ? `, ${formatTokens(footer.reasoningTokens)} reasoning` : '';
   const cached = footer.cachedTokens ? ` (${formatTokens(footer.cachedTokens)} cached)` : '';
   const trimmed = footer.trimmed > 0 ? ` · dropped ${footer.trimmed} earlier message${footer.trimmed === 1 ? '' : 's'} to fit` : '';
-  return `${model} · ${formatTokens(footer.tokensIn)} in${cached} / ${formatTokens(footer.tokensOut)} out${reasoning} · ${cost} · ${(footer.ms / 1000).toFixed(1)} s${trimmed}`;
+  return `${model} · ${formatTokens(footer.tokensIn)} in${cached} / ${formatTokens(footer.tokensOut)} out${reasoning} · ${cost} · ${(footer.ms / 1000).toFixed(1)} s${trimmed}${vision}`;
 }
 
 /** Longest reasoning kept under an answer (it shares the message with the answer's last piece). */

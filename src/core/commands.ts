@@ -13,6 +13,7 @@ import type { Core } from './core.ts';
 import type { ConversationRef } from './conversation-key.ts';
 import type { MessagePart } from '../llm/types.ts';
 import type { RoleLookup } from './roles.ts';
+import type { InboundAttachment } from './attachments.ts';
 
 export interface CommandUser {
   id: string;
@@ -30,6 +31,8 @@ export interface Invocation extends Place, RoleLookup {
   conversationKey: string;
   /** The message's content as parts, when it came as a message rather than command options. */
   parts?: MessagePart[];
+  /** Files attached to the message or the command (not yet downloaded). */
+  attachments?: InboundAttachment[];
   reply(text: string, options?: { ephemeral?: boolean }): Promise<void>;
   /** False where an "ephemeral" reply is still seen by others (a reply to a Discord channel message). */
   privateReplies?: boolean;
@@ -39,8 +42,8 @@ export interface Invocation extends Place, RoleLookup {
   history?(): Promise<HistoryMessage[]>;
   /** Resolves a user mention or id to a known user; undefined when nobody matches. */
   lookupUser?(ref: string): Promise<CommandUser | undefined>;
-  /** Told when an answer is complete (the terminal keeps its own history). */
-  onAnswer?(prompt: string, answer: string): void;
+  /** Told when an answer is complete (the terminal keeps its own history), with a parsed PDF's annotations. */
+  onAnswer?(prompt: string, answer: string, annotations?: unknown[]): void;
   signal?: AbortSignal;
   /** Set by adapters that need the id before the answer starts (button ids). */
   requestId?: string;
@@ -60,6 +63,8 @@ export interface CommandContext<O> {
 export interface OptionHints {
   /** Adapters offer autocomplete from the catalog or the tool registry. */
   autocomplete?: 'model' | 'tool';
+  /** A file the person attaches (Discord's attachment option); it reaches the command as `invocation.attachments`. */
+  attachment?: true;
 }
 
 export interface Subcommand<S extends z.ZodObject = z.ZodObject> {
@@ -113,7 +118,7 @@ export function optionHints(schema: z.ZodType): OptionHints {
   let current: z.ZodType = schema;
   for (let i = 0; i < 4; i++) {
     const meta = current.meta() as OptionHints | undefined;
-    if (meta?.autocomplete) return meta;
+    if (meta?.autocomplete || meta?.attachment) return meta;
     if (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodNullable) {
       current = current.unwrap() as z.ZodType;
     } else break;
@@ -198,7 +203,8 @@ function zodProblems(error: z.ZodError, given: Record<string, unknown>): string 
 export function usageOf(command: CommandDefinition, subName?: string): string {
   const sub = subName ? command.subcommands?.[subName] : undefined;
   const options = describeOptions(sub ? sub.options : command.options);
-  const parts = options.map((o) => (o.required ? `<${o.name}>` : `[${o.name}]`));
+  // A file option is attached, never typed: typed usage leaves it out.
+  const parts = options.filter((o) => !o.hints.attachment).map((o) => (o.required ? `<${o.name}>` : `[${o.name}]`));
   return ['/' + command.name, subName, ...parts].filter(Boolean).join(' ');
 }
 

@@ -4,6 +4,7 @@
  * list and trims the oldest turns to fit the model's context.
  */
 import { partsText, type ChatMessage, type MessagePart } from '../llm/types.ts';
+import type { InboundAttachment } from './attachments.ts';
 import { UserFacingError } from './errors.ts';
 
 export interface HistoryMessage {
@@ -12,6 +13,12 @@ export interface HistoryMessage {
   at: Date;
   authorId?: string;
   authorName?: string;
+  /** Files the person attached (user turns); the core downloads them again or reads its cache. */
+  attachments?: InboundAttachment[];
+  /** The same files once resolved (set by the pipeline before the conversation is built). */
+  parts?: MessagePart[];
+  /** OpenRouter's `file` annotations kept with an answer (a PDF it parsed), sent back so it is not parsed again. */
+  annotations?: unknown[];
 }
 
 /** A rough, fast token estimate (about 4 characters a token, rounded up, plus framing). */
@@ -19,14 +26,25 @@ export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4) + 4;
 }
 
+/** About what an image costs most vision models (Anthropic's 1,600 at most, OpenAI's 765 to 1,105, Gemini's 258 a tile). */
+const IMAGE_TOKENS_ESTIMATE = 1_600;
+/** About what a parsed PDF page costs. */
+const PDF_PAGE_TOKENS_ESTIMATE = 1_500;
+
 export function estimateMessagesTokens(messages: readonly ChatMessage[]): number {
   let total = 3;
-  for (const message of messages) total += estimateTokens(contentText(message.content));
+  for (const message of messages) total += estimateContentTokens(message.content);
   return total;
 }
 
-function contentText(content: string | readonly MessagePart[]): string {
-  return typeof content === 'string' ? content : partsText(content);
+function estimateContentTokens(content: string | readonly MessagePart[]): number {
+  if (typeof content === 'string') return estimateTokens(content);
+  let total = estimateTokens(partsText(content));
+  for (const part of content) {
+    if (part.type === 'image') total += IMAGE_TOKENS_ESTIMATE;
+    else if (part.type === 'file') total += (part.pages ?? 1) * PDF_PAGE_TOKENS_ESTIMATE;
+  }
+  return total;
 }
 
 export interface BuildInput {
@@ -51,7 +69,7 @@ export interface BuiltConversation {
 }
 
 export function buildConversation(input: BuildInput): BuiltConversation {
-  const relevant = input.history.filter((m) => m.text.trim() !== '' && (!input.resetAt || m.at > input.resetAt));
+  const relevant = input.history.filter((m) => (m.text.trim() !== '' || (m.parts?.length ?? 0) > 0) && (!input.resetAt || m.at > input.resetAt));
   const humanAuthors = new Set(relevant.filter((m) => m.role === 'user').map((m) => m.authorId ?? m.authorName));
   humanAuthors.add(input.asker.id);
   const several = humanAuthors.size > 1;
@@ -83,8 +101,10 @@ export function buildConversation(input: BuildInput): BuiltConversation {
   for (; index >= 0; index--) {
     const m = relevant[index]!;
     const message: ChatMessage =
-      m.role === 'assistant' ? { role: 'assistant', content: m.text } : { role: 'user', content: label(m) };
-    const cost = estimateTokens(contentText(message.content));
+      m.role === 'assistant'
+        ? { role: 'assistant', content: m.text, ...(m.annotations && m.annotations.length > 0 ? { annotations: m.annotations } : {}) }
+        : { role: 'user', content: userContent(label(m), m.parts) };
+    const cost = estimateContentTokens(message.content);
     if (used + cost > budget) break;
     used += cost;
     kept.unshift(message);
@@ -96,6 +116,12 @@ export function buildConversation(input: BuildInput): BuiltConversation {
     trimmed++;
   }
   return { messages: [system, ...kept, current], trimmed, promptTokens: used };
+}
+
+/** An earlier question: its text, and the files it carried as parts after it. */
+function userContent(text: string, parts: readonly MessagePart[] | undefined): string | MessagePart[] {
+  if (!parts || parts.length === 0) return text;
+  return [...(text.trim() === '' ? [] : [{ type: 'text' as const, text }]), ...parts];
 }
 
 /** Makes user text safe to send: well-formed UTF-16, no control characters but tab and newline. */

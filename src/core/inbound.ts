@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { MessagePart } from '../llm/types.ts';
+import type { InboundAttachment } from './attachments.ts';
 import { findCommand, replyToFailure, runCommand, type CommandDefinition, type CommandUser, type Invocation } from './commands.ts';
 import type { HistoryMessage } from './conversation.ts';
 import { conversationKey, type ConversationRef } from './conversation-key.ts';
@@ -51,8 +52,8 @@ export interface InboundPort extends RoleLookup {
   isPlatformAdmin(): Promise<boolean>;
   /** Resolves a user mention or id to a known user. */
   lookupUser?(ref: string): Promise<CommandUser | undefined>;
-  /** Told when an answer is complete (the terminal keeps its own history). */
-  onAnswer?(prompt: string, answer: string): void;
+  /** Told when an answer is complete (the terminal keeps its own history), with a parsed PDF's annotations. */
+  onAnswer?(prompt: string, answer: string, annotations?: unknown[]): void;
   /** Told when the answer to this event is over, shown or not (adapters clean up their per-answer state). */
   onSettled?(requestId: string): void | Promise<void>;
 }
@@ -64,6 +65,8 @@ interface InboundBase {
   dedupeKeys?: string[];
   port: InboundPort;
   signal?: AbortSignal;
+  /** Files attached to the message or the command (checked and downloaded by the core, src/core/attachments.ts). */
+  attachments?: InboundAttachment[];
 }
 
 /** A message addressed to the bot: a mention, a DM, a reply to an answer, a message in an answer thread. */
@@ -101,6 +104,7 @@ interface AskedQuestion {
   conversation: ConversationRef;
   userId: string;
   history?: () => Promise<HistoryMessage[]>;
+  attachments?: InboundAttachment[];
 }
 
 /** Direct messages are off unless ALLOW_DMS=true. */
@@ -191,6 +195,7 @@ export class InboundRouter {
         conversation,
         userId: event.user.id,
         history: event.port.history?.bind(event.port),
+        ...(event.attachments ? { attachments: event.attachments } : {}),
       });
     }
     const invocation = this.#invocation(event, conversation, requestId, parts);
@@ -210,6 +215,7 @@ export class InboundRouter {
       conversationKey: conversationKey(conversation),
       requestId,
       parts,
+      ...(event.attachments && event.attachments.length > 0 ? { attachments: event.attachments } : {}),
       signal: event.signal,
       ...(port.privateReplies === false ? { privateReplies: false } : {}),
       isPlatformAdmin: () => port.isPlatformAdmin(),
@@ -222,7 +228,7 @@ export class InboundRouter {
       ...(port.lookupUser ? { lookupUser: (ref: string) => port.lookupUser!(ref) } : {}),
       ...(port.rolesOf ? { rolesOf: (userId: string) => port.rolesOf!(userId) } : {}),
       ...(port.findRole ? { findRole: (ref: string) => port.findRole!(ref) } : {}),
-      ...(port.onAnswer ? { onAnswer: (prompt: string, answer: string) => port.onAnswer!(prompt, answer) } : {}),
+      ...(port.onAnswer ? { onAnswer: (prompt: string, answer: string, annotations?: unknown[]) => port.onAnswer!(prompt, answer, annotations) } : {}),
     };
   }
 
@@ -263,7 +269,13 @@ export class InboundRouter {
       }
       if (core.draining) throw restartingError();
       const port: InboundPort = { ...event.port, ...(asked.history ? { history: asked.history } : {}) };
-      await this.#run({ ...event, kind: 'command', name: asked.command.name, options: asked.options, conversation: asked.conversation, place: asked.place, port }, asked.command, undefined, asked.options, asked.conversation);
+      await this.#run(
+        { ...event, kind: 'command', name: asked.command.name, options: asked.options, conversation: asked.conversation, place: asked.place, port, attachments: asked.attachments },
+        asked.command,
+        undefined,
+        asked.options,
+        asked.conversation,
+      );
       return;
     }
     if (event.action === 'allow' || event.action === 'deny') {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { classifyError, type LlmError } from '../llm/errors.ts';
-import { webSearchWorstCaseUsd, worstCasePrice, type WorstCasePrice } from '../llm/pricing.ts';
+import { attachmentsWorstCaseUsd, webSearchWorstCaseUsd, worstCasePrice, type WorstCasePrice } from '../llm/pricing.ts';
 import { promptTokensCeiling, toolTokensCeiling } from '../llm/token-bound.ts';
 import { fallbacksToSend } from '../llm/to-openai-request.ts';
 import type { ChatRequest, Citation, CompletionResult, MessagePart, ModelInfo, StreamEvent, Usage, WebSearchOptions } from '../llm/types.ts';
@@ -12,6 +12,7 @@ import { emptyUsage, partsText } from '../llm/types.ts';
 import type { Logger } from '../log.ts';
 import type { LedgerEntry, Outcome } from '../store/types.ts';
 import type { AnswerFooter, EndLine } from './answer-view.ts';
+import { AttachmentResolver, checkAttachments, type InboundAttachment } from './attachments.ts';
 import type { CommandUser } from './commands.ts';
 import { buildConversation, cleanPrompt, type BuiltConversation, type HistoryMessage } from './conversation.ts';
 import { resetKeysOf, sessionIdOf, type ConversationRef } from './conversation-key.ts';
@@ -31,6 +32,7 @@ import type { MessageSurface } from './types.ts';
 import type { RoleRef, UserRoles } from './roles.ts';
 import type { ApprovalTarget } from './approvals.ts';
 import { isMemberOfAny, mayNotPickModel, notAllowedHere } from './role-rules.ts';
+import { noVisionError, seesImages, visionFallbacks, withoutImages } from './vision.ts';
 
 /** Used when the catalog does not know a model. */
 const UNKNOWN_CONTEXT_LENGTH = 32_768;
@@ -43,6 +45,8 @@ export interface AskRequest {
   prompt: string;
   /** The question as parts, when it came as a message. */
   parts?: MessagePart[];
+  /** Files attached to the question: checked, downloaded and added to its parts by the gate. */
+  attachments?: readonly InboundAttachment[];
   /** A per-request model, honoured where the channel allows user choice (admins always may). */
   model?: string;
   /** Where the conversation lives; its resets (and its channel's) apply. */
@@ -107,8 +111,13 @@ export function isPresetId(model: string): boolean {
 /** The deprecated web search suffix (still accepted; OpenRouter searches for it). */
 const ONLINE_SUFFIX = /:online$/;
 
+/** Files of earlier messages sent again at most (the newest ones); older ones become a note. */
+export const HISTORY_ATTACHMENTS_MAX = 16;
+
 export class AnswerPipeline {
   readonly #running = new Map<string, Running>();
+  /** Downloads attachments, with a bounded cache for history. */
+  readonly attachments = new AttachmentResolver();
   /** Calls to ask() not yet returned, from the gate to the settled ledger row. */
   #active = 0;
   #interrupting = false;
@@ -236,15 +245,18 @@ export class AnswerPipeline {
   /** Everything that can refuse runs before any message is posted or anything is charged. */
   async #gate(request: AskRequest): Promise<Plan> {
     const { core } = this;
-    const parts = cleanParts(request.parts ?? [{ type: 'text', text: request.prompt }]);
+    let parts = cleanParts(request.parts ?? [{ type: 'text', text: request.prompt }]);
     const prompt = partsText(parts);
-    if (prompt === '') throw new UserFacingError('bad-input', 'Your message is empty: write something to ask.');
+    const attached = request.attachments ?? [];
+    if (prompt === '' && attached.length === 0) throw new UserFacingError('bad-input', 'Your message is empty: write something to ask.');
     if (prompt.length > core.config.maxPromptChars) {
       throw new UserFacingError(
         'bad-input',
         `Your message is ${prompt.length.toLocaleString('en-US')} characters; the limit is ${core.config.maxPromptChars.toLocaleString('en-US')}. Shorten it or attach less text.`,
       );
     }
+    // Cheap file checks (how many, which types, announced sizes) before anything is read or downloaded.
+    const kinds = checkAttachments(attached);
     const resolved = plainSettings(await core.settings.resolve(request.place));
     const settings = request.purpose === 'image' ? imageSettings(resolved) : resolved;
     const isAdmin = async () => (typeof request.isAdmin === 'function' ? await request.isAdmin() : request.isAdmin);
@@ -263,15 +275,38 @@ export class AnswerPipeline {
       }
       model = request.model.trim();
     }
-    const modelInfo = await this.checkModel(model);
+    let modelInfo = await this.checkModel(model);
     if (request.purpose === 'image') requireImageOutput(model, modelInfo);
+    let visionFor: string | undefined;
+    if (kinds.includes('image') && !seesImages(modelInfo)) {
+      if (settings.visionModel === null || settings.visionModel === model) throw await noVisionError(core.catalog, model);
+      visionFor = model;
+      model = settings.visionModel;
+      modelInfo = await this.checkModel(model);
+    }
+    if (kinds.includes('image')) settings.fallbackModels = await visionFallbacks(core.catalog, settings.fallbackModels);
+    if (attached.length > 0) parts = [...parts, ...(await this.attachments.resolve(attached))];
     const imageOutput = hasImageOutput(modelInfo);
     const maxTokens = Math.min(imageOutput ? withRoomForPictures(settings.maxTokens) : settings.maxTokens, modelInfo?.maxCompletionTokens ?? Number.POSITIVE_INFINITY);
     // The question alone for now: it must fit, and it is what the reservation is checked against
     // before anything reads the conversation's history (#converse).
     const conversation = buildConversation({ ...this.#conversationInput(request, settings, modelInfo, maxTokens, parts), history: [] });
     const webSearch = webSearchOf(settings);
-    return { prompt, parts, settings, model, modelInfo, maxTokens, conversation, webSearch, imageOutput, purpose: request.purpose, started: core.clock.now() };
+    return {
+      prompt,
+      parts,
+      settings,
+      model,
+      modelInfo,
+      maxTokens,
+      conversation,
+      webSearch,
+      imageOutput,
+      purpose: request.purpose,
+      visionFor,
+      attachments: attached.length,
+      started: core.clock.now(),
+    };
   }
 
   #conversationInput(request: AskRequest, settings: ChannelSettings, modelInfo: ModelInfo | undefined, maxTokens: number, parts: MessagePart[]) {
@@ -297,6 +332,7 @@ export class AnswerPipeline {
       return [];
     });
     if (history.length === 0) return;
+    await this.#historyFiles(history, plan, logger);
     let resetAt: Date | undefined;
     try {
       resetAt = await core.store.getConversationResets(resetKeys);
@@ -310,6 +346,27 @@ export class AnswerPipeline {
       history,
       resetAt,
     });
+  }
+
+  /**
+   * Files of earlier messages, newest first up to HISTORY_ATTACHMENTS_MAX
+   * (downloaded again or read from the cache; a file gone since becomes a
+   * note), images as notes for a model that cannot see them.
+   */
+  async #historyFiles(history: readonly HistoryMessage[], plan: Plan, logger: Logger): Promise<void> {
+    let left = HISTORY_ATTACHMENTS_MAX;
+    const sees = seesImages(plan.modelInfo);
+    for (let i = history.length - 1; i >= 0; i--) {
+      const message = history[i]!;
+      const files = message.attachments ?? [];
+      if (files.length === 0) continue;
+      const kept = files.slice(0, Math.max(0, left));
+      left -= kept.length;
+      const notes: MessagePart[] = files.slice(kept.length).map((f) => ({ type: 'text', text: `[attachment ${f.name}: left out, more than ${HISTORY_ATTACHMENTS_MAX} files earlier in the conversation]` }));
+      const parts = [...(await this.attachments.resolveEarlier(kept)), ...notes];
+      message.parts = sees ? parts : withoutImages(parts);
+    }
+    if (left < HISTORY_ATTACHMENTS_MAX) logger.debug({ files: HISTORY_ATTACHMENTS_MAX - Math.max(0, left) }, 'earlier attachments sent again');
   }
 
   /**
@@ -330,7 +387,11 @@ export class AnswerPipeline {
         fallbacks,
         modelInfo: plan.modelInfo,
         priceOf: async (models) =>
-          withImagePrice(withSearchPrice(await worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels), plan), plan.imageOutput ? plan.modelInfo : undefined),
+          withAttachmentsPrice(
+            withImagePrice(withSearchPrice(await worstCasePrice(core.catalog, models, core.config.openrouter.autoRouterModels), plan), plan.imageOutput ? plan.modelInfo : undefined),
+            plan,
+            await imagePriceOf(core, models),
+          ),
         // Bounds, not estimates: the tool definitions count whether or not the model ends up offered them.
         promptTokens: promptTokensCeiling(plan.conversation.messages) + toolTokensCeiling(core.registry.specs(plan.settings.tools)),
         maxTokens: plan.maxTokens,
@@ -394,6 +455,7 @@ export class AnswerPipeline {
       privacy: settings.privacy,
       ...(plan.webSearch ? { webSearch: plan.webSearch } : {}),
       ...(plan.imageOutput ? { imageOutput: true } : {}),
+      pdfEngine: settings.pdfEngine,
       user: { platform: place.platform, id: user.id },
       sessionId: sessionIdOf(request.conversationKey),
       signal: controller.signal,
@@ -486,6 +548,7 @@ export class AnswerPipeline {
       costUsd: usage.costSource === 'unknown' && usage.costUsd === 0 ? null : usage.costUsd,
       ms: core.clock.now() - plan.started,
       trimmed: plan.conversation.trimmed,
+      ...(plan.visionFor ? { visionFor: plan.visionFor } : {}),
     };
     if (plan.settings.reasoningDisplay === 'spoiler' && streamed.reasoning.trim() !== '') footer.reasoning = streamed.reasoning.trim();
     let rendered: RenderResult | undefined;
@@ -507,9 +570,10 @@ export class AnswerPipeline {
     }
     if (!rendered || rendered.pieces.length === 0 || streamed.unshown) return;
     const at = new Date(core.clock.now());
+    const annotations = result?.fileAnnotations;
     try {
       await core.store.recordAnswerMessages(
-        rendered.pieces.map((piece) => ({
+        rendered.pieces.map((piece, index) => ({
           platform: request.place.platform,
           channelId: request.place.channelId,
           messageId: piece.id,
@@ -520,6 +584,8 @@ export class AnswerPipeline {
           askerName: request.user.name,
           prompt: plan.prompt,
           at,
+          // A parsed PDF's annotations ride on the answer's first message (history joins the pieces).
+          ...(index === 0 && annotations ? { annotations } : {}),
         })),
       );
     } catch (error) {
@@ -555,6 +621,7 @@ export class AnswerPipeline {
       errorKind: failure?.error.kind ?? null,
       webSearchRequests: usage.webSearchRequests ?? 0,
       imagesOut: streamed.imagesOut ?? 0,
+      attachments: plan.attachments,
     };
     try {
       await core.quota.settle(answer.requestId, entry);
@@ -612,6 +679,10 @@ interface Plan {
   /** The model may answer with pictures (sent `modalities: ["image", "text"]`). */
   imageOutput: boolean;
   purpose: AskRequest['purpose'];
+  /** The channel's model that cannot see images, when its `vision-model` answers instead. */
+  visionFor: string | undefined;
+  /** Files the question carried (the ledger's `attachments`). */
+  attachments: number;
   started: number;
 }
 
@@ -722,7 +793,28 @@ function withSearchPrice(price: WorstCasePrice, plan: Plan): WorstCasePrice {
 }
 
 function cleanParts(parts: readonly MessagePart[]): MessagePart[] {
-  return parts.map((part) => ({ ...part, text: cleanPrompt(part.text) })).filter((part) => part.text !== '');
+  return parts
+    .map((part) => (part.type === 'text' ? { ...part, text: cleanPrompt(part.text) } : part))
+    .filter((part) => part.type !== 'text' || part.text !== '');
+}
+
+/** The highest per-image price among the models that may answer (0 when none lists one). */
+async function imagePriceOf(core: Core, models: readonly string[]): Promise<number> {
+  let price = 0;
+  for (const id of new Set(models)) price = Math.max(price, (await core.catalog.get(id))?.pricing.image ?? 0);
+  return price;
+}
+
+/**
+ * Images (the model's per-image price) and PDF pages (the engine's price) of
+ * every message sent, earlier ones included, added to each round's
+ * per-request price so the reservation and every top-up hold them.
+ */
+function withAttachmentsPrice(price: WorstCasePrice, plan: Plan, imageUsd: number): WorstCasePrice {
+  if (!price.known) return price;
+  const extra = attachmentsWorstCaseUsd(plan.conversation.messages, imageUsd, plan.settings.pdfEngine);
+  if (extra === 0) return price;
+  return { known: true, pricing: { ...price.pricing, request: price.pricing.request + extra } };
 }
 
 function emptyLedger(now: number) {

@@ -51,6 +51,10 @@ export const settingSchemas = {
   toolRoles: z.record(z.string(), z.array(roleRefSchema)),
   /** The model `/image` draws with (one whose catalog lists image output); null: `/image` is off. */
   imageModel: z.string().nullable(),
+  /** OpenRouter's file-parser engine for PDFs; `default` lets OpenRouter pick. */
+  pdfEngine: z.enum(['native', 'cloudflare-ai', 'mistral-ocr', 'default']),
+  /** Answers questions with images when the channel's model cannot see them; null: such questions are refused with suggestions. */
+  visionModel: z.string().nullable(),
 } as const;
 
 export type SettingKey = keyof typeof settingSchemas;
@@ -81,6 +85,8 @@ export function defaultSettings(config: Config): ChannelSettings {
     userChoiceRoles: [],
     toolRoles: {},
     imageModel: null,
+    pdfEngine: 'default',
+    visionModel: null,
   };
 }
 

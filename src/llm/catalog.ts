@@ -35,7 +35,7 @@ const RawModel = z.object({
   pricing: z.object({ prompt: priceField, completion: priceField, request: priceField, image: priceField }).nullish(),
   top_provider: z.object({ context_length: z.number().nullish(), max_completion_tokens: z.number().nullish() }).nullish(),
   supported_parameters: z.array(z.string()).nullish(),
-  architecture: z.object({ output_modalities: z.array(z.string()).nullish() }).nullish(),
+  architecture: z.object({ output_modalities: z.array(z.string()).nullish(), input_modalities: z.array(z.string()).nullish() }).nullish(),
 });
 
 const ModelsBody = z.object({ data: z.array(z.unknown()) });
@@ -57,9 +57,11 @@ export function toModelInfo(raw: z.infer<typeof RawModel>): ModelInfo {
     completion: toPrice(raw.pricing?.completion, -1),
     request: toPrice(raw.pricing?.request, 0),
   };
-  const image = toPrice(raw.pricing?.image, 0);
-  if (image > 0) pricing.image = image;
   const outputModalities = raw.architecture?.output_modalities ?? undefined;
+  const inputModalities = raw.architecture?.input_modalities ?? undefined;
+  const image = toPrice(raw.pricing?.image, 0);
+  // A per-image price rides along only when there is one (a variable one counts as unknown, never as free).
+  if (image !== 0) pricing.image = image;
   const maxCompletion = raw.top_provider?.max_completion_tokens;
   const description = raw.description ?? undefined;
   return {
@@ -72,6 +74,7 @@ export function toModelInfo(raw: z.infer<typeof RawModel>): ModelInfo {
     supportedParameters: raw.supported_parameters ?? [],
     isFree: raw.id.endsWith(':free') || (pricing.prompt === 0 && pricing.completion === 0 && pricing.request === 0),
     ...(outputModalities ? { outputModalities } : {}),
+    ...(inputModalities ? { inputModalities } : {}),
   };
 }
 

@@ -1,13 +1,14 @@
 import type { ModelInfo } from './types.ts';
 
 /** Ranks models for a free-text query: every word must match somewhere; exact id and id prefixes come first. */
-export function rankModels(models: readonly ModelInfo[], text: string, options: { free?: boolean; limit?: number } = {}): ModelInfo[] {
+export function rankModels(models: readonly ModelInfo[], text: string, options: { free?: boolean; limit?: number; inputModality?: string } = {}): ModelInfo[] {
   const query = text.trim().toLowerCase();
   const words = query.split(/\s+/).filter(Boolean);
   const limit = options.limit ?? 25;
   const scored: { model: ModelInfo; score: number }[] = [];
   for (const model of models) {
     if (options.free !== undefined && model.isFree !== options.free) continue;
+    if (options.inputModality !== undefined && !(model.inputModalities ?? []).includes(options.inputModality)) continue;
     const score = scoreModel(model, query, words);
     if (score > 0) scored.push({ model, score });
   }

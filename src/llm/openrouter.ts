@@ -165,7 +165,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     const info = model ? await opts.catalog.get(model) : undefined;
     const computed = computeCostUsd(info, raw.promptTokens, raw.completionTokens);
     if (computed !== undefined) {
-      usage.costUsd = Math.round((computed + images * (info?.pricing.image ?? 0)) * 1e12) / 1e12;
+      usage.costUsd = Math.round((computed + images * Math.max(0, info?.pricing.image ?? 0)) * 1e12) / 1e12;
       usage.costSource = 'catalog';
     }
     return usage;
@@ -250,6 +250,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
     let usage: Usage | undefined;
     let rounds = 0;
     let modelAnswered: string | undefined;
+    const fileAnnotations: unknown[] = [];
     let generationId: string | undefined;
     let finishReason: string | null = null;
     let firstTextAt: number | undefined;
@@ -350,6 +351,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         const outcome = step.value;
 
         if (outcome.model) modelAnswered = outcome.model;
+        if (outcome.fileAnnotations) fileAnnotations.push(...outcome.fileAnnotations);
         if (outcome.generationId) generationId = outcome.generationId;
         finishReason = outcome.finishReason;
         if (outcome.images && outcome.images.length > 0) yield { type: 'images', urls: outcome.images };
@@ -374,6 +376,8 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
           content: outcome.text,
           toolCalls: outcome.toolCalls,
           ...(outcome.reasoningDetails ? { reasoningDetails: outcome.reasoningDetails } : {}),
+          // The PDF parsed in this round is not parsed (and paid for) again in the next.
+          ...(outcome.fileAnnotations ? { annotations: outcome.fileAnnotations } : {}),
         });
         for (const call of outcome.toolCalls) yield { type: 'tool-call', call };
         const results = await Promise.all(
@@ -418,6 +422,7 @@ export function createOpenRouterService(opts: OpenRouterServiceOptions): LlmServ
         ...(generationId ? { generationId } : {}),
         usage: usage ?? emptyUsage(),
         rounds,
+        ...(fileAnnotations.length > 0 ? { fileAnnotations } : {}),
         ...(firstTextAt !== undefined ? { timeToFirstTokenMs: firstTextAt - started } : {}),
         totalMs: clock.now() - started,
       };

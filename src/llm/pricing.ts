@@ -1,4 +1,4 @@
-import type { ModelCatalog, ModelInfo, ModelPricing } from './types.ts';
+import type { ChatMessage, ModelCatalog, ModelInfo, ModelPricing, PdfEngine } from './types.ts';
 
 /** OpenRouter lists USD per token; people (and `provider.max_price`) think in USD per 1M tokens. */
 export function pricePerMillion(pricing: ModelPricing): { prompt: number; completion: number; request: number } {
@@ -128,4 +128,35 @@ export const WEB_SEARCH_USD_PER_RESULT = 0.004;
  */
 export function webSearchWorstCaseUsd(maxResults: number): number {
   return roundUsd(maxResults * WEB_SEARCH_USD_PER_RESULT);
+}
+
+/**
+ * What OpenRouter's file-parser engines charge per PDF page: mistral-ocr
+ * $2 per 1,000 pages, cloudflare-ai free, native as input tokens (counted in
+ * the prompt bound). Without an engine OpenRouter uses the model's native
+ * file input and falls back to mistral-ocr, so `default` counts as mistral-ocr.
+ */
+export const PDF_ENGINE_USD_PER_PAGE: Record<PdfEngine, number> = {
+  'mistral-ocr': 0.002,
+  'cloudflare-ai': 0,
+  native: 0,
+  default: 0.002,
+};
+
+/**
+ * The worst case the files of a request add beyond its tokens: each image at
+ * the model's per-image price (`pricing.image`), each PDF page at the engine's
+ * price. Added to a round's per-request price, like web search.
+ */
+export function attachmentsWorstCaseUsd(messages: readonly ChatMessage[], imageUsd: number, engine: PdfEngine): number {
+  let images = 0;
+  let pages = 0;
+  for (const message of messages) {
+    if (message.role !== 'user' || typeof message.content === 'string') continue;
+    for (const part of message.content) {
+      if (part.type === 'image') images++;
+      else if (part.type === 'file') pages += part.pages ?? 1;
+    }
+  }
+  return roundUsd(images * Math.max(0, imageUsd) + pages * PDF_ENGINE_USD_PER_PAGE[engine]);
 }

@@ -35,6 +35,8 @@ export interface RoundOutcome {
   citations: Citation[];
   /** Image URLs of the round (`delta.images`), in arrival order, each once. */
   images?: string[];
+  /** `file` annotations of the round (a PDF OpenRouter parsed), as they came. */
+  fileAnnotations?: unknown[];
   error?: LlmError;
 }
 
@@ -160,7 +162,10 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
     const reasoning = readReasoning(delta, details);
     if (reasoning) deltas.push({ type: 'reasoning', ...reasoning });
     if (typeof delta.content === 'string') text += delta.content;
-    out.citations.push(...readCitations((delta as { annotations?: unknown }).annotations));
+    const annotations = (delta as { annotations?: unknown }).annotations;
+    out.citations.push(...readCitations(annotations));
+    const files = readFileAnnotations(annotations);
+    if (files.length > 0) out.fileAnnotations = [...(out.fileAnnotations ?? []), ...files];
     const images = readImageUrls((delta as { images?: unknown }).images);
     if (images.length > 0) out.images = [...new Set([...(out.images ?? []), ...images])];
     for (const fragment of delta.tool_calls ?? []) {
@@ -179,6 +184,12 @@ function readChunk(chunk: ChatCompletionChunk, out: RoundOutcome, calls: Map<num
   }
   if (text !== '') deltas.push({ type: 'text', text });
   return deltas;
+}
+
+/** OpenRouter's `file` annotations (a parsed PDF's content), kept whole to be sent back. */
+export function readFileAnnotations(annotations: unknown): unknown[] {
+  if (!Array.isArray(annotations)) return [];
+  return (annotations as unknown[]).filter((a) => typeof a === 'object' && a !== null && (a as { type?: unknown }).type === 'file');
 }
 
 /** `url_citation` annotations as citations; anything else (or malformed) is skipped. */

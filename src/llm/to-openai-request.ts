@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ChatCompletionContentPartText, ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatCompletionContentPart, ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { AUTO_ROUTER_MODEL } from './pricing.ts';
-import type { ChatMessage, ChatRequest, MessagePart, PrivacyMode, ProviderPreferences, ReasoningEffort, ToolSpec, WebSearchOptions } from './types.ts';
+import type { ChatMessage, ChatRequest, MessagePart, PdfEngine, PrivacyMode, ProviderPreferences, ReasoningEffort, ToolSpec, WebSearchOptions } from './types.ts';
 
 /**
  * OpenRouter rejects a `models` array longer than this with HTTP 400
@@ -26,7 +26,7 @@ export function fallbacksToSend(request: Pick<ChatRequest, 'model' | 'fallbackMo
 /** OpenRouter-only body fields; the SDK sends them as they are. */
 export interface OpenRouterExtras {
   models?: string[];
-  plugins?: Array<{ id: 'auto-router'; allowed_models: string[] }>;
+  plugins?: Array<{ id: 'auto-router'; allowed_models: string[] } | FileParserPlugin>;
   provider?: OpenRouterProvider;
   user?: string;
   reasoning?: { effort: ReasoningEffort };
@@ -58,7 +58,7 @@ export function toOpenAiMessages(messages: readonly ChatMessage[]): ChatCompleti
         return m.name ? { role: 'user', content, name: m.name } : { role: 'user', content };
       }
       case 'assistant':
-        return withReasoningDetails(assistantMessage(m), m.reasoningDetails);
+        return withAnnotations(withReasoningDetails(assistantMessage(m), m.reasoningDetails), m.annotations);
       case 'tool':
         return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
     }
@@ -84,11 +84,45 @@ function withReasoningDetails(message: ChatCompletionMessageParam, details: unkn
   return Object.assign({}, message, { reasoning_details: details });
 }
 
+/** A parsed PDF's `file` annotations ride on the assistant message that answered about it, as OpenRouter returned them. */
+function withAnnotations(message: ChatCompletionMessageParam, annotations: unknown[] | undefined): ChatCompletionMessageParam {
+  if (!annotations || annotations.length === 0) return message;
+  return Object.assign({}, message, { annotations });
+}
+
 /** One text part goes as a plain string (what every provider takes); several parts as content parts. */
-function userContent(content: string | readonly MessagePart[]): string | ChatCompletionContentPartText[] {
+function userContent(content: string | readonly MessagePart[]): string | ChatCompletionContentPart[] {
   if (typeof content === 'string') return content;
   if (content.length === 1 && content[0]!.type === 'text') return content[0]!.text;
-  return content.map((part) => ({ type: 'text' as const, text: part.text }));
+  return content.map(toContentPart);
+}
+
+/** OpenRouter's content parts: `image_url` for images, `file` (filename, file_data) for PDFs. */
+function toContentPart(part: MessagePart): ChatCompletionContentPart {
+  switch (part.type) {
+    case 'text':
+      return { type: 'text', text: part.text };
+    case 'image':
+      return { type: 'image_url', image_url: { url: part.url } };
+    case 'file':
+      return { type: 'file', file: { filename: part.name, file_data: part.url } };
+  }
+}
+
+/** OpenRouter's PDF plugin; without `pdf` OpenRouter picks the engine. */
+export interface FileParserPlugin {
+  id: 'file-parser';
+  pdf?: { engine: Exclude<PdfEngine, 'default'> };
+}
+
+/** Whether any user message of the request carries a PDF. */
+export function carriesFiles(messages: readonly ChatMessage[]): boolean {
+  return messages.some((m) => m.role === 'user' && typeof m.content !== 'string' && m.content.some((part) => part.type === 'file'));
+}
+
+/** The file-parser plugin for a request that carries a PDF: the channel's engine, or OpenRouter's choice. */
+export function fileParserPlugin(engine: PdfEngine | undefined): FileParserPlugin {
+  return engine === undefined || engine === 'default' ? { id: 'file-parser' } : { id: 'file-parser', pdf: { engine } };
 }
 
 export function toOpenAiTools(specs: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
@@ -159,6 +193,7 @@ export function commonBody(request: ChatRequest, autoRouterModels: readonly stri
   if (autoRouterModels.length > 0 && [request.model, ...fallbacks].includes(AUTO_ROUTER_MODEL)) {
     body.plugins = [{ id: 'auto-router', allowed_models: [...autoRouterModels] }];
   }
+  if (carriesFiles(request.messages)) body.plugins = [...(body.plugins ?? []), fileParserPlugin(request.pdfEngine)];
   const provider = { ...request.provider, ...privacyPreferences(request.privacy) };
   if (Object.keys(provider).length > 0) body.provider = toProviderBody(provider);
   if (request.user) body.user = hashUser(request.user);

@@ -7,7 +7,31 @@
  * The usual estimate (about 4 characters a token) can be exceeded by code,
  * CJK text or emoji; this cannot.
  */
-import type { ChatMessage, ToolSpec } from './types.ts';
+import type { ChatMessage, MessagePart, ToolSpec } from './types.ts';
+
+/**
+ * Prompt tokens one image may cost, whatever the model: providers scale an
+ * image down before tokenizing it (Anthropic about 1,600 tokens at most,
+ * OpenAI about 1,100 in high detail, Qwen-VL about 5,400 for the 2,048-pixel
+ * side attachments are kept under).
+ */
+export const IMAGE_TOKENS_BOUND = 6_000;
+/** Prompt tokens one PDF page may cost (the page as text, or as an image for native engines). */
+export const PDF_PAGE_TOKENS_BOUND = 3_000;
+
+/** The most one part of a message can add to the prompt. */
+export function partTokensBound(part: MessagePart): number {
+  switch (part.type) {
+    case 'text':
+      return bytes(part.text);
+    case 'image':
+      return IMAGE_TOKENS_BOUND;
+    case 'file':
+      return (part.pages ?? 1) * PDF_PAGE_TOKENS_BOUND + bytes(part.name);
+  }
+}
+
+const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
 /** Special tokens a chat template adds around one message (role, separators), generously. */
 const PER_MESSAGE = 8;
@@ -16,7 +40,6 @@ const PER_PROMPT = 16;
 /** What a provider adds when tools are offered (its own tool-use instructions). */
 const PER_TOOL_SET = 512;
 
-const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
 export function promptTokensCeiling(messages: readonly ChatMessage[]): number {
   let total = PER_PROMPT;
@@ -24,7 +47,7 @@ export function promptTokensCeiling(messages: readonly ChatMessage[]): number {
     total += PER_MESSAGE;
     switch (message.role) {
       case 'user':
-        total += typeof message.content === 'string' ? bytes(message.content) : message.content.reduce((n, part) => n + bytes(part.text) + PER_MESSAGE, 0);
+        total += typeof message.content === 'string' ? bytes(message.content) : message.content.reduce((n, part) => n + partTokensBound(part) + PER_MESSAGE, 0);
         if (message.name) total += bytes(message.name);
         break;
       case 'assistant':

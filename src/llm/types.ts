@@ -12,15 +12,24 @@ export interface ToolCall {
 }
 
 /**
- * A piece of what a person said. Text now; images and files are further
- * kinds of part, carried the same way from the adapter to the request.
+ * A piece of what a person said: text, an image or a file, carried the same
+ * way from the adapter to the request. Images and PDFs arrive as parts only
+ * after src/core/attachments.ts checked and resolved them.
  */
-export type MessagePart = { type: 'text'; text: string };
+export type MessagePart =
+  | { type: 'text'; text: string }
+  /** An image (PNG, JPEG, WebP, GIF) as an https or data URL; `bytes` is what the URL carries (0 when not known). */
+  | { type: 'image'; url: string; name: string; bytes: number }
+  /** A PDF as a data or https URL, sent with OpenRouter's file-parser plugin; `pages` is an upper bound when known. */
+  | { type: 'file'; url: string; name: string; bytes: number; pages?: number };
 
-/** The text of a message's parts, joined (what counts for prompts and token estimates). */
+/** The text of a message's parts, joined (what counts for prompts and token estimates); images and files have none. */
 export function partsText(parts: readonly MessagePart[]): string {
-  return parts.map((part) => part.text).join('\n');
+  return parts.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
 }
+
+/** OpenRouter's PDF engines (the `pdf-engine` option); `default` lets OpenRouter pick. */
+export type PdfEngine = 'native' | 'cloudflare-ai' | 'mistral-ocr' | 'default';
 
 export type ChatMessage =
   | { role: 'system'; content: string }
@@ -31,6 +40,8 @@ export type ChatMessage =
       toolCalls?: ToolCall[];
       /** OpenRouter's `reasoning_details` of this turn, sent back unchanged (tool loops keep the model's chain of thought). */
       reasoningDetails?: unknown[];
+      /** OpenRouter's `file` annotations of this turn (a parsed PDF), sent back so the PDF is not parsed again. */
+      annotations?: unknown[];
     }
   | { role: 'tool'; toolCallId: string; content: string };
 
@@ -99,6 +110,8 @@ export interface ChatRequest {
    * among its output modalities.
    */
   imageOutput?: boolean;
+  /** The file-parser plugin's engine, sent when a message carries a PDF (`default`: the plugin without an engine). */
+  pdfEngine?: PdfEngine;
   /** Who asked; hashed before it leaves the process, never sent raw. */
   user?: { platform: string; id: string };
   /**
@@ -144,6 +157,8 @@ export interface CompletionResult {
   usage: Usage;
   /** Number of completion calls made (1 without tools). */
   rounds: number;
+  /** OpenRouter's `file` annotations (parsed PDFs), kept with the answer and sent back on follow-ups. */
+  fileAnnotations?: unknown[];
   timeToFirstTokenMs?: number;
   totalMs: number;
 }
@@ -190,7 +205,7 @@ export interface ModelPricing {
   completion: number;
   /** USD per request. */
   request: number;
-  /** USD per image (`pricing.image`), when the catalog lists one. */
+  /** USD per image (`pricing.image`), in or out, when the catalog lists one. */
   image?: number;
 }
 
@@ -206,6 +221,8 @@ export interface ModelInfo {
   isFree: boolean;
   /** `architecture.output_modalities`, when the catalog lists them. */
   outputModalities?: string[];
+  /** `architecture.input_modalities` (`image` for vision models), when the catalog lists them. */
+  inputModalities?: string[];
   /**
    * For a router or other variable-price model (a price of `-1`, or none
    * listed): the most it can cost per token, the priciest text model in the
@@ -218,7 +235,7 @@ export interface ModelCatalog {
   /** Cached lookup; triggers a background refresh when stale. Undefined when unknown or the catalog is unavailable. */
   get(id: string): Promise<ModelInfo | undefined>;
   /** Text search over id, name and description, best matches first. */
-  search(text: string, options?: { free?: boolean; limit?: number }): Promise<ModelInfo[]>;
+  search(text: string, options?: { free?: boolean; limit?: number; inputModality?: string }): Promise<ModelInfo[]>;
   /** Close matches for an unknown id, for "did you mean". */
   suggest(id: string, limit?: number): Promise<string[]>;
   /** Whether the catalog could be loaded at least once. */

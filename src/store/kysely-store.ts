@@ -247,6 +247,7 @@ export function createKyselyStore(
             entry.errorKind,
             entry.webSearchRequests ?? 0,
             entry.imagesOut ?? 0,
+            entry.attachments ?? 0,
             entry.requestId,
           );
           // The replaced row was counted as one request with no usage: add the usage, in its windows.
@@ -630,7 +631,7 @@ const takeStopRequestsOf = prepare(1, (db, owner: string) =>
 
 /** A real settle replacing the row of a sweep that took a live process for dead (see Store.settle). */
 const replaceDiedRow = prepare(
-  12,
+  13,
   (
     db,
     modelAnswered: string | null,
@@ -644,6 +645,7 @@ const replaceDiedRow = prepare(
     errorKind: string | null,
     webSearchRequests: number,
     imagesOut: number,
+    attachments: number,
     requestId: string,
   ) =>
     db
@@ -660,6 +662,7 @@ const replaceDiedRow = prepare(
         error_kind: errorKind,
         web_search_requests: webSearchRequests,
         images_out: imagesOut,
+        attachments,
       })
       .where('request_id', '=', requestId)
       .where('error_kind', '=', PROCESS_DIED)
@@ -807,9 +810,10 @@ const ANSWER_RECORD_COLUMNS = [
   'asker_name',
   'prompt',
   'at',
+  'annotations',
 ] as const satisfies ReadonlyArray<keyof Database['answer_records']>;
 
-/** Rows per upsert statement: 10 values a row, under every variable limit (see MAX_VALUES_PER_QUERY). */
+/** Rows per upsert statement: 11 values a row, under every variable limit (see MAX_VALUES_PER_QUERY). */
 const MAX_RECORDS_PER_STATEMENT = 90;
 
 /** Serialises the rare upsert that takes more than one statement, so it lands whole. */
@@ -828,7 +832,19 @@ function answerRecordValues(record: AnswerRecord): unknown[] {
     record.askerName,
     record.prompt,
     record.at.getTime(),
+    record.annotations && record.annotations.length > 0 ? JSON.stringify(record.annotations) : null,
   ];
+}
+
+/** Stored annotations back as a list; a row without (or with unreadable) annotations has none. */
+function annotationsOf(json: string | null): Pick<AnswerRecord, 'annotations'> {
+  if (json === null || json === '') return {};
+  try {
+    const parsed: unknown = JSON.parse(json);
+    return Array.isArray(parsed) && parsed.length > 0 ? { annotations: parsed } : {};
+  } catch {
+    return {};
+  }
 }
 
 function fromAnswerRecordRow(row: AnswerRecordRow): AnswerRecord {
@@ -843,6 +859,7 @@ function fromAnswerRecordRow(row: AnswerRecordRow): AnswerRecord {
     askerName: row.asker_name,
     prompt: row.prompt,
     at: new Date(Number(row.at)),
+    ...annotationsOf(row.annotations),
   };
 }
 
@@ -868,6 +885,7 @@ const upsertAnswerRecords = perCount((count) =>
           asker_name: eb.ref('excluded.asker_name'),
           prompt: eb.ref('excluded.prompt'),
           at: eb.ref('excluded.at'),
+          annotations: eb.ref('excluded.annotations'),
         })),
       ),
   ),

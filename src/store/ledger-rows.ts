@@ -21,6 +21,7 @@ export function toLedgerRow(entry: LedgerEntry): Database['usage_ledger'] {
     error_kind: entry.errorKind,
     web_search_requests: entry.webSearchRequests ?? 0,
     images_out: entry.imagesOut ?? 0,
+    attachments: entry.attachments ?? 0,
   };
 }
 
@@ -45,5 +46,7 @@ export function fromLedgerRow(row: Database['usage_ledger']): LedgerEntry {
     errorKind: row.error_kind,
     webSearchRequests: Number(row.web_search_requests ?? 0),
     imagesOut: Number(row.images_out ?? 0),
+    // Present only when the question carried files, like tokensReasoning.
+    ...(Number(row.attachments ?? 0) > 0 ? { attachments: Number(row.attachments) } : {}),
   };
 }

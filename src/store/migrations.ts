@@ -246,6 +246,16 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   {
+    version: 8,
+    name: 'attachments',
+    async up(db) {
+      // Files a question carried; rows from before count 0.
+      await addColumnIfNotExists(db, 'usage_ledger', 'attachments', 'bigint not null default 0');
+      // A parsed PDF's annotations (JSON), sent back on follow-ups so it is not parsed again.
+      await addColumnIfNotExists(db, 'answer_records', 'annotations', 'text');
+    },
+  },
+  {
     version: 9,
     name: 'images-out',
     async up(db) {

@@ -51,6 +51,8 @@ export interface Database {
     web_search_requests: number;
     /** Pictures the model returned with the answer (migration 9; 0 before). */
     images_out: number;
+    /** Files the question carried (migration 8; 0 before). */
+    attachments: number;
   };
   /**
    * Running totals of settled, non-refused ledger rows per UTC day and month, kept
@@ -109,6 +111,8 @@ export interface Database {
     asker_name: string | null;
     prompt: string | null;
     at: number;
+    /** OpenRouter's `file` annotations as JSON (migration 8; null when none). */
+    annotations: string | null;
   };
   /** One 👍 (1) or 👎 (-1) per user per answer (migration 11). */
   answer_feedback: { platform: string; request_id: string; user_id: string; vote: number; at: number };

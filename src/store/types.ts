@@ -109,6 +109,8 @@ export interface LedgerEntry {
   webSearchRequests?: number;
   /** Pictures the model returned (image output) and the answer carried; absent means 0. */
   imagesOut?: number;
+  /** Files (images, PDFs, text files) the question carried; absent means 0. */
+  attachments?: number;
 }
 
 export interface UsageTotals {
@@ -195,6 +197,8 @@ export interface AnswerRecord {
   /** The question behind an answer (an /ask answer does not show it). */
   prompt: string | null;
   at: Date;
+  /** OpenRouter's `file` annotations of the answer (a PDF it parsed), sent back on follow-ups; absent when none. */
+  annotations?: unknown[];
 }
 
 export interface Store extends FeedbackAndDashboardStore {

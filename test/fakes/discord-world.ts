@@ -78,6 +78,8 @@ export interface FakeMessage {
   history: string[];
   /** Files the bot uploaded with this message (multipart `files[n]`), in order, across edits. */
   uploads?: FakeUpload[];
+  /** Files on the message, as the API lists them (URLs served by the fake's CDN). */
+  attachments?: FakeAttachment[];
 }
 
 /** A file uploaded in a multipart request. */
@@ -87,6 +89,16 @@ export interface FakeUpload {
   filename: string;
   contentType: string;
   data: Buffer;
+}
+
+/** An attachment object as Discord's API sends it. */
+export interface FakeAttachment {
+  id: string;
+  filename: string;
+  size: number;
+  url: string;
+  proxy_url: string;
+  content_type?: string;
 }
 
 export interface FakeInteraction {
@@ -208,7 +220,7 @@ export function messageJson(message: FakeMessage, lookup: (id: string) => FakeMe
     mention_everyone: message.mention_everyone,
     mentions: message.mentions.map(userJson),
     mention_roles: [],
-    attachments: [],
+    attachments: message.attachments ?? [],
     embeds: [],
     pinned: false,
     flags: message.flags,

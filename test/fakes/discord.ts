@@ -20,6 +20,7 @@ import {
   userJson,
   type FakeChannel,
   type FakeInteraction,
+  type FakeAttachment,
   type FakeMessage,
   type FakeRole,
   type FakeUpload,
@@ -28,7 +29,7 @@ import {
   type RegisteredOption,
 } from './discord-world.ts';
 
-export { Permission, type FakeChannel, type FakeInteraction, type FakeMessage, type FakeUpload, type FakeUser, type RegisteredCommand } from './discord-world.ts';
+export { Permission, type FakeAttachment, type FakeChannel, type FakeInteraction, type FakeMessage, type FakeUpload, type FakeUser, type RegisteredCommand } from './discord-world.ts';
 
 export interface FakeDiscordClock {
   now(): number;
@@ -78,6 +79,8 @@ export interface CommandInput {
   name: string;
   subcommand?: string;
   options?: OptionValues;
+  /** Attachment options (type 11): the option's value is the id, the file goes in data.resolved.attachments. */
+  files?: Record<string, FakeAttachment>;
 }
 
 interface HttpError {
@@ -332,7 +335,22 @@ export class FakeDiscord {
   }
 
   /** A user posts a message (mentions in the text are parsed; `replyTo` makes it a reply). */
-  sendMessage(input: { user: FakeUser; channelId: string; content: string; replyTo?: string }): FakeMessage {
+  /**
+   * Puts a file on the fake CDN (served at its URL to anyone, as Discord's
+   * signed URLs are); attach it with sendMessage's `attachments` or a command's `files`.
+   */
+  hostFile(input: { filename: string; data: Buffer; contentType?: string }): FakeAttachment {
+    const id = this.snowflakes.next();
+    const url = `${this.apiUrl.replace(/\/api$/, '')}/cdn/attachments/${id}/${encodeURIComponent(input.filename)}`;
+    this.#files.set(id, { data: input.data, contentType: input.contentType });
+    return { id, filename: input.filename, size: input.data.length, url, proxy_url: url, ...(input.contentType ? { content_type: input.contentType } : {}) };
+  }
+
+  /** How many times the fake CDN served a file (the bot downloading it). */
+  fileDownloads = 0;
+  readonly #files = new Map<string, { data: Buffer; contentType?: string }>();
+
+  sendMessage(input: { user: FakeUser; channelId: string; content: string; replyTo?: string; attachments?: FakeAttachment[] }): FakeMessage {
     const channel = this.#channels.get(input.channelId);
     if (!channel) throw new Error(`no channel ${input.channelId}`);
     const reference = input.replyTo ? this.#messages.get(input.replyTo) : undefined;
@@ -352,6 +370,7 @@ export class FakeDiscord {
         ? { message_id: reference.id, channel_id: reference.channel_id, guild_id: reference.guild_id }
         : undefined,
     });
+    if (input.attachments) message.attachments = input.attachments;
     this.#dispatchMessage(message);
     return message;
   }
@@ -659,7 +678,13 @@ export class FakeDiscord {
         if (option.required && !(option.name in (input.options ?? {}))) throw new Error(`/${input.name}: ${option.name} is required`);
       }
     }
+    for (const [name, file] of Object.entries(input.files ?? {})) {
+      const option = declared.find((o) => o.name === name && o.type === 11);
+      if (!option) throw new Error(`/${input.name} has no attachment option ${name}`);
+      options.push({ type: 11, name, value: file.id });
+    }
     const data: Record<string, unknown> = { id: command.id, name: command.name, type: 1, options: wrap(options) };
+    if (input.files) data.resolved = { attachments: Object.fromEntries(Object.values(input.files).map((f) => [f.id, { ...f, ephemeral: false }])) };
     if (channel?.guild_id) data.guild_id = channel.guild_id;
     return data;
   }
@@ -668,6 +693,14 @@ export class FakeDiscord {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const file = /^\/cdn\/attachments\/(\d+)\//.exec(url.pathname);
+    if (file && req.method === 'GET') {
+      const hosted = this.#files.get(file[1]!);
+      this.fileDownloads++;
+      res.writeHead(hosted ? 200 : 404, { 'content-type': hosted?.contentType ?? 'text/plain' });
+      res.end(hosted ? hosted.data : 'not found');
+      return;
+    }
     const path = decodeURIComponent(url.pathname).replace(/^\/api\/v10/, '');
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);

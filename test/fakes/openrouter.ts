@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { contentProblem, contentText, fileAnnotations, imagesUnsupported } from './openrouter-content.ts';
 
 export interface ModelEntry {
   id: string;
@@ -147,6 +148,7 @@ export interface ChatBody {
   models?: string[];
   messages: {
     role: string;
+    /** A string; user messages may carry content parts instead (see openrouter-content.ts). */
     content?: string | null;
     name?: string;
     tool_calls?: { id: string; type: string; function: { name: string; arguments: string } }[];
@@ -216,6 +218,8 @@ export interface FakeOpenRouter {
   setDefault(fn: (body: ChatBody) => Scenario): void;
   /** Recorded POST /chat/completions requests. */
   chatRequests(): RecordedRequest[];
+  /** PDFs parsed so far (a PDF whose annotation the request sends back is not parsed again). */
+  readonly parsedFiles: number;
   /** Clears scripts, records, down models and restores the default models. */
   reset(): void;
   close(): Promise<void>;
@@ -292,7 +296,7 @@ const MAX_MODELS = 3;
 function lastUserText(body: ChatBody): string {
   for (let i = body.messages.length - 1; i >= 0; i--) {
     const m = body.messages[i];
-    if (m?.role === 'user') return m.content ?? '';
+    if (m?.role === 'user') return contentText(m.content);
   }
   return '';
 }
@@ -337,6 +341,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     setDefault(fn) {
       defaultFn = fn;
     },
+    parsedFiles: 0,
     chatRequests() {
       return requests.filter((r) => r.path === '/chat/completions');
     },
@@ -353,6 +358,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       fake.prefillMsPerKToken = 0;
       fake.key = defaultKey();
       fake.generations.clear();
+      (fake as { parsedFiles: number }).parsedFiles = 0;
       sessions.clear();
     },
     close: async () => {
@@ -430,6 +436,15 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       sendError(res, 400, { message: `'models' array must have ${MAX_MODELS} items or fewer.` });
       return;
     }
+    const badContent = contentProblem(body);
+    if (badContent !== undefined) {
+      sendError(res, 400, { message: badContent });
+      return;
+    }
+    if (imagesUnsupported(body, fake.models)) {
+      sendError(res, 404, { message: 'No endpoints found that support image input' });
+      return;
+    }
     if (refusesForPrivacy(body, fake.retainsData)) {
       sendError(res, 404, { message: 'No endpoints found matching your data policy (Zero data retention / data collection). Configure: https://openrouter.ai/settings/privacy' });
       return;
@@ -478,7 +493,9 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     const usage = buildUsage(body, scenario, model);
     const prefillMs = usage ? Math.round(((Number(usage.prompt_tokens) - cachedOf(usage)) / 1000) * fake.prefillMsPerKToken) : 0;
     const timed = prefillMs > 0 ? { ...scenario, firstTokenDelayMs: (scenario.firstTokenDelayMs ?? 0) + prefillMs } : scenario;
-    const citations = hasWebSearch(body) ? (scenario.citations ?? FAKE_CITATIONS) : [];
+    const files = fileAnnotations(body);
+    (fake as { parsedFiles: number }).parsedFiles += files.length;
+    const citations: unknown[] = [...(hasWebSearch(body) ? (scenario.citations ?? FAKE_CITATIONS) : []).map(toAnnotation), ...files];
     if (usage && hasWebSearch(body)) usage.server_tool_use_details = { web_search_requests: scenario.webSearchRequests ?? 1 };
     if (body.stream) await streamAnswer(res, state, timed, id, model, usage, citations);
     else answerJson(res, timed, id, model, usage, citations);
@@ -511,7 +528,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   function buildUsage(body: ChatBody, scenario: Scenario, model: string): Record<string, unknown> | undefined {
     if (scenario.usage === false) return undefined;
     const given = scenario.usage ?? {};
-    const promptChars = body.messages.reduce((n, m) => n + (m.content?.length ?? 0), 0);
+    const promptChars = body.messages.reduce((n, m) => n + contentText(m.content).length, 0);
     const outChars =
       (scenario.content ?? (scenario.text ?? []).join('')).length + (scenario.toolCalls ?? []).reduce((n, c) => n + c.arguments.length, 0);
     const prompt = given.prompt_tokens ?? tokensOf(promptChars);
@@ -546,7 +563,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     id: string,
     model: string,
     usage: Record<string, unknown> | undefined,
-    citations: readonly FakeCitation[],
+    annotations: readonly unknown[],
   ): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...s.headers });
     res.flushHeaders();
@@ -578,8 +595,8 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
       if (first && s.restWaitsFor) await s.restWaitsFor;
       first = false;
     }
-    if (citations.length > 0 && !state.closed) {
-      chunk([{ index: 0, delta: { annotations: citations.map(toAnnotation) }, finish_reason: null }]);
+    if (annotations.length > 0 && !state.closed) {
+      chunk([{ index: 0, delta: { annotations }, finish_reason: null }]);
       first = false;
     }
     for (const fragment of toolCallFragments(s.toolCalls ?? [])) {
@@ -646,7 +663,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
     id: string,
     model: string,
     usage: Record<string, unknown> | undefined,
-    citations: readonly FakeCitation[],
+    annotations: readonly unknown[],
   ): void {
     const calls = (s.toolCalls ?? []).map((c, i) => ({
       id: c.id ?? `call_${i}`,
@@ -661,7 +678,7 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
         role: 'assistant',
         content: s.content ?? (s.text ?? []).join(''),
         ...(calls.length ? { tool_calls: calls } : {}),
-        ...(citations.length ? { annotations: citations.map(toAnnotation) } : {}),
+        ...(annotations.length ? { annotations } : {}),
         ...(s.images?.length ? { images: s.images.map(toImagePart) } : {}),
       },
     };

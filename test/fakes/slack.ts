@@ -63,8 +63,22 @@ export interface FakeMessage {
   /** How the message was made: 'user', 'postMessage', 'stream'. */
   origin: 'user' | 'postMessage' | 'stream';
   deleted: boolean;
-  /** Ids of the files this message shares (files.completeUploadExternal). */
-  files?: string[];
+  /** Ids of the files the bot shared with this message (files.completeUploadExternal). */
+  sharedFileIds?: string[];
+  /** Files shared with the message (subtype file_share). */
+  files?: FakeFile[];
+}
+
+/** A file object as events and conversations.replies carry it. */
+export interface FakeFile {
+  id: string;
+  name: string;
+  mimetype: string;
+  size: number;
+  mode: 'hosted';
+  /** Served only with `Authorization: Bearer <bot token>` (401 without, 403 with another token). */
+  url_private: string;
+  url_private_download: string;
 }
 
 export interface ApiCall {
@@ -167,9 +181,13 @@ export interface FakeSlack {
   waitForSocket(timeoutMs?: number): Promise<void>;
 
   /** A user message mentioning the bot in a channel (or a thread), delivered as app_mention. */
-  mention(input: { user: string; channel: string; text: string; threadTs?: string; eventId?: string; signature?: SignatureMode; retryNum?: number }): Promise<Delivery>;
-  /** A DM to the bot, delivered as a message event (channel_type im). */
-  dm(input: { user: string; channel: string; text: string; threadTs?: string; eventId?: string; signature?: SignatureMode }): Promise<Delivery>;
+  mention(input: { user: string; channel: string; text: string; threadTs?: string; eventId?: string; signature?: SignatureMode; retryNum?: number; files?: FakeFile[] }): Promise<Delivery>;
+  /** A DM to the bot, delivered as a message event (channel_type im; subtype file_share with files). */
+  dm(input: { user: string; channel: string; text: string; threadTs?: string; eventId?: string; signature?: SignatureMode; files?: FakeFile[] }): Promise<Delivery>;
+  /** Puts a file on the fake's private file host; share it with mention/dm `files`. */
+  uploadFile(input: { name: string; mimetype: string; data: Buffer }): FakeFile;
+  /** Downloads of url_private: served with the bot token, refused without it or with another token. */
+  readonly fileDownloads: { served: number; refused: number };
   /** Re-delivers an event body already sent (Slack's retry after a slow ack). */
   redeliver(delivery: Delivery, retryNum?: number): Promise<Delivery>;
   /** A message the bot is not told about (e.g. a thread reply without a mention). */
@@ -226,6 +244,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const users = new Map<string, FakeUser>();
   const userGroups: FakeUserGroup[] = [];
   const channels = new Map<string, FakeMessage[]>();
+  const files = new Map<string, { mimetype: string; data: Buffer }>();
   const calls: ApiCall[] = [];
   const violations: string[] = [];
   const ephemerals: Ephemeral[] = [];
@@ -325,6 +344,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       ...(m.subtype ? { subtype: m.subtype } : {}),
       text: m.text,
       ...(m.blocks ? { blocks: m.blocks } : {}),
+      ...(m.files ? { files: m.files } : {}),
     };
   }
 
@@ -514,7 +534,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         const answer = uploads.completeUploadExternal(args, (into, threadTs, shared) => {
           if (threadTs && !find(into, threadTs)) return false;
           const comment = shared[0]?.initialComment ?? '';
-          list(into).push({ channel: into, ts: nextTs(), thread_ts: threadTs, user: botUserId, bot_id: botId, text: comment, streaming: false, appends: 0, updates: 0, origin: 'postMessage', deleted: false, files: shared.map((f) => f.id) });
+          list(into).push({ channel: into, ts: nextTs(), thread_ts: threadTs, user: botUserId, bot_id: botId, text: comment, streaming: false, appends: 0, updates: 0, origin: 'postMessage', deleted: false, sharedFileIds: shared.map((f) => f.id) });
           return true;
         });
         return answer.ok ? ok(answer) : fail(answer.error);
@@ -567,6 +587,18 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };
+    const file = /^\/files-pri\/[^/]+-(F\w+)\//.exec(path);
+    if (file && req.method === 'GET') {
+      const hosted = files.get(file[1]!);
+      const auth = req.headers.authorization;
+      // Slack serves private files only to the token's app; here: 401 without a token, 403 with another one.
+      const status = !hosted ? 404 : auth === undefined ? 401 : auth !== `Bearer ${botToken}` ? 403 : 200;
+      if (status === 200) fake.fileDownloads.served++;
+      else fake.fileDownloads.refused++;
+      res.writeHead(status, { 'content-type': status === 200 ? hosted!.mimetype : 'text/html' });
+      res.end(status === 200 ? hosted!.data : '<html>sign in</html>');
+      return;
+    }
     if (path.startsWith('/respond/')) {
       const body = parseArgs(raw, req.headers['content-type']);
       const id = path.slice('/respond/'.length);
@@ -772,16 +804,38 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       return message;
     },
 
-    async mention({ user, channel, text, threadTs, eventId, signature, retryNum }) {
+    uploadFile({ name, mimetype, data }) {
+      const id = `F${String(files.size + 1).padStart(8, '0')}`;
+      files.set(id, { mimetype, data });
+      const url = `${base}/files-pri/${teamId}-${id}/${encodeURIComponent(name)}`;
+      return { id, name, mimetype, size: data.length, mode: 'hosted', url_private: url, url_private_download: `${url}?download=1` };
+    },
+
+    fileDownloads: { served: 0, refused: 0 },
+
+    async mention({ user, channel, text, threadTs, eventId, signature, retryNum, files: shared }) {
       const message = fake.addUserMessage({ user, channel, text, threadTs });
-      const event = { type: 'app_mention', user, text, ts: message.ts, channel, event_ts: message.ts, team: teamId, ...(threadTs ? { thread_ts: threadTs } : {}) };
+      if (shared) Object.assign(message, { files: shared, subtype: 'file_share' });
+      const event = {
+        type: 'app_mention',
+        user,
+        text,
+        ts: message.ts,
+        channel,
+        event_ts: message.ts,
+        team: teamId,
+        ...(threadTs ? { thread_ts: threadTs } : {}),
+        ...(shared ? { files: shared } : {}),
+      };
       return sendEvent(event, eventId, signature, retryNum, message.ts);
     },
 
-    async dm({ user, channel, text, threadTs, eventId, signature }) {
+    async dm({ user, channel, text, threadTs, eventId, signature, files: shared }) {
       const message = fake.addUserMessage({ user, channel, text, threadTs });
+      if (shared) Object.assign(message, { files: shared, subtype: 'file_share' });
       const event = {
         type: 'message',
+        ...(shared ? { subtype: 'file_share', files: shared } : {}),
         channel_type: 'im',
         user,
         text,

@@ -36,6 +36,7 @@ describe('model catalog', () => {
       supportedParameters: ['max_tokens', 'temperature', 'tools', 'tool_choice', 'response_format', 'structured_outputs'],
       isFree: false,
       outputModalities: ['text'],
+      inputModalities: ['text'],
     });
     expect((await catalog.get('meta-llama/llama-3.1-8b-instruct:free'))?.isFree).toBe(true);
     expect((await catalog.get('openrouter/auto'))?.isFree).toBe(false);
@@ -44,6 +45,19 @@ describe('model catalog', () => {
     const request = fake.requests.find((r) => r.path === '/models')!;
     expect(request.headers.authorization).toBe(`Bearer ${API_KEY}`);
     expect(request.headers['x-title']).toBe('Switchboard');
+  });
+
+  it('reads input modalities and a per-image price, and finds vision models by input modality', async () => {
+    fake.models = [
+      modelEntry('v/cheap', { pricing: { prompt: '0.0000001', completion: '0.0000002', image: '0.001' }, architecture: { input_modalities: ['text', 'image'], output_modalities: ['text'], tokenizer: 'Other' } }),
+      modelEntry('t/text-only'),
+    ];
+    const { catalog } = makeCatalog();
+    const vision = await catalog.get('v/cheap');
+    expect(vision?.inputModalities).toEqual(['text', 'image']);
+    expect(vision?.pricing.image).toBe(0.001);
+    expect((await catalog.get('t/text-only'))?.pricing.image).toBeUndefined();
+    expect((await catalog.search('', { inputModality: 'image' })).map((m) => m.id)).toEqual(['v/cheap']);
   });
 
   it('a router or a model without listed prices is variable-priced, never free, with the priciest text model as its ceiling', async () => {

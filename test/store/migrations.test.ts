@@ -86,6 +86,27 @@ function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefine
       // A row settled before migration 7 (by the version-2 setup) reads 0 searches too.
       expect(rows.filter((r) => r.requestId !== 'after').every((r) => r.webSearchRequests === 0)).toBe(true);
     });
+
+    it.skipIf(makeDatabase === undefined)('migration 8 (attachments): old ledger rows carry no attachments, new ones keep their count, a rerun converges', async () => {
+      database = await makeDatabase!();
+      db = await raw(database);
+      await atVersion2(db);
+      await sql`insert into usage_ledger (request_id, at, platform, workspace_id, channel_id, user_id, model_requested, model_answered,
+        tokens_in, tokens_out, cost_usd, generation_id, outcome, error_kind)
+        values ('before', 1000, 'discord', 'g', 'c', 'u', 'm', 'm', 1, 2, 0.5, null, 'ok', null)`.execute(db);
+
+      const store = await database.open();
+      await store.migrate();
+      const migration = MIGRATIONS.find((m) => m.version === 8)!;
+      expect(migration.name).toBe('attachments');
+      await db.transaction().execute((trx) => migration.up(trx));
+      await store.settle(null, {
+        requestId: 'after', at: new Date(2000), platform: 'discord', workspaceId: 'g', channelId: 'c', userId: 'u', modelRequested: 'm',
+        modelAnswered: 'm', tokensIn: 1, tokensOut: 2, costUsd: 0.1, generationId: null, outcome: 'ok', errorKind: null, attachments: 3,
+      });
+      const mine = (await store.ledger({})).filter((r) => r.requestId === 'after' || r.requestId === 'before');
+      expect(mine.map((r) => [r.requestId, r.attachments ?? 0]).sort()).toEqual([['after', 3], ['before', 0]]);
+    });
   });
 }
 

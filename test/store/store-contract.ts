@@ -971,6 +971,15 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(await store.answerRecords('discord', 'chan-1', ['m-2', 'm-3'])).toEqual([last, record('m-3')]);
       });
 
+      it('answer records keep a parsed PDF\'s file annotations (migration 8), and a re-record without them drops them', async () => {
+        const annotations = [{ type: 'file', file: { hash: 'abc123', name: 'spec.pdf', content: [{ type: 'text', text: 'Parsed «ünïcode» text' }] } }];
+        const withFiles = record('m-1', { annotations });
+        await store.recordAnswerMessages([withFiles, record('m-2')]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-1', 'm-2'])).toEqual([withFiles, record('m-2')]);
+        await store.recordAnswerMessages([record('m-1', { text: 'edited' })]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-1'])).toEqual([record('m-1', { text: 'edited' })]);
+      });
+
       it('answer records are per channel: the same message id in another channel is another message', async () => {
         const here = record('m-1', { text: 'here' });
         const there = record('m-1', { channelId: 'chan-2', text: 'there' });

@@ -13,8 +13,10 @@ import { usageOf } from '../../core/commands.ts';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { InboundPort } from '../../core/inbound.ts';
+import type { InboundAttachment } from '../../core/attachments.ts';
 import { parseCommandLine } from '../../core/parse-command-line.ts';
 import { progressLine } from '../../core/progress.ts';
+import { localAttachment } from './attach.ts';
 import type { MessageSurface, NativeStream } from '../../core/types.ts';
 
 export interface ConsoleChatOptions {
@@ -68,6 +70,9 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
     const lines = await saveAnswerImages(imageDir, running ?? 'answer', images);
     if (lines.length > 0) write(`${lines.join('\n')}\n`);
   };
+  /** Files `/attach` added for the next message, and those of the message being answered (kept in history). */
+  let pending: InboundAttachment[] = [];
+  let asked: InboundAttachment[] = [];
 
   const surface: MessageSurface = {
     maxMessageLength: 1_000_000,
@@ -163,10 +168,10 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
     async history() {
       return [...history];
     },
-    onAnswer(prompt, answer) {
+    onAnswer(prompt, answer, annotations) {
       const at = new Date(host.clock.now());
-      history.push({ role: 'user', text: prompt, at, authorId: user.id, authorName: user.name });
-      if (answer.trim() !== '') history.push({ role: 'assistant', text: answer, at });
+      history.push({ role: 'user', text: prompt, at, authorId: user.id, authorName: user.name, ...(asked.length > 0 ? { attachments: asked } : {}) });
+      if (answer.trim() !== '') history.push({ role: 'assistant', text: answer, at, ...(annotations ? { annotations } : {}) });
     },
     onSettled() {
       running = undefined;
@@ -177,12 +182,20 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
     const text = line.trim();
     if (text === '') return;
     if (text === '/help') {
-      write(['Commands:', ...host.commands.flatMap((c) => (c.subcommands ? Object.keys(c.subcommands).map((s) => `  ${usageOf(c, s)}`) : [`  ${usageOf(c)}`])), '  /quit', ''].join('\n'));
+      write(['Commands:', ...host.commands.flatMap((c) => (c.subcommands ? Object.keys(c.subcommands).map((s) => `  ${usageOf(c, s)}`) : [`  ${usageOf(c)}`])), '  /attach <path>  (a file for the next message; /attach none clears)', '  /quit', ''].join('\n'));
+      return;
+    }
+    if (text === '/attach' || text.startsWith('/attach ')) {
+      await attach(text.slice('/attach'.length).trim());
       return;
     }
     const who = { id: user.id, name: user.name };
+    // The files go with the next message or command, whatever it is; an answer keeps them in its history.
+    asked = pending;
+    pending = [];
+    const attachments = asked.length > 0 ? { attachments: asked } : {};
     if (!text.startsWith('/')) {
-      await host.handle({ kind: 'message', place: PLACE, user: who, parts: [{ type: 'text', text }], conversation, port });
+      await host.handle({ kind: 'message', place: PLACE, user: who, parts: [{ type: 'text', text }], conversation, port, ...attachments });
       return;
     }
     const parsed = parseCommandLine(text, host.commands);
@@ -199,7 +212,28 @@ export function startConsoleChat(options: ConsoleChatOptions): ConsoleChat {
       options: parsed.options,
       conversation,
       port,
+      ...attachments,
     });
+  };
+
+  /** `/attach <path>` adds a file for the next message; `/attach` lists them; `/attach none` clears them. */
+  const attach = async (path: string): Promise<void> => {
+    if (path === '') {
+      write(pending.length === 0 ? 'No files attached. Use /attach <path>.\n' : `Attached for the next message: ${pending.map((f) => f.name).join(', ')}\n`);
+      return;
+    }
+    if (path === 'none') {
+      pending = [];
+      write('Attachments cleared.\n');
+      return;
+    }
+    try {
+      const file = await localAttachment(path.replace(/^(["'])(.*)\1$/, '$2'));
+      pending.push(file);
+      write(`Attached ${file.name} for the next message (${pending.length} file${pending.length === 1 ? '' : 's'}).\n`);
+    } catch (error) {
+      write(`Cannot attach ${path}: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
   };
 
   const lines = createInterface({ input: options.input, terminal: false });

@@ -13,6 +13,7 @@ export const OptionType = {
   Integer: 4,
   Boolean: 5,
   Number: 10,
+  Attachment: 11,
 } as const;
 
 /** Manage Guild (1 << 5): the permission admin-only commands require by default. */
@@ -74,8 +75,9 @@ function checkName(name: string, where: string): string {
 }
 
 export function optionJson(info: OptionInfo, where: string): OptionJson {
-  const type =
-    info.kind === 'integer'
+  const type = info.hints.attachment
+    ? OptionType.Attachment
+    : info.kind === 'integer'
       ? OptionType.Integer
       : info.kind === 'number'
         ? OptionType.Number

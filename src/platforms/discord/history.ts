@@ -7,6 +7,7 @@ import { Routes, type REST } from 'discord.js';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { AnswerRecord } from '../../store/types.ts';
+import { fromRawAttachment, type RawAttachment } from './attachments.ts';
 import { PLATFORM } from './limits.ts';
 
 /** Messages of a conversation read at most (the core trims further to fit the model). */
@@ -21,6 +22,7 @@ export interface RawMessage {
   author: { id: string; username: string; global_name?: string | null; bot?: boolean };
   message_reference?: { message_id?: string; channel_id?: string };
   referenced_message?: RawMessage | null;
+  attachments?: RawAttachment[];
 }
 
 /** Removes mentions of the bot from a prompt. */
@@ -55,7 +57,10 @@ export function toHistory(
       lastAnswer = undefined;
       if (message.author.id === botId || message.author.bot) return;
       const text = stripBotMention(message.content, botId);
-      if (text !== '') history.push({ role: 'user', text, at, authorId: message.author.id, authorName: displayName(message.author) });
+      const files = (message.attachments ?? []).map(fromRawAttachment);
+      if (text !== '' || files.length > 0) {
+        history.push({ role: 'user', text, at, authorId: message.author.id, authorName: displayName(message.author), ...(files.length > 0 ? { attachments: files } : {}) });
+      }
       return;
     }
     if (record.kind === 'question' || (index === 0 && options.questionAtRoot && record.prompt !== null)) {
@@ -67,7 +72,7 @@ export function toHistory(
     if (record.text.trim() === '') return;
     const previous = history.at(-1);
     if (previous?.role === 'assistant' && lastAnswer === record.requestId) previous.text += `\n${record.text}`;
-    else history.push({ role: 'assistant', text: record.text, at });
+    else history.push({ role: 'assistant', text: record.text, at, ...(record.annotations ? { annotations: record.annotations } : {}) });
     lastAnswer = record.requestId;
   });
   return history;

@@ -7,6 +7,7 @@ import { discordRoles, roleIdsOf } from './roles.ts';
 import { ApplicationCommandOptionType, MessageFlags, type ChatInputCommandInteraction, type CommandInteractionOption, type Interaction } from 'discord.js';
 import { wantsPrivateAnswer, type CommandUser } from '../../core/commands.ts';
 import type { InboundPort } from '../../core/inbound.ts';
+import { optionAttachments } from './attachments.ts';
 import { answerConversation, commandConversation, promptOf, type CommandConversation } from './answer-thread.ts';
 import { handleAutocomplete } from './autocomplete.ts';
 import { handleButton } from './buttons.ts';
@@ -60,7 +61,9 @@ async function handleCommand(ctx: DiscordContext, interaction: ChatInputCommandI
     : commandConversation(interaction);
   if (!where) return;
   const port = commandPort(ctx, interaction, replier, where, (s) => (surface = s));
+  const attachments = optionAttachments(interaction.options.data);
   await ctx.host.handle({
+    ...(attachments.length > 0 ? { attachments } : {}),
     kind: 'command',
     name: command.name,
     subcommand: interaction.options.getSubcommand(false) ?? undefined,

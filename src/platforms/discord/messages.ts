@@ -8,6 +8,7 @@ import { discordRoles, roleIdsOf } from './roles.ts';
 import { Routes, type Message } from 'discord.js';
 import type { InboundMessage, InboundPort } from '../../core/inbound.ts';
 import { splitMessage } from '../../core/split.ts';
+import { fromAttachment } from './attachments.ts';
 import { answerSurface, conversationAt, isManager, placeOf, type Conversation, type DiscordContext } from './context.ts';
 import { describeDiscordError, isMissingPermissions, MISSING_PERMISSIONS_MESSAGE } from './discord-errors.ts';
 import { channelHistory, readHistory, replyChain, stripBotMention, threadHistory, type RawMessage } from './history.ts';
@@ -51,6 +52,7 @@ export async function handleMessage(ctx: DiscordContext, message: Message): Prom
   const event: InboundMessage = {
     kind: 'message',
     parts: [{ type: 'text', text: stripBotMention(message.content, botId) }],
+    ...(message.attachments.size > 0 ? { attachments: [...message.attachments.values()].map(fromAttachment) } : {}),
     conversation: where.conversation,
     place: where.place,
     user: { id: message.author.id, name: message.member?.displayName ?? message.author.displayName, isBot },

@@ -38,6 +38,7 @@ export const SLACK_BOT_SCOPES = [
   'users:read', // names for thread history, workspace admins and owners
   'usergroups:read', // user groups as quota tiers and role rules (usergroups.list)
   'assistant:write', // the assistant view: thread status, title, suggested prompts
+  'files:read', // url_private downloads of files attached to questions
   'files:write', // the App Home chart and pictures the model draws (files.uploadV2)
 ] as const;
 

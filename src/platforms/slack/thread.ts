@@ -8,6 +8,7 @@
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AnswerRecord } from '../../store/types.ts';
 import { PLATFORM, type SlackDeps } from './deps.ts';
+import { slackAttachments, type SlackFile } from './files.ts';
 import { mentionedUserIds, slackTextToPlain } from './mrkdwn.ts';
 
 /** Earlier thread messages read for context. */
@@ -19,6 +20,7 @@ interface RawMessage {
   bot_id?: string;
   text?: string;
   subtype?: string;
+  files?: SlackFile[];
 }
 
 export function isOwnMessage(deps: SlackDeps, message: { user?: string; bot_id?: string }): boolean {
@@ -49,7 +51,7 @@ async function fetchReplies(deps: SlackDeps, channel: string, threadTs: string):
   return raw;
 }
 
-const isConversational = (m: RawMessage) => m.subtype === undefined || m.subtype === 'thread_broadcast' || m.subtype === 'bot_message';
+const isConversational = (m: RawMessage) => m.subtype === undefined || m.subtype === 'thread_broadcast' || m.subtype === 'bot_message' || m.subtype === 'file_share';
 
 /** The thread's messages before `beforeTs`, oldest first. */
 export async function readThread(deps: SlackDeps, channel: string, threadTs: string, beforeTs: string): Promise<HistoryMessage[]> {
@@ -68,13 +70,14 @@ export async function readThread(deps: SlackDeps, channel: string, threadTs: str
     }
     const text = await toPlain(deps, m.text ?? '');
     const authorName = m.user ? (deps.directory.cachedName(m.user) ?? m.user) : 'another app';
-    history.push({ role: 'user', text, at, authorId: m.user ?? m.bot_id, authorName });
+    const files = slackAttachments(deps, m.files);
+    history.push({ role: 'user', text, at, authorId: m.user ?? m.bot_id, authorName, ...(files.length > 0 ? { attachments: files } : {}) });
   }
   return history;
 }
 
 function fromRecord(record: AnswerRecord, at: Date): HistoryMessage {
-  if (record.kind === 'answer') return { role: 'assistant', text: record.text, at };
+  if (record.kind === 'answer') return { role: 'assistant', text: record.text, at, ...(record.annotations ? { annotations: record.annotations } : {}) };
   return { role: 'user', text: record.text, at, authorId: record.askerId ?? undefined, authorName: record.askerName ?? undefined };
 }
 

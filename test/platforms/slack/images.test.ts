@@ -50,7 +50,7 @@ describe('pictures out on Slack', () => {
     const file = h.fake.files[0]!;
     expect(file).toMatchObject({ filename: 'image-1.png', title: 'image-1.png', channel: CHANNEL, threadTs: answer.ts, length: png.length });
     expect(Buffer.compare(file.data, png)).toBe(0);
-    expect(h.fake.botMessages(CHANNEL, answer.ts).some((m) => m.files?.includes(file.id))).toBe(true);
+    expect(h.fake.botMessages(CHANNEL, answer.ts).some((m) => m.sharedFileIds?.includes(file.id))).toBe(true);
     expect(h.fake.callsOf('files.getUploadURLExternal')[0]!.args).toMatchObject({ filename: 'image-1.png', length: String(png.length) });
     const row = (await h.app.core.store.ledger({})).at(-1)!;
     expect(row).toMatchObject({ platform: 'slack', userId: ALICE, modelRequested: IMAGE_MODEL, outcome: 'ok', imagesOut: 1, costUsd: 0.0391 });

@@ -11,6 +11,7 @@ import type { HistoryMessage } from '../../../core/conversation.ts';
 import type { InboundMessage, InboundPort } from '../../../core/inbound.ts';
 import { assistantStatusText, THINKING } from '../assistant-status.ts';
 import { isDmChannel, PLATFORM, type SlackDeps } from '../deps.ts';
+import { slackAttachments, type SlackFile } from '../files.ts';
 import { replyInThread } from '../replies.ts';
 import { isOwnMessage, lookupUser, readThread, toPlain } from '../thread.ts';
 
@@ -25,6 +26,7 @@ interface MessageEventLike {
   channel: string;
   channel_type?: string;
   team?: string;
+  files?: SlackFile[];
 }
 
 interface EventBody {
@@ -45,8 +47,8 @@ export function register(app: App, deps: SlackDeps): void {
 }
 
 function onMessage(deps: SlackDeps, event: MessageEventLike, body: EventBody): void {
-  // Edits, joins and other subtypes are never questions: not worth an event.
-  if (event.subtype !== undefined) return;
+  // Edits, joins and other subtypes are never questions: not worth an event. A message with files is one.
+  if (event.subtype !== undefined && event.subtype !== 'file_share') return;
   deps.track(event.type, async () => deps.host.handle(await toInbound(deps, event, body)));
 }
 
@@ -80,6 +82,7 @@ async function toInbound(deps: SlackDeps, event: MessageEventLike, body: EventBo
     ...base,
     ...(assistant ? { place: assistant.place, conversation: assistant.conversation } : {}),
     parts: [{ type: 'text', text }],
+    ...(event.files && event.files.length > 0 ? { attachments: slackAttachments(deps, event.files) } : {}),
     user: { id: user, name, isBot: false },
     port: messagePort(deps, { channel: event.channel, teamId, rootId, user }, history),
   };
