@@ -21,7 +21,8 @@ export function seesImages(info: ModelInfo | undefined): boolean {
 /** The cheapest fixed-price models that take images and answer in text, cheapest first. */
 export async function visionModels(catalog: Pick<ModelCatalog, 'search'>, limit = VISION_SUGGESTIONS): Promise<ModelInfo[]> {
   const all = await catalog.search('', { inputModality: 'image', limit: 10_000 });
-  const priced = all.filter((m) => !isVariablePrice(m.pricing) && (m.outputModalities ?? ['text']).includes('text'));
+  // Models that answer in text; those that draw pictures (image output) are for /image, not for questions about images.
+  const priced = all.filter((m) => !isVariablePrice(m.pricing) && (m.outputModalities ?? ['text']).includes('text') && !(m.outputModalities ?? []).includes('image'));
   const cost = (m: ModelInfo) => m.pricing.prompt + m.pricing.completion;
   return priced.sort((a, b) => cost(a) - cost(b) || a.id.localeCompare(b.id)).slice(0, limit);
 }
