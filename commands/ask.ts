@@ -29,6 +29,8 @@ export default defineCommand({
       prompt: options.prompt,
       parts: invocation.parts,
       ...(invocation.attachments ? { attachments: invocation.attachments } : {}),
+      // The file option's files live on no message: the answer's record keeps them for replies.
+      ...(options.file !== undefined ? { attachmentsOutsideMessages: true } : {}),
       model: options.model,
       conversation: invocation.conversation,
       conversationKey: invocation.conversationKey,

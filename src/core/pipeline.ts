@@ -47,6 +47,8 @@ export interface AskRequest {
   parts?: MessagePart[];
   /** Files attached to the question: checked, downloaded and added to its parts by the gate. */
   attachments?: readonly InboundAttachment[];
+  /** The attachments came with a command (an /ask option), not on a message the history can read again. */
+  attachmentsOutsideMessages?: boolean;
   /** A per-request model, honoured where the channel allows user choice (admins always may). */
   model?: string;
   /** Where the conversation lives; its resets (and its channel's) apply. */
@@ -571,6 +573,11 @@ export class AnswerPipeline {
     if (!rendered || rendered.pieces.length === 0 || streamed.unshown) return;
     const at = new Date(core.clock.now());
     const annotations = result?.fileAnnotations;
+    // Files with a URL the platform keeps (Discord's CDN) that no message holds, like an /ask option: a reply to
+    // the answer sends them again (the history of a mention reads its own message instead).
+    const promptFiles = (request.attachments ?? []).flatMap((file) =>
+      file.publicUrl && request.attachmentsOutsideMessages ? [{ id: file.id, name: file.name, ...(file.mime ? { mime: file.mime } : {}), size: file.size, url: file.publicUrl }] : [],
+    );
     try {
       await core.store.recordAnswerMessages(
         rendered.pieces.map((piece, index) => ({
@@ -586,6 +593,7 @@ export class AnswerPipeline {
           at,
           // A parsed PDF's annotations ride on the answer's first message (history joins the pieces).
           ...(index === 0 && annotations ? { annotations } : {}),
+          ...(index === 0 && promptFiles.length > 0 ? { promptFiles } : {}),
         })),
       );
     } catch (error) {

@@ -8,6 +8,7 @@ export type {
   LedgerTotalsRow,
   QuotaLimitName,
   QuotaSubject,
+  RecordedFile,
   SatisfactionRow,
   UsageTotals,
 } from '../store/types.ts';

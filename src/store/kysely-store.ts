@@ -12,6 +12,7 @@ import { sql, type Kysely } from 'kysely';
 import {
   type ActiveAnswer,
   type AnswerRecord,
+  type RecordedFile,
   type LedgerGroupKey,
   QUOTA_LIMITS,
   type QuotaLimitName,
@@ -811,10 +812,11 @@ const ANSWER_RECORD_COLUMNS = [
   'prompt',
   'at',
   'annotations',
+  'prompt_files',
 ] as const satisfies ReadonlyArray<keyof Database['answer_records']>;
 
-/** Rows per upsert statement: 11 values a row, under every variable limit (see MAX_VALUES_PER_QUERY). */
-const MAX_RECORDS_PER_STATEMENT = 90;
+/** Rows per upsert statement: 12 values a row, under every variable limit (see MAX_VALUES_PER_QUERY). */
+const MAX_RECORDS_PER_STATEMENT = 80;
 
 /** Serialises the rare upsert that takes more than one statement, so it lands whole. */
 const ANSWER_RECORDS_LOCK_KEY = 'switchboard:answer-records';
@@ -833,7 +835,24 @@ function answerRecordValues(record: AnswerRecord): unknown[] {
     record.prompt,
     record.at.getTime(),
     record.annotations && record.annotations.length > 0 ? JSON.stringify(record.annotations) : null,
+    record.promptFiles && record.promptFiles.length > 0 ? JSON.stringify(record.promptFiles) : null,
   ];
+}
+
+/** Stored prompt files back as a list; unreadable or malformed entries are left out. */
+function promptFilesOf(json: string | null): Pick<AnswerRecord, 'promptFiles'> {
+  if (json === null || json === '') return {};
+  try {
+    const parsed: unknown = JSON.parse(json);
+    if (!Array.isArray(parsed)) return {};
+    const files = (parsed as unknown[]).filter((f): f is RecordedFile => {
+      const file = f as Partial<Record<keyof RecordedFile, unknown>> | null;
+      return typeof file?.id === 'string' && typeof file.name === 'string' && typeof file.size === 'number' && typeof file.url === 'string';
+    });
+    return files.length > 0 ? { promptFiles: files } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** Stored annotations back as a list; a row without (or with unreadable) annotations has none. */
@@ -860,6 +879,7 @@ function fromAnswerRecordRow(row: AnswerRecordRow): AnswerRecord {
     prompt: row.prompt,
     at: new Date(Number(row.at)),
     ...annotationsOf(row.annotations),
+    ...promptFilesOf(row.prompt_files),
   };
 }
 
@@ -886,6 +906,7 @@ const upsertAnswerRecords = perCount((count) =>
           prompt: eb.ref('excluded.prompt'),
           at: eb.ref('excluded.at'),
           annotations: eb.ref('excluded.annotations'),
+          prompt_files: eb.ref('excluded.prompt_files'),
         })),
       ),
   ),

@@ -321,6 +321,14 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    version: 13,
+    name: 'answer-prompt-files',
+    async up(db) {
+      // Files an /ask carried as an option (no message holds them): kept with the answer so replies send them again.
+      await addColumnIfNotExists(db, 'answer_records', 'prompt_files', 'text');
+    },
+  },
 ];
 
 /**

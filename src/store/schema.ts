@@ -113,6 +113,8 @@ export interface Database {
     at: number;
     /** OpenRouter's `file` annotations as JSON (migration 8; null when none). */
     annotations: string | null;
+    /** The question's files no message holds (an /ask option), as JSON (migration 13; null when none). */
+    prompt_files: string | null;
   };
   /** One 👍 (1) or 👎 (-1) per user per answer (migration 11). */
   answer_feedback: { platform: string; request_id: string; user_id: string; vote: number; at: number };

@@ -199,6 +199,21 @@ export interface AnswerRecord {
   at: Date;
   /** OpenRouter's `file` annotations of the answer (a PDF it parsed), sent back on follow-ups; absent when none. */
   annotations?: unknown[];
+  /**
+   * Files the question carried that no platform message holds (Discord's `/ask`
+   * `file` option), so a reply to the answer can send them again; absent when none.
+   */
+  promptFiles?: RecordedFile[];
+}
+
+/** A file kept with an answer record: enough to fetch it again while its URL lives. */
+export interface RecordedFile {
+  /** The core's attachment id (the cache key). */
+  id: string;
+  name: string;
+  mime?: string;
+  size: number;
+  url: string;
 }
 
 export interface Store extends FeedbackAndDashboardStore {

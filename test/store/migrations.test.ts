@@ -107,6 +107,22 @@ function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefine
       const mine = (await store.ledger({})).filter((r) => r.requestId === 'after' || r.requestId === 'before');
       expect(mine.map((r) => [r.requestId, r.attachments ?? 0]).sort()).toEqual([['after', 3], ['before', 0]]);
     });
+
+    it.skipIf(makeDatabase === undefined)("migration 13 (answer-prompt-files): a rerun converges, and records keep an /ask option's files", async () => {
+      database = await makeDatabase!();
+      db = await raw(database);
+      const store = await database.open();
+      await store.migrate();
+      const migration = MIGRATIONS.find((m) => m.version === 13)!;
+      expect(migration.name).toBe('answer-prompt-files');
+      await db.transaction().execute((trx) => migration.up(trx));
+      const record = {
+        platform: 'discord', channelId: 'c', messageId: 'm', requestId: 'r', kind: 'answer' as const, text: 'answer', askerId: 'u', askerName: 'U',
+        prompt: 'is this ok?', at: new Date(3000), promptFiles: [{ id: 'discord:1', name: 'ui.png', mime: 'image/png', size: 10, url: 'https://cdn.example/ui.png' }],
+      };
+      await store.recordAnswerMessages([record]);
+      expect(await store.answerRecords('discord', 'c', ['m'])).toEqual([record]);
+    });
   });
 }
 

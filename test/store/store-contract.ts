@@ -980,6 +980,18 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(await store.answerRecords('discord', 'chan-1', ['m-1'])).toEqual([record('m-1', { text: 'edited' })]);
       });
 
+      it("answer records keep an /ask option's files (migration 13), and a re-record without them drops them", async () => {
+        const promptFiles = [
+          { id: 'discord:111', name: 'ui «ü».png', mime: 'image/png', size: 2048, url: 'https://cdn.example/attachments/1/111/ui.png?ex=1&sig=2' },
+          { id: 'discord:112', name: 'notes.txt', size: 10, url: 'https://cdn.example/attachments/1/112/notes.txt' },
+        ];
+        const withFiles = record('m-1', { promptFiles });
+        await store.recordAnswerMessages([withFiles, record('m-2')]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-1', 'm-2'])).toEqual([withFiles, record('m-2')]);
+        await store.recordAnswerMessages([record('m-1', { text: 'edited' })]);
+        expect(await store.answerRecords('discord', 'chan-1', ['m-1'])).toEqual([record('m-1', { text: 'edited' })]);
+      });
+
       it('answer records are per channel: the same message id in another channel is another message', async () => {
         const here = record('m-1', { text: 'here' });
         const there = record('m-1', { channelId: 'chan-2', text: 'there' });

@@ -6,6 +6,7 @@
 import type { Attachment, CommandInteractionOption } from 'discord.js';
 import { ApplicationCommandOptionType } from 'discord.js';
 import type { InboundAttachment } from '../../core/attachments.ts';
+import type { RecordedFile } from '../../core/store-types.ts';
 import { fetchLimited } from '../../util/fetch-limited.ts';
 
 /** An attachment as the API sends it (message objects, data.resolved.attachments). */
@@ -25,6 +26,18 @@ export function fromRawAttachment(raw: RawAttachment): InboundAttachment {
     size: raw.size,
     publicUrl: raw.url,
     fetch: (maxBytes) => fetchLimited(raw.url, maxBytes),
+  };
+}
+
+/** A file an answer record kept (an /ask option's), fetched again from its CDN URL while that lives. */
+export function fromRecordedFile(file: RecordedFile): InboundAttachment {
+  return {
+    id: file.id,
+    name: file.name,
+    ...(file.mime ? { mime: file.mime } : {}),
+    size: file.size,
+    publicUrl: file.url,
+    fetch: (maxBytes) => fetchLimited(file.url, maxBytes),
   };
 }
 

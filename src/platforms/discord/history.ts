@@ -7,7 +7,7 @@ import { Routes, type REST } from 'discord.js';
 import type { HistoryMessage } from '../../core/conversation.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { AnswerRecord } from '../../store/types.ts';
-import { fromRawAttachment, type RawAttachment } from './attachments.ts';
+import { fromRawAttachment, fromRecordedFile, type RawAttachment } from './attachments.ts';
 import { PLATFORM } from './limits.ts';
 
 /** Messages of a conversation read at most (the core trims further to fit the model). */
@@ -65,7 +65,8 @@ export function toHistory(
     }
     if (record.kind === 'question' || (index === 0 && options.questionAtRoot && record.prompt !== null)) {
       const text = record.kind === 'question' ? record.text : record.prompt!;
-      history.push({ role: 'user', text, at, authorId: record.askerId ?? undefined, authorName: record.askerName ?? undefined });
+      const files = record.kind === 'answer' ? (record.promptFiles ?? []).map(fromRecordedFile) : [];
+      history.push({ role: 'user', text, at, authorId: record.askerId ?? undefined, authorName: record.askerName ?? undefined, ...(files.length > 0 ? { attachments: files } : {}) });
       lastAnswer = undefined;
       if (record.kind === 'question') return;
     }

@@ -130,6 +130,18 @@ describe('Discord attachments', () => {
       { type: 'image_url', image_url: { url: image.url } },
     ]);
     expect(interaction.originalId).toBeDefined();
+
+    // A reply to the /ask answer: no message holds the option's file, so the answer's record kept it.
+    const answerMessage = h.fake.botMessages(general).find((m) => m.id === interaction.originalId)!;
+    await replyTo(ask('and on mobile?', [], answerMessage.id));
+    const messages = h.app.openrouter.chatRequests().at(-1)!.body!.messages;
+    expect(messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
+    expect(messages[1]!.content).toEqual([
+      { type: 'text', text: 'is this layout ok?' },
+      { type: 'image_url', image_url: { url: image.url } },
+    ]);
+    expect(messages[3]!.content).toBe('and on mobile?');
+    expect(h.fake.violations).toEqual([]);
   });
 
   it('downloads and downscales an image over 5 MB, sending a data URL under the limit', async () => {
