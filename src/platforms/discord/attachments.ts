@@ -29,14 +29,18 @@ export function fromRawAttachment(raw: RawAttachment): InboundAttachment {
   };
 }
 
-/** A file an answer record kept (an /ask option's), fetched again from its CDN URL while that lives. */
+/**
+ * A file an answer record kept (an /ask option's). Its signed CDN URL may have
+ * expired, and no message can be read again for a fresh one, so it is always
+ * downloaded (or read from the core's cache): a dead URL then becomes a note
+ * instead of a URL OpenRouter fails to fetch.
+ */
 export function fromRecordedFile(file: RecordedFile): InboundAttachment {
   return {
     id: file.id,
     name: file.name,
     ...(file.mime ? { mime: file.mime } : {}),
     size: file.size,
-    publicUrl: file.url,
     fetch: (maxBytes) => fetchLimited(file.url, maxBytes),
   };
 }

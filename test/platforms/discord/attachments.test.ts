@@ -131,15 +131,18 @@ describe('Discord attachments', () => {
     ]);
     expect(interaction.originalId).toBeDefined();
 
-    // A reply to the /ask answer: no message holds the option's file, so the answer's record kept it.
+    // A reply to the /ask answer: no message holds the option's file, so the answer's record kept it; its
+    // signed URL may have expired by then, so it is downloaded and sent as a data URL.
     const answerMessage = h.fake.botMessages(general).find((m) => m.id === interaction.originalId)!;
+    const downloads = h.fake.fileDownloads;
     await replyTo(ask('and on mobile?', [], answerMessage.id));
     const messages = h.app.openrouter.chatRequests().at(-1)!.body!.messages;
     expect(messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
     expect(messages[1]!.content).toEqual([
       { type: 'text', text: 'is this layout ok?' },
-      { type: 'image_url', image_url: { url: image.url } },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } },
     ]);
+    expect(h.fake.fileDownloads).toBe(downloads + 1);
     expect(messages[3]!.content).toBe('and on mobile?');
     expect(h.fake.violations).toEqual([]);
   });
