@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import type { Database } from '../../src/store/schema.ts';
+import type { LedgerEntry } from '../../src/store/types.ts';
 import { postgresTestUrl } from '../helpers/postgres.ts';
 import { postgresDatabase, sqliteFileDatabase, type MakeTestDatabase, type TestDatabase } from './harness.ts';
 
@@ -63,7 +64,11 @@ function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefine
       expect((await store.ledger({}))[0]?.tokensCached).toBe(0);
     });
 
-    it.skipIf(makeDatabase === undefined)('migration 7 (web-search-requests): old ledger rows count 0 searches, new ones keep theirs, a rerun converges', async () => {
+    /**
+     * A ledger column added by a migration: a row written before it reads 0, a
+     * row settled after it keeps its count, and running the migration again converges.
+     */
+    async function ledgerColumnMigration(version: number, name: string, entry: Partial<LedgerEntry>, read: (row: LedgerEntry) => number): Promise<void> {
       database = await makeDatabase!();
       db = await raw(database);
       await atVersion2(db);
@@ -73,39 +78,30 @@ function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefine
 
       const store = await database.open();
       await store.migrate();
-      const migration = MIGRATIONS.find((m) => m.version === 7)!;
-      expect(migration.name).toBe('web-search-requests');
+      const migration = MIGRATIONS.find((m) => m.version === version)!;
+      expect(migration.name).toBe(name);
       await db.transaction().execute((trx) => migration.up(trx));
       await store.settle(null, {
         requestId: 'after', at: new Date(2000), platform: 'discord', workspaceId: 'g', channelId: 'c', userId: 'u', modelRequested: 'm',
-        modelAnswered: 'm', tokensIn: 1, tokensOut: 2, costUsd: 0.1, generationId: null, outcome: 'ok', errorKind: null, webSearchRequests: 3,
+        modelAnswered: 'm', tokensIn: 1, tokensOut: 2, costUsd: 0.1, generationId: null, outcome: 'ok', errorKind: null, ...entry,
       });
       const rows = await store.ledger({});
       const mine = rows.filter((r) => r.requestId === 'after' || r.requestId === 'before');
-      expect(mine.map((r) => [r.requestId, r.webSearchRequests]).sort()).toEqual([['after', 3], ['before', 0]]);
-      // A row settled before migration 7 (by the version-2 setup) reads 0 searches too.
-      expect(rows.filter((r) => r.requestId !== 'after').every((r) => r.webSearchRequests === 0)).toBe(true);
+      expect(mine.map((r) => [r.requestId, read(r)]).sort()).toEqual([['after', 3], ['before', 0]]);
+      // A row settled before the migration (by the version-2 setup) reads 0 too.
+      expect(rows.filter((r) => r.requestId !== 'after').every((r) => read(r) === 0)).toBe(true);
+    }
+
+    it.skipIf(makeDatabase === undefined)('migration 7 (web-search-requests): old ledger rows count 0 searches, new ones keep theirs, a rerun converges', async () => {
+      await ledgerColumnMigration(7, 'web-search-requests', { webSearchRequests: 3 }, (r) => r.webSearchRequests ?? 0);
     });
 
     it.skipIf(makeDatabase === undefined)('migration 8 (attachments): old ledger rows carry no attachments, new ones keep their count, a rerun converges', async () => {
-      database = await makeDatabase!();
-      db = await raw(database);
-      await atVersion2(db);
-      await sql`insert into usage_ledger (request_id, at, platform, workspace_id, channel_id, user_id, model_requested, model_answered,
-        tokens_in, tokens_out, cost_usd, generation_id, outcome, error_kind)
-        values ('before', 1000, 'discord', 'g', 'c', 'u', 'm', 'm', 1, 2, 0.5, null, 'ok', null)`.execute(db);
+      await ledgerColumnMigration(8, 'attachments', { attachments: 3 }, (r) => r.attachments ?? 0);
+    });
 
-      const store = await database.open();
-      await store.migrate();
-      const migration = MIGRATIONS.find((m) => m.version === 8)!;
-      expect(migration.name).toBe('attachments');
-      await db.transaction().execute((trx) => migration.up(trx));
-      await store.settle(null, {
-        requestId: 'after', at: new Date(2000), platform: 'discord', workspaceId: 'g', channelId: 'c', userId: 'u', modelRequested: 'm',
-        modelAnswered: 'm', tokensIn: 1, tokensOut: 2, costUsd: 0.1, generationId: null, outcome: 'ok', errorKind: null, attachments: 3,
-      });
-      const mine = (await store.ledger({})).filter((r) => r.requestId === 'after' || r.requestId === 'before');
-      expect(mine.map((r) => [r.requestId, r.attachments ?? 0]).sort()).toEqual([['after', 3], ['before', 0]]);
+    it.skipIf(makeDatabase === undefined)('migration 9 (images-out): old ledger rows carry no pictures, new ones keep their count, a rerun converges', async () => {
+      await ledgerColumnMigration(9, 'images-out', { imagesOut: 3 }, (r) => r.imagesOut ?? 0);
     });
 
     it.skipIf(makeDatabase === undefined)("migration 13 (answer-prompt-files): a rerun converges, and records keep an /ask option's files", async () => {
