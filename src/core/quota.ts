@@ -12,7 +12,8 @@ import type {
   QuotaLimitName,
   QuotaLimitSet,
   QuotaLimitValues,
-  ReserveResult,
+  QuotaRefusal,
+  TopUpResult,
   Store,
   UserKey,
 } from '../store/types.ts';
@@ -79,15 +80,46 @@ export class QuotaService {
     return this.#serverBudget(await this.store.getQuotaLimits(platform, workspaceId, { kind: 'server' }), workspaceId);
   }
 
-  /** One read for the user's limits, their roles' tiers and the server budget: this runs before every answer. */
+  /** One read for the user's limits, their roles' tiers and the server budget. */
   async effectiveLimits(user: UserKey, roleIds: readonly string[] = []): Promise<EffectiveLimits> {
-    const set = await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId, roleIds.length > 0 ? roleIds : undefined);
+    return this.#effective(user, await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId, roleIds.length > 0 ? roleIds : undefined));
+  }
+
+  #effective(user: UserKey, set: QuotaLimitSet): EffectiveLimits {
     const limits: EffectiveLimits = {
       maxConcurrent: this.defaults.maxConcurrent,
       serverUsdPerMonth: this.#serverBudget(set.server, user.workspaceId).value,
     };
     for (const view of this.#views(set)) limits[LIMIT_TO_FIELD[view.limit]] = view.value;
     return limits;
+  }
+
+  /**
+   * Effective limits by user and roles, with the workspace's limits version
+   * they were computed from. This runs before every answer: a hit costs no
+   * database read, and reserve checks the version in the same statement, so a
+   * cached entry is never enforced after the limits changed (in this process
+   * or another).
+   */
+  readonly #limitsCache = new Map<string, { limits: EffectiveLimits; version?: number }>();
+
+  async #limitsForReserve(user: UserKey, roleIds: readonly string[], fresh: boolean): Promise<{ limits: EffectiveLimits; version?: number }> {
+    const key = limitsCacheKey(user, roleIds);
+    const hit = fresh ? undefined : this.#limitsCache.get(key);
+    if (hit !== undefined) {
+      // Most recently used last: the first key is the one to evict.
+      this.#limitsCache.delete(key);
+      this.#limitsCache.set(key, hit);
+      return hit;
+    }
+    const set = await this.store.getQuotaLimitSet(user.platform, user.workspaceId, user.userId, roleIds.length > 0 ? roleIds : undefined);
+    const entry = set.version === undefined ? { limits: this.#effective(user, set) } : { limits: this.#effective(user, set), version: set.version };
+    this.#limitsCache.delete(key);
+    if (entry.version !== undefined) {
+      this.#limitsCache.set(key, entry);
+      if (this.#limitsCache.size > LIMITS_CACHE_SIZE) this.#limitsCache.delete(this.#limitsCache.keys().next().value!);
+    }
+    return entry;
   }
 
   #views(set: QuotaLimitSet): LimitView[] {
@@ -117,24 +149,40 @@ export class QuotaService {
   async reserve(request: ReservationRequest): Promise<Reservation> {
     const models = [request.model, ...(request.fallbacks ?? [])];
     const priceOf = request.priceOf ?? (async () => priceFromInfo(request.model, request.modelInfo));
-    const [limits, price] = await Promise.all([this.effectiveLimits(request.user, request.roleIds), priceOf(models)]);
+    const roleIds = request.roleIds ?? [];
+    const [cached, price] = await Promise.all([this.#limitsForReserve(request.user, roleIds, false), priceOf(models)]);
+    let read = cached;
+    // A refusal is never given on cached limits: read them again first.
+    if (!price.known && usdLimited(read.limits) && read.version !== undefined) read = await this.#limitsForReserve(request.user, roleIds, true);
     const now = this.now();
+    let limits = read.limits;
     if (!price.known && usdLimited(limits)) throw unknownPriceError(price, limits);
     const estimate = {
       tokens: request.promptTokens + request.maxTokens,
       usd: price.known ? worstCostUsd(price.pricing, request.promptTokens, request.maxTokens) : 0,
     };
-    const result = await this.store.reserve({
-      id: request.requestId,
-      user: request.user,
-      channelId: request.channelId,
-      limits,
-      estimate,
-      now,
-      ttlMs: this.defaults.reservationTtlMs,
-      owner: this.owner,
-    });
-    if (!result.ok) throw new UserFacingError('quota', describeRefusal(result, now), { publicMessage: describeRefusalPublicly(result, now) });
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.store.reserve({
+        id: request.requestId,
+        user: request.user,
+        channelId: request.channelId,
+        limits,
+        estimate,
+        now,
+        ttlMs: this.defaults.reservationTtlMs,
+        owner: this.owner,
+        // Past a few changes in a row, the limits just read are used as read (as without a cache).
+        ...(read.version !== undefined && attempt < STALE_ATTEMPTS ? { limitsVersion: read.version } : {}),
+      });
+      if (result.ok) break;
+      if (result.stale) {
+        read = await this.#limitsForReserve(request.user, roleIds, true);
+        limits = read.limits;
+        if (!price.known && usdLimited(limits)) throw unknownPriceError(price, limits);
+        continue;
+      }
+      throw new UserFacingError('quota', describeRefusal(result, now), { publicMessage: describeRefusalPublicly(result, now) });
+    }
     return new Reservation(
       {
         topUp: (total) =>
@@ -190,6 +238,16 @@ export class QuotaService {
   }
 }
 
+/** Users (with their roles) whose limits are kept between answers, per process. */
+const LIMITS_CACHE_SIZE = 10_000;
+/** Reserves with a version that changed, before the limits just read are used without one. */
+const STALE_ATTEMPTS = 3;
+
+function limitsCacheKey(user: UserKey, roleIds: readonly string[]): string {
+  const roles = roleIds.length > 1 ? [...roleIds].sort() : roleIds;
+  return `${user.platform}\u0000${user.workspaceId}\u0000${user.userId}\u0000${roles.join('\u0001')}`;
+}
+
 /** The fewest output tokens worth a last round without tools; below this nothing more is sent. */
 const MIN_ANSWER_TOKENS = 32;
 /** Keeps float noise from putting a round a hair above what is reserved. */
@@ -209,11 +267,11 @@ export class Reservation {
   #committedUsd = 0;
   #modelsKey: string;
   /** The limit that refused the last top-up, if one did. */
-  refusal: Extract<ReserveResult, { ok: false }> | undefined;
+  refusal: QuotaRefusal | undefined;
 
   constructor(
     private readonly deps: {
-      topUp: (total: { tokens: number; usd: number }) => Promise<ReserveResult>;
+      topUp: (total: { tokens: number; usd: number }) => Promise<TopUpResult>;
       priceOf: (models: readonly string[]) => Promise<WorstCasePrice>;
     },
     private readonly limits: EffectiveLimits,
@@ -253,7 +311,7 @@ export class Reservation {
       return { send: true, tools: true };
     }
     const total = { tokens: Math.max(needed.tokens, this.held.tokens), usd: Math.max(needed.usd, this.held.usd) };
-    let result: ReserveResult;
+    let result: TopUpResult;
     try {
       result = await this.deps.topUp(total);
     } catch {
@@ -367,7 +425,7 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(hours / 24)} days`;
 }
 
-function resetWords(result: Extract<ReserveResult, { ok: false }>, now: Date): string {
+function resetWords(result: QuotaRefusal, now: Date): string {
   return result.resetsAt
     ? ` It resets ${result.resetsAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (in ${formatDuration(result.resetsAt.getTime() - now.getTime())}).`
     : '';
@@ -378,14 +436,14 @@ function resetWords(result: Extract<ReserveResult, { ok: false }>, now: Date): s
  * and when it resets, never anyone's spending. The amounts are for /usage and
  * private replies.
  */
-export function describeRefusalPublicly(result: Extract<ReserveResult, { ok: false }>, now: Date): string {
+export function describeRefusalPublicly(result: QuotaRefusal, now: Date): string {
   const what = LIMIT_WORDS[result.limit];
   if (result.limit === 'concurrent-requests') return `You already have the most answers running at once (the ${what}). Wait for one to finish or use /stop.`;
   const subject = result.limit === 'server-usd-per-month' ? `This server has reached ${what}` : `You have reached your ${what}`;
   return `${subject}.${resetWords(result, now)} \`/usage\` shows the details privately; an admin can raise the limit with /quota set.`;
 }
 
-export function describeRefusal(result: Extract<ReserveResult, { ok: false }>, now: Date): string {
+export function describeRefusal(result: QuotaRefusal, now: Date): string {
   const what = LIMIT_WORDS[result.limit];
   if (result.limit === 'concurrent-requests') {
     return `You already have ${result.used} answer${result.used === 1 ? '' : 's'} running (the ${what} is ${result.max}). Wait for one to finish or use /stop.`;

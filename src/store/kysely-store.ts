@@ -23,6 +23,7 @@ import {
   type ReserveResult,
   type SettingsScope,
   type Store,
+  type TopUpResult,
 } from './types.ts';
 
 /** The Store on top of one kysely query layer; `backend` supplies locking and transactions. */
@@ -121,10 +122,12 @@ export function createKyselyStore(
         roles.length === 0
           ? await run((db) => quotaLimitSet.run<Row>(db, platform, workspaceId, userId))
           : { rows: await run((db) => quotaLimitSetWithRoles(db, platform, workspaceId, userId, roles).execute()) };
-      const set: QuotaLimitSet = { user: {}, default: {}, server: {} };
+      // The version row comes in the same statement, so it is of the same snapshot as the limits.
+      const set: QuotaLimitSet = { user: {}, default: {}, server: {}, version: 0 };
       if (roleIds !== undefined) set.roles = {};
       for (const row of rows) {
         const kind = row.subject_kind;
+        if (kind === VERSION_ROW) set.version = Number(row.value);
         if (kind === 'user' || kind === 'default' || kind === 'server') putLimit(set[kind], row);
         else if (kind === 'role' && set.roles) putLimit((set.roles[row.user_id] ??= {}), row);
       }
@@ -211,10 +214,11 @@ export function createKyselyStore(
 
     async topUp(request) {
       const { user } = request;
-      if (postgresQuota) return postgresQuota.reserve(quotaLockKey(user.platform, user.workspaceId), request, true);
+      // A top-up carries no limits version, so it is never answered stale.
+      if (postgresQuota) return (await postgresQuota.reserve(quotaLockKey(user.platform, user.workspaceId), request, true)) as TopUpResult;
       return transaction(quotaLockKey(user.platform, user.workspaceId), async (trx) => {
         const [held] = (await liveReservation.run<{ tokens: number | string; usd: number | string }>(trx, request.id, request.now.getTime())).rows;
-        return reserveIn(trx, request, held === undefined ? undefined : { tokens: Number(held.tokens), usd: Number(held.usd) });
+        return (await reserveIn(trx, request, held === undefined ? undefined : { tokens: Number(held.tokens), usd: Number(held.usd) })) as TopUpResult;
       });
     },
 
@@ -562,6 +566,10 @@ async function reserveIn(trx: Kysely<Database>, request: ReserveRequest, held: {
   const windows = utcWindows(request.now);
   const adding = held === undefined ? estimate : { tokens: Math.max(0, estimate.tokens - held.tokens), usd: Math.max(0, estimate.usd - held.usd) };
   if (held !== undefined && adding.tokens === 0 && adding.usd === 0) return { ok: true };
+  if (held === undefined && request.limitsVersion !== undefined) {
+    const [current] = (await limitsVersion.run<{ version: number | string }>(trx, user.platform, user.workspaceId)).rows;
+    if (Number(current?.version ?? 0) !== request.limitsVersion) return { ok: false, stale: true };
+  }
   const usage = await readUsage(trx, user.platform, user.workspaceId, user.userId, windows, now);
   let refusal = checkUserLimits(usage, limits, adding, windows, held !== undefined);
   if (refusal === undefined && limits.serverUsdPerMonth !== null && limits.serverUsdPerMonth !== undefined) {
@@ -929,7 +937,24 @@ const quotaLimitSet = prepare(3, (db, platform: string, workspaceId: string, use
     .select(['subject_kind', 'user_id', 'limit_name', 'value'])
     .where('platform', '=', platform)
     .where('workspace_id', '=', workspaceId)
-    .where((eb) => eb.or([eb('subject_kind', 'in', ['default', 'server']), eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)])])),
+    .where((eb) => eb.or([eb('subject_kind', 'in', ['default', 'server']), eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)])]))
+    .unionAll(versionRow(db, platform, workspaceId)),
+);
+
+/** subject_kind of the row that carries the workspace's limits version in a limit set read. */
+const VERSION_ROW = '~version';
+
+/** The workspace's limits version (migration 14) as one more row of a limit set read. */
+function versionRow(db: Kysely<Database>, platform: string, workspaceId: string) {
+  return db
+    .selectFrom('quota_limit_versions')
+    .select([sql.lit(VERSION_ROW).as('subject_kind'), sql.lit('').as('user_id'), sql.lit('').as('limit_name'), sql<number | null>`version`.as('value')])
+    .where('platform', '=', platform)
+    .where('workspace_id', '=', workspaceId);
+}
+
+const limitsVersion = prepare(2, (db, platform: string, workspaceId: string) =>
+  db.selectFrom('quota_limit_versions').select('version').where('platform', '=', platform).where('workspace_id', '=', workspaceId),
 );
 
 /** Inserts a reservation; a dead row with the same id (expired, being reserved again by a top-up) is replaced. */
@@ -1061,7 +1086,8 @@ function quotaLimitSetWithRoles(db: Kysely<Database>, platform: string, workspac
         eb.and([eb('subject_kind', '=', 'user'), eb('user_id', '=', userId)]),
         eb.and([eb('subject_kind', '=', 'role'), eb('user_id', 'in', roleIds)]),
       ]),
-    );
+    )
+    .unionAll(versionRow(db, platform, workspaceId));
 }
 
 function putLimit(values: QuotaLimitValues, row: { limit_name: string; value: number | string | null }): void {

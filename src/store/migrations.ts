@@ -1,5 +1,6 @@
 import { SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
-import { POSTGRES_QUOTA_FUNCTIONS } from './postgres-quota.ts';
+import { POSTGRES_QUOTA_BATCH_FUNCTIONS, QUOTA_LIMIT_VERSION_TRIGGERS } from './postgres-quota.ts';
+import { POSTGRES_QUOTA_FUNCTIONS_V10 } from './postgres-quota-v10.ts';
 import type { Database } from './schema.ts';
 
 export interface Migration {
@@ -269,7 +270,7 @@ export const MIGRATIONS: readonly Migration[] = [
     async up(db) {
       // The quota path in one round trip on PostgreSQL (see postgres-quota.ts); SQLite has nothing to install.
       if (db.getExecutor().adapter instanceof SqliteAdapter) return;
-      for (const statement of POSTGRES_QUOTA_FUNCTIONS) await sql.raw(statement).execute(db);
+      for (const statement of POSTGRES_QUOTA_FUNCTIONS_V10) await sql.raw(statement).execute(db);
     },
   },
   {
@@ -327,6 +328,27 @@ export const MIGRATIONS: readonly Migration[] = [
     async up(db) {
       // Files an /ask carried as an option (no message holds them): kept with the answer so replies send them again.
       await addColumnIfNotExists(db, 'answer_records', 'prompt_files', 'text');
+    },
+  },
+  {
+    version: 14,
+    name: 'quota-limit-versions',
+    async up(db) {
+      // Every change to a workspace's limits raises its version (triggers, so no
+      // writer can forget): limits may be cached per process and are checked
+      // against it in the reserve itself (QuotaService, ReserveRequest.limitsVersion).
+      await db.schema
+        .createTable('quota_limit_versions')
+        .ifNotExists()
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('version', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('quota_limit_versions_pk', ['platform', 'workspace_id'])
+        .execute();
+      const sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+      for (const statement of QUOTA_LIMIT_VERSION_TRIGGERS[sqlite ? 'sqlite' : 'postgres']) await sql.raw(statement).execute(db);
+      // PostgreSQL: reserves, top-ups and settles of many workspaces in one statement.
+      if (!sqlite) for (const statement of POSTGRES_QUOTA_BATCH_FUNCTIONS) await sql.raw(statement).execute(db);
     },
   },
 ];

@@ -1,12 +1,14 @@
 /**
- * The quota path on PostgreSQL in one round trip: reserve, top-up and settle
- * are plpgsql functions (installed by migration 10) that take the workspace's
- * advisory lock, read, check and write inside one statement, instead of a
- * transaction of six round trips holding the lock throughout. Calls for one
- * workspace that arrive while one is in flight go together in the next call
- * (see Batcher), so a busy workspace hands its lock over once per batch.
- * Reservations commit without waiting for the WAL flush (see the function);
- * settles stay fully durable.
+ * The quota path on PostgreSQL in one round trip: reserves, top-ups and
+ * settles are plpgsql functions (migrations 10 and 14) that take the
+ * workspaces' advisory locks, read, check and write inside one statement,
+ * instead of a transaction of six round trips holding the lock throughout.
+ * Calls that arrive while a statement is in flight go together in the next
+ * one (see Lanes), whatever their workspace, so a busy bot pays one round
+ * trip per batch, not per reservation. A reserve carries the limits version
+ * its limits were computed from, so QuotaService may cache limits and the
+ * limits read is no round trip either. Reservations commit without waiting
+ * for the WAL flush (see switchboard_quota); settles stay fully durable.
  *
  * The checks are those of checkUserLimits and checkServerLimit (quota.ts), in
  * the same order, with the same double-precision sums and the same nano-dollar
@@ -19,105 +21,116 @@ import { USD_SLACK, utcWindows, type Refusal } from './quota.ts';
 import type { Database } from './schema.ts';
 import type { LedgerEntry, LimitName, ReserveRequest, ReserveResult } from './types.ts';
 
+/** Raise a workspace's limits version on every change to its quota_limits (migration 14; an update raises the old and the new). */
+export const QUOTA_LIMIT_VERSION_TRIGGERS = {
+  postgres: [
+    `create or replace function switchboard_bump_quota_limit_version() returns trigger
+    language plpgsql as $fn$
+    begin
+      if tg_op <> 'INSERT' then
+        insert into quota_limit_versions (platform, workspace_id, version) values (old.platform, old.workspace_id, 1)
+          on conflict (platform, workspace_id) do update set version = quota_limit_versions.version + 1;
+      end if;
+      if tg_op <> 'DELETE' then
+        insert into quota_limit_versions (platform, workspace_id, version) values (new.platform, new.workspace_id, 1)
+          on conflict (platform, workspace_id) do update set version = quota_limit_versions.version + 1;
+      end if;
+      return null;
+    end
+    $fn$`,
+    'drop trigger if exists quota_limits_version on quota_limits',
+    `create trigger quota_limits_version after insert or update or delete on quota_limits
+      for each row execute function switchboard_bump_quota_limit_version()`,
+  ],
+  sqlite: (['insert', 'update', 'delete'] as const).map(
+    (event) => `create trigger if not exists quota_limits_version_${event} after ${event} on quota_limits begin
+      ${(event === 'insert' ? ['new'] : event === 'delete' ? ['old'] : ['old', 'new'])
+        .map(
+          (row) => `insert into quota_limit_versions (platform, workspace_id, version) values (${row}.platform, ${row}.workspace_id, 1)
+        on conflict (platform, workspace_id) do update set version = version + 1;`,
+        )
+        .join('\n      ')}
+    end`,
+  ),
+};
+
 /**
- * CREATE OR REPLACE: a later migration may install a newer version. Unqualified
- * names resolve through the caller's search_path, so the functions serve the
- * schema they are called in (DATABASE_URL's ?schema=, or public).
+ * Migration 14: one statement carries the reserves, top-ups and settles of
+ * many workspaces (see Lanes), taking their locks in one order so two such
+ * statements never deadlock. A reserve's checks are migration 10's
+ * switchboard_reserve_one, after the limits version check; a settle is
+ * migration 10's, one entry at a time. CREATE OR REPLACE, resolved through
+ * the caller's search_path like migration 10's.
  */
-export const POSTGRES_QUOTA_FUNCTIONS = [
-  // One reserve or top-up; the caller holds the workspace's lock.
-  `create or replace function switchboard_reserve_one(
-    p_id text, p_platform text, p_workspace text, p_user text, p_channel text,
-    p_tokens bigint, p_usd double precision, p_now bigint, p_expires bigint, p_owner text,
-    p_day_start bigint, p_month_start bigint, p_top_up boolean,
-    p_max_concurrent double precision, p_requests_per_day double precision, p_tokens_per_day double precision,
-    p_usd_per_day double precision, p_usd_per_month double precision, p_server_usd_per_month double precision,
-    p_usd_slack double precision,
-    out refused_limit text, out used_amount double precision, out limit_max double precision)
+export const POSTGRES_QUOTA_BATCH_FUNCTIONS = [
+  // One settle: 'settled', or 'conflict' when the ledger already has the row
+  // and it may be a sweeper's to replace (the caller takes that rare path in a transaction).
+  `create or replace function switchboard_settle_one(e json) returns text
   language plpgsql volatile as $fn$
   declare
-    held_tokens bigint;
-    held_usd double precision;
-    raising boolean := false;
-    add_tokens double precision := p_tokens;
-    add_usd double precision := p_usd;
-    day_requests double precision := 0; day_tokens double precision := 0; day_usd double precision := 0;
-    month_usd double precision := 0;
-    live_requests double precision; live_tokens double precision; live_usd double precision;
-    ws_month_usd double precision := 0; ws_live_usd double precision;
+    entry usage_ledger;
+    inserted integer;
+    day_start bigint := (e->>'dayStart')::bigint;
+    month_start bigint := (e->>'monthStart')::bigint;
   begin
-    if p_top_up then
-      select r.tokens, r.usd into held_tokens, held_usd from reservations r where r.id = p_id and r.expires_at > p_now;
-      if found then
-        raising := true;
-        add_tokens := greatest(0, p_tokens - held_tokens);
-        add_usd := greatest(0, p_usd - held_usd);
-        if add_tokens = 0 and add_usd = 0 then return; end if;
-      end if;
+    entry := json_populate_record(null::usage_ledger, e->'row');
+    if e->>'reservationId' is not null then delete from reservations where id = e->>'reservationId'; end if;
+    -- With the ledger row, so a crash cannot leave a settled answer to be marked interrupted.
+    delete from active_answers where request_id = entry.request_id;
+    insert into usage_ledger select (entry).* on conflict (request_id) do nothing;
+    get diagnostics inserted = row_count;
+    if inserted = 0 then
+      return case when entry.error_kind = 'process-died' or entry.outcome = 'refused' then 'settled' else 'conflict' end;
     end if;
-
-    select coalesce(sum(t.requests) filter (where t.period = 'day'), 0), coalesce(sum(t.tokens) filter (where t.period = 'day'), 0),
-           coalesce(sum(t.usd) filter (where t.period = 'day'), 0), coalesce(sum(t.usd) filter (where t.period = 'month'), 0)
-      into day_requests, day_tokens, day_usd, month_usd
-      from usage_totals t
-      where t.platform = p_platform and t.workspace_id = p_workspace and t.user_id = p_user
-        and ((t.period = 'day' and t.starts_at = p_day_start) or (t.period = 'month' and t.starts_at = p_month_start));
-    select count(*), coalesce(sum(r.tokens), 0), coalesce(sum(r.usd), 0) into live_requests, live_tokens, live_usd
-      from reservations r
-      where r.platform = p_platform and r.workspace_id = p_workspace and r.user_id = p_user and r.expires_at > p_now;
-
-    if not raising and p_max_concurrent is not null and live_requests + 1 > p_max_concurrent then
-      refused_limit := 'concurrent-requests'; used_amount := live_requests; limit_max := p_max_concurrent; return;
+    if entry.outcome <> 'refused' then
+      insert into usage_totals (platform, workspace_id, user_id, period, starts_at, requests, tokens, usd) values
+        (entry.platform, entry.workspace_id, entry.user_id, 'day', day_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd),
+        (entry.platform, entry.workspace_id, entry.user_id, 'month', month_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd),
+        (entry.platform, entry.workspace_id, '', 'day', day_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd),
+        (entry.platform, entry.workspace_id, '', 'month', month_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd)
+        on conflict (platform, workspace_id, user_id, period, starts_at) do update set
+          requests = usage_totals.requests + excluded.requests,
+          tokens = usage_totals.tokens + excluded.tokens,
+          usd = usage_totals.usd + excluded.usd;
     end if;
-    if not raising and p_requests_per_day is not null and (day_requests + live_requests) + 1 > p_requests_per_day then
-      refused_limit := 'requests-per-day'; used_amount := day_requests + live_requests; limit_max := p_requests_per_day; return;
-    end if;
-    if p_tokens_per_day is not null and (day_tokens + live_tokens) + add_tokens > p_tokens_per_day then
-      refused_limit := 'tokens-per-day'; used_amount := day_tokens + live_tokens; limit_max := p_tokens_per_day; return;
-    end if;
-    if p_usd_per_day is not null and (day_usd + live_usd) + add_usd > p_usd_per_day + p_usd_slack then
-      refused_limit := 'usd-per-day'; used_amount := day_usd + live_usd; limit_max := p_usd_per_day; return;
-    end if;
-    if p_usd_per_month is not null and (month_usd + live_usd) + add_usd > p_usd_per_month + p_usd_slack then
-      refused_limit := 'usd-per-month'; used_amount := month_usd + live_usd; limit_max := p_usd_per_month; return;
-    end if;
-    if p_server_usd_per_month is not null then
-      select coalesce(sum(t.usd), 0) into ws_month_usd from usage_totals t
-        where t.platform = p_platform and t.workspace_id = p_workspace and t.user_id = ''
-          and t.period = 'month' and t.starts_at = p_month_start;
-      select coalesce(sum(r.usd), 0) into ws_live_usd from reservations r
-        where r.platform = p_platform and r.workspace_id = p_workspace and r.expires_at > p_now;
-      if (ws_month_usd + ws_live_usd) + add_usd > p_server_usd_per_month + p_usd_slack then
-        refused_limit := 'server-usd-per-month'; used_amount := ws_month_usd + ws_live_usd; limit_max := p_server_usd_per_month; return;
-      end if;
-    end if;
-
-    if raising then
-      update reservations set tokens = greatest(p_tokens, held_tokens), usd = greatest(p_usd, held_usd) where id = p_id;
-    else
-      -- A top-up of a reservation that expired meanwhile replaces the dead row.
-      insert into reservations (id, platform, workspace_id, user_id, channel_id, tokens, usd, created_at, expires_at, owner)
-        values (p_id, p_platform, p_workspace, p_user, p_channel, p_tokens, p_usd, p_now, p_expires, p_owner)
-        on conflict (id) do update set tokens = excluded.tokens, usd = excluded.usd, created_at = excluded.created_at,
-          expires_at = excluded.expires_at, owner = excluded.owner;
-    end if;
+    return 'settled';
   end
   $fn$`,
-  // A batch of reserves and top-ups of one workspace, in order, under one lock.
-  `create or replace function switchboard_reserve(p_lock_key text, p_requests json)
-  returns json language plpgsql volatile as $fn$
+  // p_keys: the lock keys of the workspaces in p_ops. Each op is ["r", reserve
+  // arguments + limits version] or ["s", settle entry]; one result per op, in order.
+  `create or replace function switchboard_quota(p_keys text[], p_ops json) returns json
+  language plpgsql volatile as $fn$
   declare
+    k integer;
+    op json;
     r json;
     o record;
+    current_version bigint;
     results json[] := '{}';
   begin
-    -- A reservation is a promise about the next minutes, not a record: it need
-    -- not wait for the WAL to reach the disk, and the lock is not held across
-    -- that wait (a database crash can lose the last fraction of a second of
-    -- reservations; every settled answer's ledger row stays durable).
-    perform set_config('synchronous_commit', 'off', true);
-    perform pg_advisory_xact_lock(hashtext(p_lock_key));
-    for r in select value from json_array_elements(p_requests) loop
+    -- Reservations are promises about the next minutes, not records: a
+    -- statement of reserves alone commits without waiting for the WAL flush
+    -- (a database crash can lose its last fraction of a second). A statement
+    -- with a settle waits: every settled ledger row is durable.
+    if not exists (select 1 from json_array_elements(p_ops) x where x.value->>0 = 's') then
+      perform set_config('synchronous_commit', 'off', true);
+    end if;
+    for k in select distinct hashtext(key) from unnest(p_keys) key order by 1 loop
+      perform pg_advisory_xact_lock(k);
+    end loop;
+    for op in select value from json_array_elements(p_ops) loop
+      if op->>0 = 's' then
+        results := results || to_json(switchboard_settle_one(op->1));
+        continue;
+      end if;
+      r := op->1;
+      if r->>20 is not null then
+        select v.version into current_version from quota_limit_versions v where v.platform = r->>1 and v.workspace_id = r->>2;
+        if coalesce(current_version, 0) <> (r->>20)::bigint then
+          results := results || json_build_array('stale', null, null);
+          continue;
+        end if;
+      end if;
       select * into o from switchboard_reserve_one(
         r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::bigint, (r->>6)::double precision, (r->>7)::bigint, (r->>8)::bigint,
         r->>9, (r->>10)::bigint, (r->>11)::bigint, (r->>12)::boolean, (r->>13)::double precision, (r->>14)::double precision,
@@ -128,99 +141,62 @@ export const POSTGRES_QUOTA_FUNCTIONS = [
     return array_to_json(results);
   end
   $fn$`,
-  // A batch of settles of one workspace, each 'settled', or 'conflict' when the
-  // ledger already has the row and it may be a sweeper's to replace: the caller
-  // takes that rare path in a transaction.
-  `create or replace function switchboard_settle(p_lock_key text, p_entries json)
-  returns json language plpgsql volatile as $fn$
-  declare
-    e json;
-    entry usage_ledger;
-    inserted integer;
-    day_start bigint;
-    month_start bigint;
-    results text[] := '{}';
-  begin
-    perform pg_advisory_xact_lock(hashtext(p_lock_key));
-    for e in select value from json_array_elements(p_entries) loop
-      entry := json_populate_record(null::usage_ledger, e->'row');
-      day_start := (e->>'dayStart')::bigint;
-      month_start := (e->>'monthStart')::bigint;
-      if e->>'reservationId' is not null then delete from reservations where id = e->>'reservationId'; end if;
-      -- With the ledger row, so a crash cannot leave a settled answer to be marked interrupted.
-      delete from active_answers where request_id = entry.request_id;
-      insert into usage_ledger select (entry).* on conflict (request_id) do nothing;
-      get diagnostics inserted = row_count;
-      if inserted = 0 then
-        results := results || (case when entry.error_kind = 'process-died' or entry.outcome = 'refused' then 'settled' else 'conflict' end);
-        continue;
-      end if;
-      if entry.outcome <> 'refused' then
-        insert into usage_totals (platform, workspace_id, user_id, period, starts_at, requests, tokens, usd) values
-          (entry.platform, entry.workspace_id, entry.user_id, 'day', day_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd),
-          (entry.platform, entry.workspace_id, entry.user_id, 'month', month_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd),
-          (entry.platform, entry.workspace_id, '', 'day', day_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd),
-          (entry.platform, entry.workspace_id, '', 'month', month_start, 1, entry.tokens_in + entry.tokens_out, entry.cost_usd)
-          on conflict (platform, workspace_id, user_id, period, starts_at) do update set
-            requests = usage_totals.requests + excluded.requests,
-            tokens = usage_totals.tokens + excluded.tokens,
-            usd = usage_totals.usd + excluded.usd;
-      end if;
-      results := results || 'settled'::text;
-    end loop;
-    return array_to_json(results);
-  end
-  $fn$`,
 ];
 
-const RESERVE_SQL = 'select switchboard_reserve($1, $2) as results';
-const SETTLE_SQL = 'select switchboard_settle($1, $2) as results';
+const QUOTA_SQL = 'select switchboard_quota($1, $2) as results';
 
-/** Most requests one call carries. */
+/** Most operations one statement carries. */
 const MAX_BATCH = 200;
+/**
+ * Statements in flight at once, each on its own connection: a workspace
+ * always goes through the same lane (its operations stay in order), and
+ * lanes run side by side while they touch different workspaces.
+ */
+export const QUOTA_LANES = 4;
 
-interface Waiting<I, O> {
-  input: I;
-  resolve: (output: O) => void;
+type Op = { kind: 'reserve'; request: ReserveRequest; topUp: boolean } | { kind: 'settle'; reservationId: string | null; entry: LedgerEntry };
+type OpResult = ReserveResult | boolean;
+
+interface Waiting {
+  lockKey: string;
+  op: Op;
+  resolve: (result: OpResult) => void;
   reject: (error: unknown) => void;
 }
 
 /**
- * Natural batching per lock key: a call goes out at once when none for its
- * workspace is in flight; those that arrive meanwhile wait and go together in
- * the next call, under one lock. An idle workspace pays no delay; a busy one
- * pays one lock hand-over per batch instead of one per reservation. A failed
- * batch is retried one by one, so one bad request fails alone.
+ * Natural batching over a few lanes: an operation goes out at once when its
+ * lane has no statement in flight; those that arrive meanwhile (of any
+ * workspace of that lane) go together in the next statement. An idle lane
+ * pays no delay; a busy one pays one round trip and one lock hand-over per
+ * batch instead of per reservation. A failed batch is retried one operation
+ * at a time, so one bad request fails alone.
  */
-class Batcher<I, O> {
-  readonly #keys = new Map<string, { busy: boolean; waiting: Array<Waiting<I, O>> }>();
+class Lanes {
+  readonly #lanes = Array.from({ length: QUOTA_LANES }, () => ({ busy: false, waiting: [] as Waiting[] }));
 
-  constructor(private readonly send: (key: string, inputs: I[]) => Promise<O[]>) {}
+  constructor(private readonly send: (keys: string[], ops: Op[]) => Promise<unknown[]>) {}
 
-  submit(key: string, input: I): Promise<O> {
-    let state = this.#keys.get(key);
-    if (state === undefined) {
-      state = { busy: false, waiting: [] };
-      this.#keys.set(key, state);
-    }
-    const result = new Promise<O>((resolve, reject) => state.waiting.push({ input, resolve, reject }));
-    if (!state.busy) void this.#drain(key, state);
+  submit(lockKey: string, op: Op): Promise<OpResult> {
+    const lane = this.#lanes[laneOf(lockKey)]!;
+    const result = new Promise<OpResult>((resolve, reject) => lane.waiting.push({ lockKey, op, resolve, reject }));
+    if (!lane.busy) void this.#drain(lane);
     return result;
   }
 
-  async #drain(key: string, state: { busy: boolean; waiting: Array<Waiting<I, O>> }): Promise<void> {
-    state.busy = true;
-    while (state.waiting.length > 0) {
-      const batch = state.waiting.splice(0, MAX_BATCH);
+  async #drain(lane: { busy: boolean; waiting: Waiting[] }): Promise<void> {
+    lane.busy = true;
+    while (lane.waiting.length > 0) {
+      const batch = lane.waiting.splice(0, MAX_BATCH);
       try {
-        const outputs = await this.send(key, batch.map((w) => w.input));
-        batch.forEach((w, i) => w.resolve(outputs[i]!));
+        const results = await this.send([...new Set(batch.map((w) => w.lockKey))], batch.map((w) => w.op));
+        batch.forEach((w, i) => settleWaiting(w, results[i]));
       } catch (error) {
         if (batch.length === 1) batch[0]!.reject(error);
         else {
           for (const w of batch) {
             try {
-              w.resolve((await this.send(key, [w.input]))[0]!);
+              settleWaiting(w, (await this.send([w.lockKey], [w.op]))[0]);
             } catch (single) {
               w.reject(single);
             }
@@ -228,50 +204,46 @@ class Batcher<I, O> {
         }
       }
     }
-    state.busy = false;
-    this.#keys.delete(key);
+    lane.busy = false;
   }
 }
 
-interface ReserveCall {
-  request: ReserveRequest;
-  topUp: boolean;
+function settleWaiting(w: Waiting, raw: unknown): void {
+  if (raw === undefined) {
+    w.reject(new Error('the quota statement returned fewer results than it was given'));
+    return;
+  }
+  if (w.op.kind === 'settle') w.resolve(raw === 'settled');
+  else w.resolve(toResult(w.op.request, raw as [LimitName | 'stale' | null, number | null, number | null]));
 }
 
-interface SettleCall {
-  reservationId: string | null;
-  entry: LedgerEntry;
+/** FNV-1a over the key: the same workspace, the same lane, in every process. */
+function laneOf(lockKey: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < lockKey.length; i++) hash = Math.imul(hash ^ lockKey.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % QUOTA_LANES;
 }
 
-/** reserve, topUp and the common settle, each one statement (batched per workspace under load). */
+/** reserve, topUp and the common settle, one statement each (many to a statement under load). */
 export function createPostgresQuota(run: <T>(fn: (db: Kysely<Database>) => Promise<T>) => Promise<T>) {
-  const reserves = new Batcher<ReserveCall, ReserveResult>(async (lockKey, calls) => {
-    const { rows } = await run((db) =>
-      db.executeQuery<{ results: Array<[LimitName | null, number | null, number | null]> }>(
-        CompiledQuery.raw(RESERVE_SQL, [lockKey, JSON.stringify(calls.map(reserveArgs))]),
-      ),
-    );
-    const results = rows[0]?.results ?? [];
-    return calls.map((call, i) => toResult(call.request, results[i]));
-  });
-  const settles = new Batcher<SettleCall, boolean>(async (lockKey, calls) => {
-    const entries = calls.map(({ reservationId, entry }) => {
-      const windows = utcWindows(entry.at);
-      return { reservationId, row: toLedgerRow(entry), dayStart: windows.dayStart, monthStart: windows.monthStart };
+  const lanes = new Lanes(async (keys, ops) => {
+    const payload = ops.map((op) => {
+      if (op.kind === 'reserve') return ['r', reserveArgs(op.request, op.topUp)];
+      const windows = utcWindows(op.entry.at);
+      return ['s', { reservationId: op.reservationId, row: toLedgerRow(op.entry), dayStart: windows.dayStart, monthStart: windows.monthStart }];
     });
-    const { rows } = await run((db) => db.executeQuery<{ results: string[] }>(CompiledQuery.raw(SETTLE_SQL, [lockKey, JSON.stringify(entries)])));
-    const results = rows[0]?.results ?? [];
-    return calls.map((_, i) => results[i] === 'settled');
+    const { rows } = await run((db) => db.executeQuery<{ results: unknown[] }>(CompiledQuery.raw(QUOTA_SQL, [keys, JSON.stringify(payload)])));
+    return rows[0]?.results ?? [];
   });
   return {
-    reserve: (lockKey: string, request: ReserveRequest, topUp: boolean) => reserves.submit(lockKey, { request, topUp }),
+    reserve: (lockKey: string, request: ReserveRequest, topUp: boolean) => lanes.submit(lockKey, { kind: 'reserve', request, topUp }) as Promise<ReserveResult>,
     /** false when the row exists and the caller must take the rare path. */
-    settle: (lockKey: string, reservationId: string | null, entry: LedgerEntry) => settles.submit(lockKey, { reservationId, entry }),
+    settle: (lockKey: string, reservationId: string | null, entry: LedgerEntry) => lanes.submit(lockKey, { kind: 'settle', reservationId, entry }) as Promise<boolean>,
   };
 }
 
 /** switchboard_reserve_one's arguments, in order. */
-function reserveArgs({ request, topUp }: ReserveCall): unknown[] {
+function reserveArgs(request: ReserveRequest, topUp: boolean): unknown[] {
   const { user, limits, estimate } = request;
   const now = request.now.getTime();
   const windows = utcWindows(request.now);
@@ -296,13 +268,15 @@ function reserveArgs({ request, topUp }: ReserveCall): unknown[] {
     limits.usdPerMonth ?? null,
     limits.serverUsdPerMonth ?? null,
     USD_SLACK,
+    // switchboard_quota checks it before switchboard_reserve_one; top-ups keep their reserve's limits.
+    topUp ? null : (request.limitsVersion ?? null),
   ];
 }
 
-function toResult(request: ReserveRequest, row: [LimitName | null, number | null, number | null] | undefined): ReserveResult {
-  if (row === undefined) throw new Error('the reservation batch returned fewer results than it was given');
+function toResult(request: ReserveRequest, row: [LimitName | 'stale' | null, number | null, number | null]): ReserveResult {
   const [limit, used, max] = row;
   if (limit === null) return { ok: true };
+  if (limit === 'stale') return { ok: false, stale: true };
   const refusal: Refusal = { ok: false, limit, used: Number(used), max: Number(max) };
   if (limit === 'concurrent-requests') return refusal;
   const windows = utcWindows(request.now);

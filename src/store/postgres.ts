@@ -28,6 +28,8 @@ export function createPostgresBackend(url: string, logger: Logger, schema?: stri
   const pool = new pg.Pool({
     connectionString: url,
     types,
+    // Names the bot's sessions in pg_stat_activity (per schema when a fleet shares a database); ?application_name= in the URL wins.
+    application_name: schema === undefined ? 'switchboard' : `switchboard/${schema}`,
     // Every pooled connection resolves our unqualified table names in the schema.
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   });

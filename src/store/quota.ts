@@ -1,4 +1,4 @@
-import type { EffectiveLimits, ReserveResult, UsageTotals } from './types.ts';
+import type { EffectiveLimits, QuotaRefusal, UsageTotals } from './types.ts';
 
 /** UTC windows as epoch milliseconds; each start is inclusive, each end exclusive. */
 export interface UsageWindows {
@@ -27,7 +27,7 @@ export interface UsageParts {
   live: UsageTotals;
 }
 
-export type Refusal = Extract<ReserveResult, { ok: false }>;
+export type Refusal = QuotaRefusal;
 
 /** Sums of doubles drift (0.1 + 0.2 > 0.3); a nano-dollar of slack keeps "exactly at the limit" allowed. */
 export const USD_SLACK = 1e-9;

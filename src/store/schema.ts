@@ -15,6 +15,8 @@ export interface Database {
     /** null = explicitly unlimited. */
     value: number | null;
   };
+  /** Raised on every change to a workspace's quota_limits (triggers, migration 14): cached limits are checked against it. */
+  quota_limit_versions: { platform: string; workspace_id: string; version: number };
   /** Quota tiers (migration 12): a Discord role or Slack user group with limits in quota_limits (subject_kind 'role'). */
   quota_tiers: { platform: string; workspace_id: string; role_id: string; label: string };
   reservations: {

@@ -35,6 +35,12 @@ export interface QuotaLimitSet {
   server: QuotaLimitValues;
   /** The tiers of the roles asked for that have limits, by role id (present only when role ids were given). */
   roles?: Record<string, QuotaLimitValues>;
+  /**
+   * The workspace's limits version when this set was read (every change to
+   * its limits raises it): limits computed from this set may be cached and
+   * passed to reserve with it (ReserveRequest.limitsVersion).
+   */
+  version?: number;
 }
 
 export interface UserKey {
@@ -69,19 +75,35 @@ export interface ReserveRequest {
   ttlMs: number;
   /** Process that holds it (crash clean-up, logs). */
   owner?: string;
+  /**
+   * The QuotaLimitSet.version `limits` were computed from. When given, reserve
+   * answers `{ ok: false, stale: true }` (and reserves nothing) if the
+   * workspace's limits changed since, so limits may be cached without ever
+   * being enforced stale. Top-ups ignore it (they keep the limits of their reserve).
+   */
+  limitsVersion?: number;
+}
+
+/** A refusal: which limit, the usage against it and when it resets. */
+export interface QuotaRefusal {
+  ok: false;
+  stale?: undefined;
+  limit: LimitName;
+  /** Usage against that limit, settled plus reserved, before this request. */
+  used: number;
+  max: number;
+  /** When the window resets (undefined for the concurrency cap). */
+  resetsAt?: Date;
 }
 
 export type ReserveResult =
   | { ok: true }
-  | {
-      ok: false;
-      limit: LimitName;
-      /** Usage against that limit, settled plus reserved, before this request. */
-      used: number;
-      max: number;
-      /** When the window resets (undefined for the concurrency cap). */
-      resetsAt?: Date;
-    };
+  /** The limits changed since limitsVersion: read them again and retry (nothing was reserved). */
+  | { ok: false; stale: true }
+  | QuotaRefusal;
+
+/** A top-up carries no limits version, so it is never stale. */
+export type TopUpResult = { ok: true } | QuotaRefusal;
 
 export type Outcome = 'ok' | 'error' | 'cancelled' | 'refused' | 'interrupted';
 
@@ -264,7 +286,7 @@ export interface Store extends FeedbackAndDashboardStore {
    * concurrency limits. A reservation that has expired or was released is
    * reserved again from scratch (with every check).
    */
-  topUp(request: ReserveRequest): Promise<ReserveResult>;
+  topUp(request: ReserveRequest): Promise<TopUpResult>;
   /**
    * Deletes the reservation (if still there) and the tracked answer, and writes
    * exactly one ledger row, in one transaction. Idempotent on requestId: a

@@ -119,6 +119,30 @@ function describeUpgrade(name: string, makeDatabase: MakeTestDatabase | undefine
       await store.recordAnswerMessages([record]);
       expect(await store.answerRecords('discord', 'c', ['m'])).toEqual([record]);
     });
+
+    it.skipIf(makeDatabase === undefined)('migration 14 (quota-limit-versions): limits set before it read version 0, every change after raises it, a rerun converges', async () => {
+      database = await makeDatabase!();
+      db = await raw(database);
+      await atVersion2(db);
+      await sql`insert into quota_limits (platform, workspace_id, subject_kind, user_id, limit_name, value)
+        values ('discord', 'g', 'default', '', 'requests-per-day', 5)`.execute(db);
+      const store = await database.open();
+      await store.migrate();
+      const migration = MIGRATIONS.find((m) => m.version === 14)!;
+      expect(migration.name).toBe('quota-limit-versions');
+      expect(await store.getQuotaLimitSet('discord', 'g', 'u')).toEqual({ user: {}, default: { 'requests-per-day': 5 }, server: {}, version: 0 });
+      // Run again: its triggers are replaced, not doubled (a new limit raises the version by exactly 1).
+      await db.transaction().execute((trx) => migration.up(trx));
+      await store.setQuotaLimit('discord', 'g', { kind: 'user', userId: 'u' }, 'tokens-per-day', 10);
+      const version = (await store.getQuotaLimitSet('discord', 'g', 'u')).version!;
+      expect(version).toBe(1);
+      // A reserve with the version read before the change is stale; with the current one it goes through.
+      const reserve = (limitsVersion: number) =>
+        store.reserve({ id: `r-${limitsVersion}`, user: { platform: 'discord', workspaceId: 'g', userId: 'u' }, channelId: 'c', limits: {}, estimate: { tokens: 1, usd: 0 },
+          now: new Date(), ttlMs: 60_000, limitsVersion });
+      expect(await reserve(0)).toEqual({ ok: false, stale: true });
+      expect(await reserve(1)).toEqual({ ok: true });
+    });
   });
 }
 

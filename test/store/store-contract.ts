@@ -207,13 +207,15 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
           user: { 'requests-per-day': 5, 'usd-per-month': null },
           default: { 'requests-per-day': 20 },
           server: { 'usd-per-month': 12.5 },
+          version: expect.any(Number),
         });
         expect(await store.getQuotaLimitSet('discord', 'guild-1', 'carol')).toEqual({
           user: {},
           default: { 'requests-per-day': 20 },
           server: { 'usd-per-month': 12.5 },
+          version: expect.any(Number),
         });
-        expect(await store.getQuotaLimitSet('slack', 'guild-1', 'alice')).toEqual({ user: {}, default: {}, server: {} });
+        expect(await store.getQuotaLimitSet('slack', 'guild-1', 'alice')).toEqual({ user: {}, default: {}, server: {}, version: 0 });
 
         await store.setQuotaLimit('discord', 'guild-1', user, 'requests-per-day', 7);
         await store.setQuotaLimit('discord', 'guild-1', user, 'usd-per-month', undefined);
@@ -250,14 +252,44 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
           default: { 'requests-per-day': 20 },
           server: {},
           roles: { 'r-staff': { 'usd-per-day': 5, 'requests-per-day': null } },
+          version: expect.any(Number),
         });
         // A user id that happens to equal a role id is not that role's tier, and the other way round.
-        expect(await store.getQuotaLimitSet('discord', 'guild-1', 'r-staff', [])).toEqual({ user: { 'usd-per-day': 1 }, default: { 'requests-per-day': 20 }, server: {}, roles: {} });
+        expect(await store.getQuotaLimitSet('discord', 'guild-1', 'r-staff', [])).toEqual({ user: { 'usd-per-day': 1 }, default: { 'requests-per-day': 20 }, server: {}, roles: {}, version: expect.any(Number) });
 
         await store.deleteQuotaTier('discord', 'guild-1', 'r-staff');
         expect(await store.getQuotaLimits('discord', 'guild-1', staff)).toEqual({});
         expect((await store.listQuotaTiers('discord', 'guild-1')).map((t) => t.label)).toEqual(['team leads']);
         expect(await store.listQuotaTiers('discord', 'guild-2')).toEqual([{ roleId: 'r-staff', label: 'other guild', limits: {} }]);
+      });
+      it('carry the workspace’s limits version, which every change to its limits (and only its) raises', async () => {
+        const versionOf = async (workspaceId: string, roleIds?: string[]) => (await store.getQuotaLimitSet('discord', workspaceId, 'alice', roleIds)).version!;
+        const seen = [await versionOf('guild-1')];
+        const changes: Array<() => Promise<void>> = [
+          () => store.setQuotaLimit('discord', 'guild-1', { kind: 'user', userId: 'alice' }, 'requests-per-day', 5),
+          // Setting the same limit again (an update, not an insert) is a change too.
+          () => store.setQuotaLimit('discord', 'guild-1', { kind: 'user', userId: 'alice' }, 'requests-per-day', 6),
+          () => store.setQuotaLimit('discord', 'guild-1', { kind: 'user', userId: 'bob' }, 'tokens-per-day', 10),
+          () => store.setQuotaLimit('discord', 'guild-1', { kind: 'role', roleId: 'r-staff' }, 'usd-per-day', 1),
+          () => store.setQuotaLimit('discord', 'guild-1', { kind: 'user', userId: 'alice' }, 'requests-per-day', undefined),
+          () => store.clearQuotaLimits('discord', 'guild-1', { kind: 'user', userId: 'bob' }),
+          () => store.deleteQuotaTier('discord', 'guild-1', 'r-staff'),
+        ];
+        for (const change of changes) {
+          await change();
+          const version = await versionOf('guild-1');
+          expect(seen).not.toContain(version);
+          seen.push(version);
+          // The read with roles carries the same version.
+          expect(await versionOf('guild-1', ['r-staff'])).toBe(version);
+        }
+        // Another workspace's changes leave it alone.
+        const before = await versionOf('guild-1');
+        const other = await versionOf('guild-2');
+        await store.setQuotaLimit('discord', 'guild-2', { kind: 'default' }, 'requests-per-day', 3);
+        await store.setQuotaLimit('slack', 'guild-1', { kind: 'default' }, 'requests-per-day', 3);
+        expect(await versionOf('guild-1')).toBe(before);
+        expect(await versionOf('guild-2')).not.toBe(other);
       });
     });
 
@@ -288,6 +320,25 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         expect(refused.ok === false && 'resetsAt' in refused).toBe(false);
         // Another user is not affected.
         expect((await store.reserve(request({ user: bob, limits }))).ok).toBe(true);
+      });
+
+      it('reserves nothing when the limits changed since the version it carries, and ignores the version on a top-up', async () => {
+        const { version } = await store.getQuotaLimitSet('discord', 'guild-1', 'alice');
+        const limits = { requestsPerDay: 1 };
+        const first = request({ limits, limitsVersion: version! });
+        expect(await store.reserve(first)).toEqual({ ok: true });
+        // Another process (or this one) changes a limit of the workspace: a reserve with the old version is told so and holds nothing.
+        await store.setQuotaLimit('discord', 'guild-1', { kind: 'default' }, 'tokens-per-day', 1e9);
+        expect(await store.reserve(request({ limits: {}, limitsVersion: version! }))).toEqual({ ok: false, stale: true });
+        expect((await store.usage('discord', 'guild-1', 'alice', NOW)).reserved.requests).toBe(1);
+        // With the current version the limits it carries are enforced as usual.
+        const current = (await store.getQuotaLimitSet('discord', 'guild-1', 'alice')).version!;
+        expect(await store.reserve(request({ limits, limitsVersion: current }))).toMatchObject({ ok: false, limit: 'requests-per-day' });
+        // A top-up keeps its reserve's limits: an old version is no reason to refuse it.
+        expect(await store.topUp({ ...first, estimate: { tokens: 500, usd: 0.02 } })).toEqual({ ok: true });
+        // Another workspace's change does not make this one's version stale.
+        await store.setQuotaLimit('discord', 'guild-2', { kind: 'default' }, 'tokens-per-day', 5);
+        expect(await store.reserve(request({ user: bob, limits: {}, limitsVersion: current }))).toEqual({ ok: true });
       });
 
       it('refuses requests-per-day counting settled rows and live reservations', async () => {
@@ -324,7 +375,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         const limits = { usdPerDay: 1 };
         const refused = await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.3 } }));
         expect(refused).toMatchObject({ ok: false, limit: 'usd-per-day', max: 1, resetsAt: NEXT_MIDNIGHT });
-        expect(refused.ok === false && refused.used).toBeCloseTo(0.75, 9);
+        expect(refused.ok === false && !refused.stale && refused.used).toBeCloseTo(0.75, 9);
         // Exactly reaching the limit is allowed (0.5 + 0.25 + 0.25 = 1).
         expect((await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.25 } }))).ok).toBe(true);
       });
@@ -336,7 +387,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         const limits = { usdPerDay: 10, usdPerMonth: 5 };
         const refused = await store.reserve(request({ limits, estimate: { tokens: 0, usd: 1.5 } }));
         expect(refused).toMatchObject({ ok: false, limit: 'usd-per-month', max: 5, resetsAt: NEXT_MONTH });
-        expect(refused.ok === false && refused.used).toBeCloseTo(4, 9);
+        expect(refused.ok === false && !refused.stale && refused.used).toBeCloseTo(4, 9);
         expect((await store.reserve(request({ limits, estimate: { tokens: 0, usd: 1 } }))).ok).toBe(true);
       });
 
@@ -353,7 +404,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
           max: 10,
           resetsAt: NEXT_MONTH,
         });
-        expect(refused.ok === false && refused.used).toBeCloseTo(9.5, 9);
+        expect(refused.ok === false && !refused.stale && refused.used).toBeCloseTo(9.5, 9);
         expect((await store.reserve(request({ limits, estimate: { tokens: 0, usd: 0.5 } }))).ok).toBe(true);
       });
 
@@ -379,7 +430,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         const limits: EffectiveLimits = { ...all };
         for (const [field, limit] of order) {
           const result = await store.reserve(request({ limits }));
-          expect(result.ok === false && result.limit).toBe(limit);
+          expect(result.ok === false && !result.stale && result.limit).toBe(limit);
           limits[field] = undefined;
         }
         expect((await store.reserve(request({ limits }))).ok).toBe(true);
@@ -411,7 +462,7 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
           request({ now: lastMs, limits: { usdPerMonth: 3.5 }, estimate: { tokens: 0, usd: 0.6 } }),
         );
         expect(monthRefusal).toMatchObject({ limit: 'usd-per-month', resetsAt: new Date('2024-03-01T00:00:00Z') });
-        expect(monthRefusal.ok === false && monthRefusal.used).toBeCloseTo(3, 9);
+        expect(monthRefusal.ok === false && !monthRefusal.stale && monthRefusal.used).toBeCloseTo(3, 9);
 
         // One millisecond later it is a new day and a new month.
         const march = new Date('2024-03-01T00:00:00.000Z');
@@ -496,6 +547,32 @@ export function describeStoreContract(name: string, makeDatabase: MakeTestDataba
         );
         expect(okCount(results)).toBe(10);
         expect((await other.usage('discord', 'guild-1', 'alice', NOW)).reserved.requests).toBe(10);
+      });
+
+      itShared('holds every user’s limit exactly when reserves and settles of many workspaces run at once on two instances', async () => {
+        // PostgreSQL carries these many to a statement, across workspaces, taking their locks in one order: no deadlock, nothing lost.
+        const other = await second();
+        const limits = { requestsPerDay: 3, maxConcurrent: null };
+        const users = Array.from({ length: 20 }, (_, w) => [0, 1].map((u) => ({ platform: 'discord', workspaceId: `ws-${w}`, userId: `u-${u}` })))
+          .flat();
+        const outcomes = await Promise.all(
+          users.flatMap((user, n) =>
+            Array.from({ length: 5 }, async (_, i) => {
+              const instance = (n + i) % 2 === 0 ? store : other;
+              const req = request({ user, limits });
+              const result = await instance.reserve(req);
+              if (result.ok) await instance.settle(req.id, entry({ requestId: req.id, platform: user.platform, workspaceId: user.workspaceId, userId: user.userId }));
+              return result.ok;
+            }),
+          ),
+        );
+        expect(outcomes.filter(Boolean)).toHaveLength(users.length * 3);
+        for (const user of users) {
+          const usage = await other.usage(user.platform, user.workspaceId, user.userId, NOW);
+          expect(usage.day.requests).toBe(3);
+          expect(usage.reserved.requests).toBe(0);
+        }
+        expect(await store.ledger({})).toHaveLength(users.length * 3);
       });
 
       it('holds the concurrency cap under simultaneous reserves', async () => {
