@@ -4,21 +4,21 @@
  * PostgreSQL schema, each serving one of three Discord shards (two guilds per
  * shard), all sending Discord REST through one `npm run discord:proxy`
  * process; two of them also serve Slack in HTTP mode behind a round-robin
- * balancer this file runs. 1,500 concurrent answers (750 Discord, 750 Slack)
- * over 100 channels and 500 users, three per user, with a daily request limit
- * of 2 for every fifth user, so exactly those users' third requests are
- * refused. Then the same work against one process (every shard, Slack
- * directly, no proxy) for the wall-time comparison.
+ * balancer (test/helpers/balancer.ts, the fleet test's too). 1,500 concurrent
+ * answers (750 Discord, 750 Slack) over 100 channels and 500 users, three per
+ * user, with a daily request limit of 2 for every fifth user, so exactly
+ * those users' third requests are refused. Then the same work against one
+ * process (every shard, Slack directly, no proxy) for the wall-time comparison.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { createStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
+import { startBalancer, type Balancer } from '../test/helpers/balancer.ts';
 import { entryArgs } from '../test/helpers/entry-point.ts';
 import { BENCH_API_KEY, BENCH_MODEL, type AnswerRecord, type ToParent } from './protocol.ts';
 import { percentile, round, table } from './stats.ts';
@@ -103,24 +103,6 @@ function spawnEntry(script: string, env: Record<string, string>, log: string): C
   return child;
 }
 
-/** The "load balancer": each POST to /slack/events goes to the next process in turn. */
-function startBalancer(ports: readonly number[]): Promise<Server> {
-  let next = 0;
-  const server = createServer((req, res) => {
-    const port = ports[next++ % ports.length]!;
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
-      res.writeHead(reply.statusCode ?? 502, reply.headers);
-      reply.pipe(res);
-    });
-    upstream.on('error', () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    req.pipe(upstream);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
 async function eventLoopP99(bot: Bot): Promise<number> {
   const text = await (await fetch(`${bot.metricsUrl}/metrics`)).text();
   const match = /^switchboard_nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
@@ -164,7 +146,7 @@ async function runOnce(
   }
 
   const children: ChildProcess[] = [];
-  let balancer: Server | undefined;
+  let balancer: Balancer | undefined;
   try {
     let discordApi = ready.discord.apiUrl;
     if (shape.proxy) {
@@ -212,8 +194,9 @@ async function runOnce(
     const slackPorts = bots.flatMap((b) => (b.slackPort === undefined ? [] : [b.slackPort]));
     let receiver = `http://127.0.0.1:${slackPorts[0]}/slack/events`;
     if (slackPorts.length > 1) {
-      balancer = await startBalancer(slackPorts);
-      receiver = `http://127.0.0.1:${(balancer.address() as { port: number }).port}/slack/events`;
+      // Round-robin only: no health checks, so the balancer adds no load of its own to the measurement.
+      balancer = await startBalancer(slackPorts.map((port) => ({ port })));
+      receiver = `${balancer.url}/slack/events`;
     }
     await fakes.request({ type: 'slack-receiver', url: receiver });
 
@@ -269,7 +252,7 @@ async function runOnce(
       ),
     };
   } finally {
-    balancer?.close();
+    await balancer?.close();
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
     await Promise.all(children.map((child) => (child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve)))));
     await store.close();
