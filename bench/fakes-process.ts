@@ -197,6 +197,7 @@ async function askDiscord(w: World, index: number, tag: string, timeoutMs: numbe
     new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs).unref()),
   ]);
   if (!interaction) return { platform: 'discord', tag, sentAt, correct: false, writes: 0 };
+  const ackedAt = wallMs();
   const p = progressOf(discordProgress, interaction.id);
   await waitDone(p, timeoutMs);
   discordProgress.delete(interaction.id);
@@ -204,6 +205,7 @@ async function askDiscord(w: World, index: number, tag: string, timeoutMs: numbe
     platform: 'discord',
     tag,
     sentAt,
+    ackedAt,
     firstTextAt: p.firstTextAt,
     finalAt: p.finalAt,
     correct: p.finalText?.startsWith(`${answerFor(tag)}\n\n`) ?? false,

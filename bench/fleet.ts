@@ -57,6 +57,10 @@ export interface FleetRun {
   reservationsPerSecond: number;
   finalP50Ms: number;
   finalP99Ms: number;
+  /** Discord: from the interaction to its acknowledgement (the fake's deadline is shape.ackDeadlineMs; Discord's is 3 s). */
+  ackP50Ms: number;
+  ackP99Ms: number;
+  ackMaxMs: number;
   /** Answered / refused / lost per platform. */
   byPlatform: Record<string, { answered: number; refused: number; lost: number }>;
 }
@@ -240,6 +244,7 @@ async function runOnce(
     }
     const done = records.filter((r) => r.finalAt !== undefined && !r.refused);
     const total = done.map((r) => r.finalAt! - r.sentAt);
+    const acks = records.flatMap((r) => (r.ackedAt === undefined ? [] : [r.ackedAt - r.sentAt]));
     return {
       processes: shape.processes,
       answers: records.length,
@@ -258,6 +263,9 @@ async function runOnce(
       reservationsPerSecond: (records.length / ran.elapsedMs) * 1000,
       finalP50Ms: percentile(total, 50),
       finalP99Ms: percentile(total, 99),
+      ackP50Ms: percentile(acks, 50),
+      ackP99Ms: percentile(acks, 99),
+      ackMaxMs: acks.length === 0 ? Number.NaN : Math.max(...acks),
       byPlatform: Object.fromEntries(
         (['discord', 'slack'] as const).map((platform) => {
           const mine = records.filter((r) => r.platform === platform);
@@ -308,6 +316,7 @@ export function fleetTable(result: FleetResult): string {
     Object.values(r.eventLoopP99Ms).map(ms).join(', '),
     String(round(r.reservationsPerSecond, 0)),
     `${ms(r.finalP50Ms)} / ${ms(r.finalP99Ms)}`,
+    `${ms(r.ackP50Ms)} / ${ms(r.ackP99Ms)} / ${ms(r.ackMaxMs)}`,
     `${round(r.wallMs / 1000, 1)} s`,
     Object.entries(r.byPlatform)
       .map(([platform, c]) => `${platform} ${c.answered}/${c.refused}/${c.lost}`)
@@ -317,7 +326,7 @@ export function fleetTable(result: FleetResult): string {
     r.answered === r.expectedAnswered && r.refused === r.expectedRefused && r.quotaMismatches === 0 && r.ledgerRows === r.answers && r.discord429s === 0;
   return [
     table([
-      ['1,500 answers, 100 channels, 500 users', 'answered / expected', 'refused / expected', 'ledger rows (quota check)', 'lost', '429s Discord / Slack', 'event-loop p99 per process', 'quota checks/s', 'final p50 / p99', 'wall', 'answered/refused/lost per platform'],
+      ['1,500 answers, 100 channels, 500 users', 'answered / expected', 'refused / expected', 'ledger rows (quota check)', 'lost', '429s Discord / Slack', 'event-loop p99 per process', 'quota checks/s', 'final p50 / p99', 'Discord ack p50 / p99 / max', 'wall', 'answered/refused/lost per platform'],
       row('fleet: 3 processes, 3 shards, proxy, balancer', result.fleet),
       row('one process', result.single),
     ]),

@@ -49,6 +49,8 @@ export interface AnswerRecord {
   tag: string;
   /** The fake delivered the command / mention. */
   sentAt: number;
+  /** Discord: the interaction was acknowledged (its first accepted callback). */
+  ackedAt?: number;
   /** First platform write that shows answer text. */
   firstTextAt?: number;
   /** The final message (with the footer) was delivered. */
