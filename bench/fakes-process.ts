@@ -3,6 +3,7 @@
  * test/fakes, plus the simulated users who send commands and mentions and
  * time what the platforms receive. Driven over IPC by bench/run.ts.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { shardOfGuild } from '../test/fakes/discord-gateway.ts';
 import { startFakeDiscord, type FakeDiscord, type FakeUser as DiscordUser, type RecordedDiscordRequest } from '../test/fakes/discord.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../test/fakes/openrouter.ts';
@@ -254,6 +255,9 @@ async function run(w: World, message: Extract<ToChild, { type: 'run' }>): Promis
     slackViolations: w.slack.violations.length,
   };
   const started = wallMs();
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const cpu = process.cpuUsage();
   const jobs: Array<() => Promise<AnswerRecord>> = [];
   for (let i = 0; i < message.discord; i++) jobs.push(() => askDiscord(w, i, `r${message.id}d${i}`, message.timeoutMs));
   for (let i = 0; i < message.slack; i++) jobs.push(() => askSlack(w, i, `r${message.id}s${i}`, message.timeoutMs));
@@ -264,7 +268,10 @@ async function run(w: World, message: Extract<ToChild, { type: 'run' }>): Promis
     records.push(...(await Promise.all(jobs.map((job) => job()))));
   }
   const elapsedMs = wallMs() - started;
-  send({ type: 'ran', id: message.id, records, ...counters(w, since), elapsedMs });
+  loop.disable();
+  const used = process.cpuUsage(cpu);
+  const fakes = { loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6, cpuMs: (used.user + used.system) / 1000 };
+  send({ type: 'ran', id: message.id, records, ...counters(w, since), elapsedMs, fakes });
 }
 
 process.on('message', (raw: ToChild) => {

@@ -61,6 +61,12 @@ export interface FleetRun {
   ackP50Ms: number;
   ackP99Ms: number;
   ackMaxMs: number;
+  /** Discord: message writes (edits, follow-ups) per answer, the deferral's placeholder not counted. */
+  discordWritesPerAnswer: number;
+  /** The fakes' process (every fake platform, one process): event-loop p99 / max and CPU seconds during the run. */
+  fakesLoopP99Ms: number;
+  fakesLoopMaxMs: number;
+  fakesCpuS: number;
   /** Answered / refused / lost per platform. */
   byPlatform: Record<string, { answered: number; refused: number; lost: number }>;
 }
@@ -266,6 +272,10 @@ async function runOnce(
       ackP50Ms: percentile(acks, 50),
       ackP99Ms: percentile(acks, 99),
       ackMaxMs: acks.length === 0 ? Number.NaN : Math.max(...acks),
+      discordWritesPerAnswer: mean(records.filter((r) => r.platform === 'discord' && !r.refused).map((r) => r.writes)),
+      fakesLoopP99Ms: ran.fakes?.loopP99Ms ?? Number.NaN,
+      fakesLoopMaxMs: ran.fakes?.loopMaxMs ?? Number.NaN,
+      fakesCpuS: (ran.fakes?.cpuMs ?? Number.NaN) / 1000,
       byPlatform: Object.fromEntries(
         (['discord', 'slack'] as const).map((platform) => {
           const mine = records.filter((r) => r.platform === platform);
@@ -303,6 +313,7 @@ export async function benchFleet(fakes: FleetFakes, ready: Ready, dir: string): 
   }
 }
 
+const mean = (values: number[]) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length);
 const ms = (v: number) => (Number.isFinite(v) ? `${round(v, 1)} ms` : 'n/a');
 
 export function fleetTable(result: FleetResult): string {
@@ -317,6 +328,8 @@ export function fleetTable(result: FleetResult): string {
     String(round(r.reservationsPerSecond, 0)),
     `${ms(r.finalP50Ms)} / ${ms(r.finalP99Ms)}`,
     `${ms(r.ackP50Ms)} / ${ms(r.ackP99Ms)} / ${ms(r.ackMaxMs)}`,
+    `${ms(r.fakesLoopP99Ms)} / ${ms(r.fakesLoopMaxMs)}, ${round(r.fakesCpuS, 1)} s CPU`,
+    String(round(r.discordWritesPerAnswer, 2)),
     `${round(r.wallMs / 1000, 1)} s`,
     Object.entries(r.byPlatform)
       .map(([platform, c]) => `${platform} ${c.answered}/${c.refused}/${c.lost}`)
@@ -326,7 +339,7 @@ export function fleetTable(result: FleetResult): string {
     r.answered === r.expectedAnswered && r.refused === r.expectedRefused && r.quotaMismatches === 0 && r.ledgerRows === r.answers && r.discord429s === 0;
   return [
     table([
-      ['1,500 answers, 100 channels, 500 users', 'answered / expected', 'refused / expected', 'ledger rows (quota check)', 'lost', '429s Discord / Slack', 'event-loop p99 per process', 'quota checks/s', 'final p50 / p99', 'Discord ack p50 / p99 / max', 'wall', 'answered/refused/lost per platform'],
+      ['1,500 answers, 100 channels, 500 users', 'answered / expected', 'refused / expected', 'ledger rows (quota check)', 'lost', '429s Discord / Slack', 'event-loop p99 per process', 'quota checks/s', 'final p50 / p99', 'Discord ack p50 / p99 / max', 'fakes process loop p99 / max, CPU', 'Discord writes per answer', 'wall', 'answered/refused/lost per platform'],
       row('fleet: 3 processes, 3 shards, proxy, balancer', result.fleet),
       row('one process', result.single),
     ]),

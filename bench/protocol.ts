@@ -94,4 +94,13 @@ export type ToParent =
     }
   | { type: 'shards'; ready: number }
   | { type: 'ok' }
-  | { type: 'ran'; id: number; records: AnswerRecord[]; discord: PlatformCounters; slack: PlatformCounters; elapsedMs: number };
+  | {
+      type: 'ran';
+      id: number;
+      records: AnswerRecord[];
+      discord: PlatformCounters;
+      slack: PlatformCounters;
+      elapsedMs: number;
+      /** The fakes' own process during the run: event-loop delay and CPU time (it serves every platform). */
+      fakes?: { loopP99Ms: number; loopMaxMs: number; cpuMs: number };
+    };

@@ -15,6 +15,7 @@
  * after the requests in flight.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { populateErrorResponse, populateSuccessfulResponse } from '@discordjs/proxy';
 // The ESM build, as @discordjs/proxy imports it: discord.js (CommonJS) re-exports
@@ -192,11 +193,15 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }).child({ component: 'discord-proxy' });
   const proxy = await startDiscordProxy(config, logger);
+  // One process carries every bot's Discord traffic: its event-loop delay tells whether it keeps up.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const address = proxy.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.DISCORD_PROXY_PORT;
   logger.info({ host: config.DISCORD_PROXY_HOST, port, upstream: config.DISCORD_PROXY_UPSTREAM }, 'discord proxy listening');
   const stop = (signal: string) => {
-    logger.info({ signal, responses: Object.fromEntries(proxy.responses) }, 'discord proxy stopping');
+    const eventLoopMs = { p99: Math.round(loop.percentile(99) / 1e4) / 100, max: Math.round(loop.max / 1e4) / 100 };
+    logger.info({ signal, responses: Object.fromEntries(proxy.responses), eventLoopMs }, 'discord proxy stopping');
     void proxy.close().then(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
