@@ -119,6 +119,7 @@ function createForwarder(queues: Record<'bot' | 'interactions', REST>, logger: L
       const value = req.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
+    let failure: { error: unknown } | undefined;
     try {
       const body = await readBody(req);
       const answer = await queues[kind === 'bot' ? 'bot' : 'interactions'].queueRequest({
@@ -134,14 +135,12 @@ function createForwarder(queues: Record<'bot' | 'interactions', REST>, logger: L
       });
       await populateSuccessfulResponse(res, answer);
     } catch (error) {
-      if (gone.signal.aborted) {
-        logger.debug({ method: req.method, route: kind }, 'discord proxy: the client gave up before the answer');
-        return;
-      }
-      if (!populateErrorResponse(res, error)) throw error;
-    } finally {
-      if (!res.writableEnded) res.end();
+      if (gone.signal.aborted) logger.debug({ method: req.method, route: kind }, 'discord proxy: the client gave up before the answer');
+      else if (!populateErrorResponse(res, error)) failure = { error };
     }
+    // Not Discord's answer: the caller answers 502 (the response must still be open for that).
+    if (failure) throw failure.error instanceof Error ? failure.error : new Error(String(failure.error));
+    if (!res.writableEnded) res.end();
   };
 }
 

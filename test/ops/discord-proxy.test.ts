@@ -99,7 +99,7 @@ describe('the Discord proxy and the global limit', () => {
     });
     let held = false;
     const heldRequest = bot.get(`/channels/${channels[0]}`).then(() => (held = true));
-    await expect.poll(() => fake.requests.filter((r) => r.status === 429).length).toBe(1);
+    await expect.poll(() => fake.requests.filter((r) => r.status === 429).length, { timeout: 10_000 }).toBe(1);
 
     const interactions = asks(40);
     await Promise.all(interactions.map((interaction, i) => answer(clients[i % 2] ?? client(api), interaction)));
@@ -143,7 +143,7 @@ describe('the Discord proxy and the global limit', () => {
       headers: { 'retry-after': '2.5', 'x-ratelimit-global': 'true', 'x-ratelimit-scope': 'global' },
     });
     const first = client(api).get(`/channels/${channels[0]}`);
-    await expect.poll(() => fake.requests.length).toBe(2);
+    await expect.poll(() => fake.requests.length, { timeout: 10_000 }).toBe(2);
     // A bot whose request timed out in the queue (its own timeout, shortened).
     const impatient = new REST({ api, timeout: 1000, retries: 0 }).setToken(fake.token);
     clients.push(impatient);
@@ -154,10 +154,24 @@ describe('the Discord proxy and the global limit', () => {
   });
 });
 
+describe('the Discord proxy when Discord cannot be reached', () => {
+  it('answers 502 with a JSON body, and stays up', async () => {
+    const closed = await startFakeDiscord();
+    const unreachable = closed.apiUrl;
+    await closed.close();
+    proxy = await startDiscordProxy(parseProxyEnv({ DISCORD_PROXY_PORT: '0', DISCORD_PROXY_UPSTREAM: unreachable }), logger);
+    const { port } = proxy.server.address() as { port: number };
+    const response = await fetch(`http://127.0.0.1:${port}/api/v10/channels/${channels[0]}`, { headers: { authorization: `Bot ${fake.token}` } });
+    expect(response.status).toBe(502);
+    expect(await response.json()).toEqual({ message: 'Switchboard discord proxy: upstream request failed', code: 0 });
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+});
+
 describe('the fake Discord holds clients to the global limit', () => {
   it('two processes without a proxy go over 50 requests a second: global 429s; interaction endpoints are never limited', async () => {
     const [a, b] = [client(fake.apiUrl), client(fake.apiUrl)];
-    await Promise.all(Array.from({ length: 80 }, (_, i) => (i % 2 ? a : b).get(`/channels/${channels[i % channels.length]}`)));
+    await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).get(`/channels/${channels[i % channels.length]}`)));
     const limited = fake.requests.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThan(0);
     expect(fake.violations.length).toBe(limited.length);
