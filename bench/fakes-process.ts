@@ -3,6 +3,7 @@
  * test/fakes, plus the simulated users who send commands and mentions and
  * time what the platforms receive. Driven over IPC by bench/run.ts.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { shardOfGuild } from '../test/fakes/discord-gateway.ts';
 import { startFakeDiscord, type FakeDiscord, type FakeUser as DiscordUser, type RecordedDiscordRequest } from '../test/fakes/discord.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../test/fakes/openrouter.ts';
@@ -197,6 +198,7 @@ async function askDiscord(w: World, index: number, tag: string, timeoutMs: numbe
     new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs).unref()),
   ]);
   if (!interaction) return { platform: 'discord', tag, sentAt, correct: false, writes: 0 };
+  const ackedAt = wallMs();
   const p = progressOf(discordProgress, interaction.id);
   await waitDone(p, timeoutMs);
   discordProgress.delete(interaction.id);
@@ -204,6 +206,7 @@ async function askDiscord(w: World, index: number, tag: string, timeoutMs: numbe
     platform: 'discord',
     tag,
     sentAt,
+    ackedAt,
     firstTextAt: p.firstTextAt,
     finalAt: p.finalAt,
     correct: p.finalText?.startsWith(`${answerFor(tag)}\n\n`) ?? false,
@@ -252,6 +255,9 @@ async function run(w: World, message: Extract<ToChild, { type: 'run' }>): Promis
     slackViolations: w.slack.violations.length,
   };
   const started = wallMs();
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const cpu = process.cpuUsage();
   const jobs: Array<() => Promise<AnswerRecord>> = [];
   for (let i = 0; i < message.discord; i++) jobs.push(() => askDiscord(w, i, `r${message.id}d${i}`, message.timeoutMs));
   for (let i = 0; i < message.slack; i++) jobs.push(() => askSlack(w, i, `r${message.id}s${i}`, message.timeoutMs));
@@ -262,7 +268,10 @@ async function run(w: World, message: Extract<ToChild, { type: 'run' }>): Promis
     records.push(...(await Promise.all(jobs.map((job) => job()))));
   }
   const elapsedMs = wallMs() - started;
-  send({ type: 'ran', id: message.id, records, ...counters(w, since), elapsedMs });
+  loop.disable();
+  const used = process.cpuUsage(cpu);
+  const fakes = { loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6, cpuMs: (used.user + used.system) / 1000 };
+  send({ type: 'ran', id: message.id, records, ...counters(w, since), elapsedMs, fakes });
 }
 
 process.on('message', (raw: ToChild) => {

@@ -49,6 +49,8 @@ export interface AnswerRecord {
   tag: string;
   /** The fake delivered the command / mention. */
   sentAt: number;
+  /** Discord: the interaction was acknowledged (its first accepted callback). */
+  ackedAt?: number;
   /** First platform write that shows answer text. */
   firstTextAt?: number;
   /** The final message (with the footer) was delivered. */
@@ -92,4 +94,13 @@ export type ToParent =
     }
   | { type: 'shards'; ready: number }
   | { type: 'ok' }
-  | { type: 'ran'; id: number; records: AnswerRecord[]; discord: PlatformCounters; slack: PlatformCounters; elapsedMs: number };
+  | {
+      type: 'ran';
+      id: number;
+      records: AnswerRecord[];
+      discord: PlatformCounters;
+      slack: PlatformCounters;
+      elapsedMs: number;
+      /** The fakes' own process during the run: event-loop delay and CPU time (it serves every platform). */
+      fakes?: { loopP99Ms: number; loopMaxMs: number; cpuMs: number };
+    };

@@ -34,6 +34,10 @@ const scaleOnly = scaleOnlyArg >= 0 ? Number(process.argv[scaleOnlyArg + 1]) : u
 const quotaOnly = process.argv.includes('--quota');
 /** `--fleet`: three processes, the Discord proxy and a Slack balancer on PostgreSQL (bench/fleet.ts), beside one process. */
 const fleetOnly = process.argv.includes('--fleet');
+/** `--ack-deadline=MS`: the fake Discord's acknowledgement deadline for --fleet (Discord's is 3000). */
+const ackDeadlineMs = Number(/^--ack-deadline=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--ack-deadline=')) ?? '')?.[1] ?? FLEET_SHAPE.ackDeadlineMs);
+/** `--keep-logs`: leave the processes' logs in the temporary directory (named at the end). */
+const keepLogs = process.argv.includes('--keep-logs');
 /** `--attachments-only`: the attachments section alone, its figures merged into bench/results.json. */
 const attachmentsOnly = process.argv.includes('--attachments-only');
 const ATTACHMENT_SAMPLES = quick ? 10 : 30;
@@ -422,13 +426,13 @@ async function main(): Promise<void> {
         users: FLEET_SHAPE.users,
         upstream: UPSTREAM,
         shards: FLEET_SHAPE.shards,
-        ackDeadlineMs: FLEET_SHAPE.ackDeadlineMs,
+        ackDeadlineMs,
       });
       const fleet = await benchFleet(fakes, ready, dir);
       process.stdout.write(`${fleetTable(fleet)}\n`);
       writeFileSync(
         join(here, 'fleet-results.json'),
-        `${JSON.stringify({ date: new Date().toISOString(), node: process.version, upstream: UPSTREAM, shape: FLEET_SHAPE, durationS: round((Date.now() - began) / 1000, 1), ...fleet }, null, 2)}\n`,
+        `${JSON.stringify({ date: new Date().toISOString(), node: process.version, upstream: UPSTREAM, shape: { ...FLEET_SHAPE, ackDeadlineMs }, durationS: round((Date.now() - began) / 1000, 1), ...fleet }, null, 2)}\n`,
       );
       process.stderr.write(`bench: done in ${round((Date.now() - began) / 1000, 1)} s; wrote bench/fleet-results.json\n`);
       return;
@@ -494,7 +498,8 @@ async function main(): Promise<void> {
   } finally {
     await bot?.stop();
     child.send({ type: 'exit' } satisfies ToChild);
-    rmSync(dir, { recursive: true, force: true });
+    if (keepLogs) process.stderr.write(`bench: logs kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

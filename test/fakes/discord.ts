@@ -1,10 +1,12 @@
 /**
  * A fake Discord on 127.0.0.1 for driving the real discord.js: REST under
  * /api/v10 and a Gateway WebSocket on the same port. It enforces Discord's
- * rules (2000 characters, about 5 sends/edits per 5 s per channel, 15-minute
- * interaction tokens on a clock the test controls, the 3 s acknowledgement,
- * allowed_mentions on every bot message) and records each breach in
- * `violations`; tests assert there are none unless they provoke one.
+ * rules (2000 characters, about 5 sends/edits per 5 s per channel, the global
+ * 50 requests a second per bot token — per address without one — from which
+ * interaction endpoints are exempt, 15-minute interaction tokens on a clock
+ * the test controls, the 3 s acknowledgement, allowed_mentions on every bot
+ * message) and records each breach in `violations`; tests assert there are
+ * none unless they provoke one.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -43,6 +45,11 @@ export interface FakeDiscordOptions {
   rateLimit?: { count: number; windowMs: number };
   /** Real ms an interaction has to be acknowledged (default 3000). */
   ackDeadlineMs?: number;
+  /**
+   * Requests a second per bot token (per address without one), in real time
+   * (default 50, Discord's global limit); interaction endpoints do not count.
+   */
+  globalPerSecond?: number;
   /** Virtual ms an interaction token stays valid (default 15 minutes). */
   tokenLifetimeMs?: number;
 }
@@ -69,6 +76,11 @@ export interface FailureRule {
   headers?: Record<string, string>;
   /** How many requests to fail (default 1). */
   times?: number;
+  /**
+   * The request takes effect first and only its answer is replaced (a
+   * response lost on the way back: the client cannot tell whether it landed).
+   */
+  applied?: boolean;
 }
 
 export type OptionValues = Record<string, string | number | boolean>;
@@ -128,6 +140,7 @@ export class FakeDiscord {
   readonly #extraUsers = new Map<string, FakeUser>();
   readonly #messages = new Map<string, FakeMessage>();
   readonly #interactions = new Map<string, FakeInteraction>();
+  readonly #interactionsByToken = new Map<string, FakeInteraction>();
   readonly #commands = new Map<string, RegisteredCommand[]>();
   readonly #sends = new Map<string, number[]>();
   readonly #rules: FailureRule[] = [];
@@ -138,6 +151,9 @@ export class FakeDiscord {
   readonly #rate: { count: number; windowMs: number };
   readonly #ackDeadlineMs: number;
   readonly #tokenLifetimeMs: number;
+  readonly #globalPerSecond: number;
+  /** The global limit's token buckets, per bot token or address: tokens left and when counted. */
+  readonly #global = new Map<string, { tokens: number; at: number }>();
   readonly #server = createServer((req, res) => void this.#handle(req, res));
   readonly gateway: FakeGateway;
   #port = 0;
@@ -148,6 +164,7 @@ export class FakeDiscord {
     this.#rate = options.rateLimit ?? { count: 5, windowMs: 5000 };
     this.#ackDeadlineMs = options.ackDeadlineMs ?? 3000;
     this.#tokenLifetimeMs = options.tokenLifetimeMs ?? 15 * 60_000;
+    this.#globalPerSecond = options.globalPerSecond ?? 50;
     this.snowflakes = new Snowflakes(() => this.clock.now());
     const id = () => this.snowflakes.next();
     this.applicationId = id();
@@ -393,10 +410,16 @@ export class FakeDiscord {
 
   /** A user runs a slash command; resolves once the bot acknowledged it. */
   async runCommand(input: CommandInput): Promise<FakeInteraction> {
+    const interaction = this.startCommand(input);
+    await interaction.ack;
+    return interaction;
+  }
+
+  /** A user runs a slash command; returns the interaction at once (its `ack` resolves when acknowledged). */
+  startCommand(input: CommandInput): FakeInteraction {
     const interaction = this.#newInteraction(2, input.user, input.channelId, input.name);
     const data = this.#commandData(input, undefined);
     this.gateway.dispatch('INTERACTION_CREATE', this.#interactionJson(interaction, data));
-    await interaction.ack;
     return interaction;
   }
 
@@ -430,7 +453,7 @@ export class FakeDiscord {
   /** The interaction a webhook path (`/webhooks/{app}/{token}/...`) belongs to. */
   interactionOfPath(path: string): FakeInteraction | undefined {
     const token = /^\/webhooks\/\d+\/([^/]+)/.exec(path)?.[1];
-    return [...this.#interactions.values()].find((i) => i.token === token);
+    return token === undefined ? undefined : this.#interactionsByToken.get(token);
   }
 
   /** Messages an interaction produced (its original response and follow-ups), oldest first. */
@@ -605,6 +628,7 @@ export class FakeDiscord {
       resolveAck,
     };
     this.#interactions.set(interaction.id, interaction);
+    this.#interactionsByToken.set(interaction.token, interaction);
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (interaction.ackType === undefined) {
@@ -724,10 +748,19 @@ export class FakeDiscord {
     let payload: unknown;
     let headers: Record<string, string> = {};
     try {
+      this.#spendGlobal(method, path, req.headers.authorization);
       const rule = this.#rules.find((r) => (r.method === undefined || r.method === method) && r.path.test(path));
       if (rule) {
         rule.times = (rule.times ?? 1) - 1;
         if (rule.times <= 0) this.#rules.splice(this.#rules.indexOf(rule), 1);
+        if (rule.applied) {
+          try {
+            this.#pendingFiles = files;
+            this.#route(method, path, url.searchParams, body, req.headers.authorization);
+          } catch {
+            // The injected answer replaces whatever Discord said.
+          }
+        }
         throw new RestError({ status: rule.status, body: rule.body ?? { code: 0, message: 'injected failure' }, headers: rule.headers });
       }
       this.#pendingFiles = files;
@@ -983,6 +1016,37 @@ export class FakeDiscord {
     return /@(everyone|here)\b/.test(content) && (!allowed || (allowed.parse ?? []).includes('everyone'));
   }
 
+  /**
+   * Discord's global limit: 50 requests a second per bot token, or per
+   * address for requests without one, as a bucket of 50 that refills at 50 a
+   * second (real time, as the clients' own limiters count). Interaction
+   * endpoints (the callback, and webhooks with an interaction's token) are
+   * exempt. A 429 here is global: X-RateLimit-Global, scope "global".
+   */
+  #spendGlobal(method: string, path: string, authorization: string | undefined): void {
+    if (/^\/interactions\/\d+\/[^/]+\/callback$/.test(path)) return;
+    const webhookToken = /^\/webhooks\/\d+\/([^/]+)/.exec(path)?.[1];
+    if (webhookToken !== undefined && this.#interactionsByToken.has(webhookToken)) return;
+    const key = authorization ?? 'address 127.0.0.1';
+    const now = Date.now();
+    const rate = this.#globalPerSecond;
+    const bucket = this.#global.get(key) ?? { tokens: rate, at: now };
+    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    this.#global.set(key, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return;
+    }
+    const retryAfter = (1 - bucket.tokens) / rate;
+    this.violation(`${method} ${path}: over the global limit of ${rate} requests a second`);
+    throw new RestError({
+      status: 429,
+      body: { message: 'You are being rate limited.', retry_after: Number(retryAfter.toFixed(3)), global: true },
+      headers: { 'retry-after': retryAfter.toFixed(3), 'x-ratelimit-global': 'true', 'x-ratelimit-scope': 'global' },
+    });
+  }
+
   /** The per-channel send/edit budget. */
   #spend(channelId: string, where: string): void {
     const now = this.clock.now();
@@ -1051,7 +1115,7 @@ export class FakeDiscord {
 
   #interactionByToken(applicationId: string, token: string): FakeInteraction {
     if (applicationId !== this.applicationId) throw new RestError(httpError(404, 10015, 'Unknown Webhook'));
-    const interaction = [...this.#interactions.values()].find((i) => i.token === token);
+    const interaction = this.#interactionsByToken.get(token);
     if (!interaction) throw new RestError(httpError(404, 10015, 'Unknown Webhook'));
     return interaction;
   }

@@ -6,6 +6,7 @@
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import type { InboundPort } from '../../core/inbound.ts';
 import { truncate } from '../../util/text.ts';
+import { acknowledgeOnce } from './acknowledge.ts';
 import { placeOfInteraction } from './answer-thread.ts';
 import { answerSurface, isManager, userOf, type DiscordContext } from './context.ts';
 import { MAX_MESSAGE_LENGTH, NO_MENTIONS } from './limits.ts';
@@ -70,13 +71,15 @@ class ButtonResponder {
     clearTimeout(this.#fallback);
     this.#kind = kind;
     const { interaction } = this;
+    const logger = this.ctx.logger;
     if (kind === 'reply' && reply) {
-      this.#ack = interaction.reply({ content: reply.content, flags: reply.ephemeral ? MessageFlags.Ephemeral : undefined, allowedMentions: NO_MENTIONS });
+      const flags = reply.ephemeral ? MessageFlags.Ephemeral : undefined;
+      this.#ack = acknowledgeOnce(interaction, 'replied', () => interaction.reply({ content: reply.content, flags, allowedMentions: NO_MENTIONS }), { ephemeral: reply.ephemeral, logger });
     } else if (kind === 'deferred') {
-      this.#ack = interaction.deferReply();
+      this.#ack = acknowledgeOnce(interaction, 'deferred', () => interaction.deferReply(), { ephemeral: false, logger });
       this.#replier = new InteractionReplier(this.ctx, interaction, false, () => (this.#surface?.postedIds.length ?? 0) > 0);
     } else {
-      this.#ack = interaction.deferUpdate();
+      this.#ack = acknowledgeOnce(interaction, 'deferred', () => interaction.deferUpdate(), { ephemeral: false, logger });
     }
     return this.#ack;
   }

@@ -7,6 +7,7 @@ import { discordRoles, roleIdsOf } from './roles.ts';
 import { ApplicationCommandOptionType, MessageFlags, type ChatInputCommandInteraction, type CommandInteractionOption, type Interaction } from 'discord.js';
 import { wantsPrivateAnswer, type CommandUser } from '../../core/commands.ts';
 import type { InboundPort } from '../../core/inbound.ts';
+import { acknowledgeOnce } from './acknowledge.ts';
 import { optionAttachments } from './attachments.ts';
 import { answerConversation, commandConversation, promptOf, type CommandConversation } from './answer-thread.ts';
 import { handleAutocomplete } from './autocomplete.ts';
@@ -53,9 +54,10 @@ async function handleCommand(ctx: DiscordContext, interaction: ChatInputCommandI
   const options = optionValues(interaction.options.data);
   // `/ask private:true`: an ephemeral answer, wherever it is asked.
   const privately = streams && wantsPrivateAnswer(command, options);
-  await interaction.deferReply(streams && !privately ? {} : { flags: MessageFlags.Ephemeral });
+  const ephemeral = !streams || privately;
+  await acknowledgeOnce(interaction, 'deferred', () => interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {}), { ephemeral, logger: ctx.logger });
   let surface: DiscordAnswerSurface | undefined;
-  const replier = new InteractionReplier(ctx, interaction, !streams || privately, () => (surface?.postedIds.length ?? 0) > 0);
+  const replier = new InteractionReplier(ctx, interaction, ephemeral, () => (surface?.postedIds.length ?? 0) > 0);
   const where: (Conversation & Partial<CommandConversation>) | undefined = streams
     ? await answerConversation(ctx, interaction, replier, promptOf(command, options), receivedAt, privately)
     : commandConversation(interaction);
