@@ -405,7 +405,8 @@ describe.skipIf(!PG_URL)('two bot processes on one PostgreSQL', () => {
 
       // 2.3 Wait for GET /healthz 200: the balancer sends to it again, and its shard's guild is answered again, by it.
       // (Asked in another channel than the one the old process wrote to until it stopped: the new process cannot know
-      // those writes, so its first ones there may exceed Discord's per-channel limit and wait in the proxy.)
+      // those writes, and its answer's edits go by the interaction's token, which the proxy buckets per token, while the
+      // fake Discord counts them against the channel's 5 writes in 5 s, so they could exceed it there.)
       await healthy(next);
       await waitFor(() => balancer.up()[index] === true, `the balancer to take ${bot.name} back`);
       await waitFor(() => discord.gateway.readyShards === 2, 'both shards identified');
