@@ -193,7 +193,8 @@ describe('answer pipeline', () => {
     expect(h.lastReply()).toContain('daily request limit: 3 used of 3');
     const rows = await app.core.store.ledger({});
     expect(rows.filter((r) => r.outcome === 'ok').map((r) => r.costUsd)).toEqual([0, 0, 0]);
-    expect(rows.map((r) => r.outcome)).toEqual(['refused', 'ok', 'ok', 'ok', 'refused']);
+    // Rows by time: a refusal may be written before an earlier answer's settle lands, so order is not asserted.
+    expect(rows.map((r) => r.outcome).sort()).toEqual(['ok', 'ok', 'ok', 'refused', 'refused']);
   });
 
   it('trims old turns to fit a small context and says so in the footer', async () => {

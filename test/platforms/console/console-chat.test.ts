@@ -67,7 +67,8 @@ describe('terminal chat', () => {
     expect(out).toMatch(/You have reached your daily request limit: 2 used of 2.*It resets \d{4}-\d\d-\d\d 00:00 UTC \(in /);
     expect(out).toContain('Requests today: 2 of 2 (0 left)');
     const ledger = await app.core.store.ledger({});
-    expect(ledger.map((row) => row.outcome)).toEqual(['ok', 'ok', 'refused']);
+    // Rows by time: the refusal may be written before the second answer's settle lands, so order is not asserted.
+    expect(ledger.map((row) => row.outcome).sort()).toEqual(['ok', 'ok', 'refused']);
   });
 
   it('shows an upstream error clearly and keeps going', async () => {
