@@ -197,6 +197,7 @@ const schema = z.object({
   INSTANCE_HEARTBEAT_MS: positiveInt(10_000),
   DISCORD_TOKEN: optionalString,
   DISCORD_API_URL: url(),
+  DISCORD_INTERACTIONS_API_URL: url(),
   DISCORD_GUILD_ID: optionalString.refine((v) => v === undefined || /^\d{5,25}$/.test(v), 'must be a numeric guild id'),
   SLACK_BOT_TOKEN: optionalString,
   SLACK_APP_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xapp-'), 'must be an app-level token starting with xapp-'),
@@ -318,6 +319,12 @@ export interface Config {
     token: string;
     /** REST base, e.g. an @discordjs/proxy or a test fake; discord.js's default when unset. */
     apiUrl?: string;
+    /**
+     * Where interaction acknowledgements go instead of apiUrl (a fleet's proxy):
+     * Discord's own API. They share no bucket with any other request or process,
+     * and Discord allows 3 s for them, so a hop through a busy proxy only costs.
+     */
+    interactionsApiUrl?: string;
     /** Register commands to this guild only (instant) instead of globally. */
     guildId?: string;
     /**
@@ -476,6 +483,7 @@ function toConfig(e: Parsed): Config {
       ? {
           token: e.DISCORD_TOKEN,
           apiUrl: e.DISCORD_API_URL,
+          interactionsApiUrl: e.DISCORD_INTERACTIONS_API_URL,
           guildId: e.DISCORD_GUILD_ID,
           ...(e.SHARD_COUNT === undefined
             ? {}

@@ -4,7 +4,7 @@
  * AdapterHost (the only part of the core an adapter sees).
  */
 import { once } from 'node:events';
-import { Client, Events, GatewayIntentBits, Partials, RESTEvents, Routes, Status, type RateLimitData } from 'discord.js';
+import { Client, DefaultRestOptions, Events, GatewayIntentBits, Partials, RESTEvents, Routes, Status, type RateLimitData, type RESTOptions } from 'discord.js';
 import type { Config } from '../../config.ts';
 import type { AdapterHost } from '../../core/host.ts';
 import type { ChatAdapter, Clock } from '../../core/types.ts';
@@ -50,13 +50,39 @@ export function rejectOnRateLimit(data: RateLimitData): boolean {
   return !data.global && data.method.toUpperCase() !== 'GET' && MESSAGE_WRITE.test(data.route);
 }
 
+/** Interaction endpoints: the acknowledgement, and the answer's edits and follow-ups by the interaction's token. */
+const INTERACTION_ROUTE = /^\/v\d+\/(interactions\/\d+\/[^/?]+\/callback|webhooks\/\d+\/[^/?]+)(\/|\?|$)/;
+
+/**
+ * discord.js's requests, with the interaction endpoints sent to `direct`
+ * instead of `api` (a fleet's proxy). They carry no bot token and Discord
+ * counts them outside the bot's global limit and every bucket another
+ * request shares (per interaction token); only the process that received an
+ * interaction ever writes to it; and Discord allows 3 s for the
+ * acknowledgement. A shared proxy has nothing to coordinate there: the hop
+ * only adds its queue to the 3 s and to every streamed edit.
+ */
+export function directInteractions(api: string, direct: string): NonNullable<Partial<RESTOptions>['makeRequest']> {
+  const from = api.replace(/\/+$/, '');
+  const to = direct.replace(/\/+$/, '');
+  return (url, init) => {
+    const route = url.startsWith(from) ? url.slice(from.length) : undefined;
+    const tokenless = !new Headers(init.headers).has('authorization');
+    return DefaultRestOptions.makeRequest(route !== undefined && tokenless && INTERACTION_ROUTE.test(route) ? to + route : url, init);
+  };
+}
+
 function createClient(config: DiscordAdapterConfig): Client {
   return new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
     // DM channels are not cached until a message arrives in one.
     partials: [Partials.Channel, Partials.Message],
     allowedMentions: { parse: [] },
-    rest: { ...(config.apiUrl ? { api: config.apiUrl } : {}), rejectOnRateLimit },
+    rest: {
+      ...(config.apiUrl ? { api: config.apiUrl } : {}),
+      rejectOnRateLimit,
+      ...(config.interactionsApiUrl ? { makeRequest: directInteractions(config.apiUrl ?? DefaultRestOptions.api, config.interactionsApiUrl) } : {}),
+    },
     // SHARD_COUNT/SHARD_IDS: this process serves only its own shards.
     ...(config.shardCount !== undefined ? { shards: config.shardIds, shardCount: config.shardCount } : {}),
   });

@@ -70,17 +70,24 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const clock = createScaledClock(options.scale);
   const fake = await startFakeDiscord({ clock, ...options.fake });
   options.setup?.(fake);
-  const app = await startTestApp({
-    clock,
-    env: {
-      DISCORD_TOKEN: fake.token,
-      DISCORD_API_URL: fake.apiUrl,
-      ...(options.global ? {} : { DISCORD_GUILD_ID: fake.guildId }),
-      QUOTA_MAX_CONCURRENT: '5',
-      ALLOW_DMS: 'true',
-      ...options.env,
-    },
-  });
+  let app: Awaited<ReturnType<typeof startTestApp>>;
+  try {
+    app = await startTestApp({
+      clock,
+      env: {
+        DISCORD_TOKEN: fake.token,
+        DISCORD_API_URL: fake.apiUrl,
+        ...(options.global ? {} : { DISCORD_GUILD_ID: fake.guildId }),
+        QUOTA_MAX_CONCURRENT: '5',
+        ALLOW_DMS: 'true',
+        ...options.env,
+      },
+    });
+  } catch (error) {
+    // A configuration the app refuses: nothing of the harness stays open.
+    await fake.close();
+    throw error;
+  }
   const adapters: DiscordAdapter[] = [];
   const newAdapter = () => {
     const adapter = createDiscordAdapter(app.config.discord!, app.core.host, { drainMs: 2000 });
