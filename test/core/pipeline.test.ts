@@ -4,17 +4,11 @@ import { createFakeSurface } from '../fakes/fake-surface.ts';
 import { modelEntry } from '../fakes/openrouter.ts';
 import { createHarness } from '../helpers/invocation.ts';
 import { startTestApp, TEST_API_KEY, type TestApp } from '../helpers/test-app.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ada = { id: 'u1', name: 'Ada' };
 const admin = { id: 'u9', name: 'Grace', admin: true };
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('answer pipeline', () => {
   let app: TestApp;

@@ -12,14 +12,8 @@ import { ANSWER_RECORD_RETENTION_MS, INTERRUPTED_NOTE, interruptedText, pruneAns
 import { systemClock, type ChatAdapter, type Clock, type MessageSurface, type NativeStream } from '../../src/core/types.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startTestApp, TEST_API_KEY, type TestApp } from '../helpers/test-app.ts';
+import { waitFor } from '../helpers/wait.ts';
 
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** One channel's messages; every post gets a ref naming the message (a native stream's once it has text). */
 function createSurface(name: string, options: { native?: boolean } = {}) {

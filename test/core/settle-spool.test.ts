@@ -16,6 +16,7 @@ import type { LedgerEntry, Store } from '../../src/store/types.ts';
 import { silentLogger } from '../store/harness.ts';
 import { postgresTestUrl } from '../helpers/postgres.ts';
 import { startTestApp, type TestApp } from '../helpers/test-app.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const PG_URL = postgresTestUrl('the settle spool on PostgreSQL');
 
@@ -50,13 +51,6 @@ function ledgerEntry(requestId: string, over: Partial<LedgerEntry> = {}): Ledger
   };
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('settle spool', () => {
   let dir: string;

@@ -22,6 +22,7 @@ import { startFakeDiscord, type FakeChannel, type FakeDiscord } from '../fakes/d
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
 import { silentLogger } from '../store/harness.ts';
+import { waitFor as poll, type Check } from '../helpers/wait.ts';
 
 const KEY = 'sk-or-v1-crash-test-0123456789';
 const SLACK_CHANNEL = 'C0GENERAL';
@@ -30,15 +31,7 @@ const HELD_USER = 'U0HELD';
 const SLACK_USERS = [HELD_USER, 'U0ANN', 'U0BEN', 'U0CAT'];
 const MAX_CONCURRENT = 10;
 
-async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const waitFor = <T>(check: Check<T>, what: string, timeoutMs = 15_000): Promise<T> => poll(check, what, timeoutMs, 25);
 
 interface Database {
   url: string;

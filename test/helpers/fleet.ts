@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:net';
 import { spawnEntry, type BotProcess } from './entry-point.ts';
+import { waitFor as poll, type Check } from './wait.ts';
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -15,19 +16,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Polls (real time) until check returns a truthy value. */
-export async function waitFor<T>(
-  check: () => T | undefined | false | null | Promise<T | undefined | false | null>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** Polls (real time, every 25 ms, 10 s by default) until check returns a truthy value. */
+export function waitFor<T>(check: Check<T>, what: string, timeoutMs = 10_000): Promise<T> {
+  return poll(check, what, timeoutMs, 25);
 }
 
 /** One line of a Procfile, running: its script, its environment and the process now serving it. */

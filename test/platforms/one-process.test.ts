@@ -10,18 +10,11 @@ import { spawnBot, type BotProcess } from '../helpers/entry-point.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord.ts';
 import { startFakeOpenRouter, type FakeOpenRouter } from '../fakes/openrouter.ts';
 import { startFakeSlack, type FakeSlack } from '../fakes/slack.ts';
+import { waitFor as poll, type Check } from '../helpers/wait.ts';
 
 const KEY = 'sk-or-v1-one-process-0123456789';
 
-async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = <T>(check: Check<T>, what: string, timeoutMs = 15_000): Promise<T> => poll(check, what, timeoutMs, 20);
 
 describe('npm start with Discord and Slack in one process', () => {
   let dir: string;

@@ -22,6 +22,8 @@ import type { FakeMessage as SlackMessage } from '../../fakes/slack.ts';
 import { startTestApp, type TestApp } from '../../helpers/test-app.ts';
 import { answerText, hasFooter, startHarness as startDiscord, type Harness as DiscordHarness } from '../discord/harness.ts';
 import { ALICE, CHANNEL, startHarness as startSlack, type Harness as SlackHarness } from '../slack/harness.ts';
+import { waitFor } from '../../helpers/wait.ts';
+export { waitFor };
 
 export type OptionValues = Record<string, string | number | boolean>;
 
@@ -82,16 +84,6 @@ export interface PlatformDriver {
 
 const SHOWN_TIMEOUT_MS = 5000;
 
-/** Polls (real time, 5 ms) until `check` gives a truthy value. */
-export async function waitFor<T>(check: () => T | undefined | false | null | Promise<T | undefined | false | null>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** A promise resolved by `hit(value)`, or with undefined after the deadline (so a failing case ends instead of hanging). */
 function watch(): { promise: Promise<string | undefined>; hit(value: string): void; done(): boolean } {

@@ -6,6 +6,7 @@ import type { Clock } from '../../../src/core/types.ts';
 import { createDiscordAdapter, type DiscordAdapter } from '../../../src/platforms/discord/adapter.ts';
 import { startFakeDiscord, type FakeDiscord, type FakeDiscordOptions, type FakeMessage } from '../../fakes/discord.ts';
 import { startTestApp, type TestApp } from '../../helpers/test-app.ts';
+export { waitFor } from '../../helpers/wait.ts';
 
 /**
  * Virtual time running `scale` times faster than real time, plus jumps:
@@ -116,16 +117,6 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 }
 
-/** Polls (every 5 ms, real time) until `predicate` holds. */
-export async function waitFor<T>(predicate: () => T | undefined | false | Promise<T | undefined | false>, what = 'condition', timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** The bot's public messages in a channel after (and including) a given one. */
 export function botMessagesSince(fake: FakeDiscord, channelId: string, afterId = '0'): FakeMessage[] {

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from '../../../src/core/types.ts';
 import { createSlackAdapter, type SlackAdapter } from '../../../src/platforms/slack/adapter.ts';
 import { startFakeSlack, type FakeSlack } from '../../fakes/slack.ts';
 import { startTestApp, type TestApp } from '../../helpers/test-app.ts';
+import { waitFor as poll, type Check } from '../../helpers/wait.ts';
 
 /** Virtual time running `factor` times faster than the wall clock. */
 export function fastClock(factor = 20): Clock {
@@ -81,13 +82,7 @@ export async function startHarness(options: { mode?: 'http' | 'socket'; env?: Re
   };
 }
 
-/** Polls (real time) until `check` returns a truthy value. */
-export async function waitFor<T>(check: () => T | undefined | false | null, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Polls (real time, every 10 ms) until `check` returns a truthy value. */
+export function waitFor<T>(check: Check<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  return poll(check, what, timeoutMs, 10);
 }
