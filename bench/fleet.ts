@@ -20,6 +20,7 @@ import { createStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
 import { startBalancer, type Balancer } from '../test/helpers/balancer.ts';
 import { entryArgs } from '../test/helpers/entry-point.ts';
+import { waitFor as poll } from '../test/helpers/wait.ts';
 import { BENCH_API_KEY, BENCH_MODEL, type AnswerRecord, type ToParent } from './protocol.ts';
 import { percentile, round, table } from './stats.ts';
 
@@ -97,13 +98,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`fleet bench: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** The fleet starts in seconds, but a loaded machine may take minutes: poll every 100 ms for up to 2 min. */
+const waitFor = (check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000) => poll(check, `fleet bench: ${what}`, timeoutMs, 100);
 
 const healthy = (url: string) => fetch(`${url}/healthz`).then((r) => r.ok, () => false);
 
