@@ -4,7 +4,7 @@ import type { Core } from '../src/core/core.ts';
 import { UserFacingError } from '../src/core/errors.ts';
 import type { KeyState } from '../src/core/openrouter-key.ts';
 import { formatAmount, formatUsd } from '../src/core/quota.ts';
-import { parseRoleTarget, type RoleRef } from '../src/core/roles.ts';
+import { parseRoleTarget, roleWordsOf, type RoleRef } from '../src/core/roles.ts';
 import { resolveUser } from '../src/core/users.ts';
 import { QUOTA_LIMITS, type QuotaLimitName, type QuotaSubject } from '../src/core/store-types.ts';
 
@@ -28,13 +28,8 @@ export function parseLimitValue(limit: QuotaLimitName, raw: string): number | nu
   return value;
 }
 
-/** The word for a tier on this platform: Discord roles, Slack user groups. */
-function tierWord(invocation: Invocation): { prefix: string; noun: string } {
-  return invocation.platform === 'slack' ? { prefix: 'group', noun: 'user group' } : { prefix: 'role', noun: 'role' };
-}
-
 async function roleOf(invocation: Invocation, ref: string): Promise<RoleRef> {
-  const { noun } = tierWord(invocation);
+  const { noun } = roleWordsOf(invocation);
   if (invocation.isDm) throw new UserFacingError('bad-input', `A direct message has no ${noun}s; set tiers in a server channel.`);
   if (!invocation.findRole) throw new UserFacingError('bad-input', `This platform has no ${noun}s to set limits for.`);
   const role = await invocation.findRole(ref);
@@ -49,7 +44,7 @@ async function subjectOf(invocation: Invocation, target: string): Promise<{ subj
   const roleRef = parseRoleTarget(target);
   if (roleRef !== undefined) {
     const role = await roleOf(invocation, roleRef);
-    return { subject: { kind: 'role', roleId: role.id }, label: `the ${tierWord(invocation).noun} ${role.name}`, role };
+    return { subject: { kind: 'role', roleId: role.id }, label: `the ${roleWordsOf(invocation).noun} ${role.name}`, role };
   }
   const user = await resolveUser(invocation, target);
   return { subject: { kind: 'user', userId: user.id }, label: user.name };
@@ -58,7 +53,7 @@ async function subjectOf(invocation: Invocation, target: string): Promise<{ subj
 /** /quota show <user>: each limit, which tier it comes from and why. */
 async function userLines(core: Core, invocation: Invocation, ref: string): Promise<string> {
   const { platform, workspaceId } = invocation;
-  const { noun } = tierWord(invocation);
+  const { noun } = roleWordsOf(invocation);
   const user = await resolveUser(invocation, ref);
   const { roles, lookupFailed } = await core.pipeline.rolesOf({ place: invocation, user, rolesOf: invocation.rolesOf?.bind(invocation) });
   const tiers = new Map((await core.store.listQuotaTiers(platform, workspaceId)).map((t) => [t.roleId, t]));
@@ -87,7 +82,7 @@ async function userLines(core: Core, invocation: Invocation, ref: string): Promi
 
 /** /quota show: every tier of this server. */
 async function tierLines(core: Core, invocation: Invocation): Promise<string[]> {
-  const { noun, prefix } = tierWord(invocation);
+  const { noun, prefix } = roleWordsOf(invocation);
   const tiers = await core.store.listQuotaTiers(invocation.platform, invocation.workspaceId);
   if (tiers.length === 0) return [`**Tiers**: none. Give a ${noun} its own limits with \`/quota set ${prefix}:<name> <limit> <value>\`.`];
   const lines = tiers.map((tier) => {

@@ -228,6 +228,7 @@ export class InboundRouter {
       ...(port.lookupUser ? { lookupUser: (ref: string) => port.lookupUser!(ref) } : {}),
       ...(port.rolesOf ? { rolesOf: (userId: string) => port.rolesOf!(userId) } : {}),
       ...(port.findRole ? { findRole: (ref: string) => port.findRole!(ref) } : {}),
+      ...(port.roleWords ? { roleWords: port.roleWords } : {}),
       ...(port.onAnswer ? { onAnswer: (prompt: string, answer: string, annotations?: unknown[]) => port.onAnswer!(prompt, answer, annotations) } : {}),
     };
   }

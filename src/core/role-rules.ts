@@ -7,13 +7,13 @@ import type { Hooks } from '../tools/types.ts';
 import type { Invocation } from './commands.ts';
 import type { Core } from './core.ts';
 import { UserFacingError } from './errors.ts';
-import type { RoleRef, UserRoles } from './roles.ts';
+import { roleWordsOf, type RoleRef, type UserRoles } from './roles.ts';
 
 /** `everyone`, or roles by name, mention or id separated by commas. */
 export async function parseRoleList(invocation: Invocation, raw: string, option: string): Promise<RoleRef[]> {
   const text = raw.trim();
   if (/^everyone$/i.test(text)) return [];
-  const noun = invocation.platform === 'slack' ? 'user group' : 'role';
+  const { noun } = roleWordsOf(invocation);
   if (!invocation.findRole || invocation.isDm) throw new UserFacingError('bad-input', `\`${option}\` needs ${noun}s, which this place does not have; use \`everyone\`.`);
   const refs = [...new Set(text.split(',').map((r) => r.trim()).filter(Boolean))];
   if (refs.length === 0) throw new UserFacingError('bad-input', `\`${option}\` takes ${noun}s separated by commas, or \`everyone\`.`);

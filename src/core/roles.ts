@@ -15,8 +15,24 @@ export interface RoleRef {
   name: string;
 }
 
+/** How a platform names its roles: the noun in messages, the prefix of a tier in `/quota` (`role:staff`, `group:staff`). */
+export interface RoleWords {
+  noun: string;
+  prefix: string;
+}
+
+/** Discord's, and the words used where a platform says nothing. */
+export const ROLE_WORDS: RoleWords = { noun: 'role', prefix: 'role' };
+
+/** The words for roles where this lookup (or invocation) comes from. */
+export function roleWordsOf(lookup: RoleLookup): RoleWords {
+  return lookup.roleWords ?? ROLE_WORDS;
+}
+
 /** What the platform can tell about roles (InboundPort and Invocation carry these). */
 export interface RoleLookup {
+  /** How this platform names them (Slack: user groups); ROLE_WORDS when unset. */
+  roleWords?: RoleWords;
   /** The roles (user groups) a member of this server (workspace) has. */
   rolesOf?(userId: string): Promise<RoleRef[]>;
   /** A role by mention, id or name (Slack: a user group by id or handle); undefined when none matches. */

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Invocation } from '../../src/core/commands.ts';
 import type { RoleRef } from '../../src/core/roles.ts';
 import { createHarness, type Harness } from '../helpers/invocation.ts';
+import { SLACK_ROLE_WORDS } from '../../src/platforms/slack/user-groups.ts';
 import { startTestApp, type TestApp } from '../helpers/test-app.ts';
 
 const ROLES: Record<string, RoleRef> = {
@@ -112,7 +113,7 @@ describe('quota tiers', () => {
     expect(h.lastReply()).toContain('There is no role `nobody` here');
     await h.run(admin, 'quota', 'set', { target: 'role:staff', limit: 'requests-per-day', value: '3' });
     expect(h.lastReply()).toContain('This platform has no roles to set limits for.');
-    await h.run(admin, 'quota', 'set', { target: 'group:staff', limit: 'requests-per-day', value: '3' }, { ...platformRoles, platform: 'slack' });
+    await h.run(admin, 'quota', 'set', { target: 'group:staff', limit: 'requests-per-day', value: '3' }, { ...platformRoles, roleWords: SLACK_ROLE_WORDS });
     expect(h.lastReply()).toBe('`requests-per-day` for the user group staff is now 3.');
   });
 

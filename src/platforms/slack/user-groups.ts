@@ -5,7 +5,10 @@
  * call; the core caches each member's groups longer (ROLE_CACHE_TTL_MS).
  */
 import type { webApi } from '@slack/bolt';
-import type { RoleLookup } from '../../core/roles.ts';
+import type { RoleLookup, RoleWords } from '../../core/roles.ts';
+
+/** Slack's tiers are user groups: `/quota set group:<handle> …`. */
+export const SLACK_ROLE_WORDS: RoleWords = { noun: 'user group', prefix: 'group' };
 import type { Clock } from '../../core/types.ts';
 
 interface Group {
@@ -37,6 +40,7 @@ function groupsOf(client: webApi.WebClient, clock: Clock, teamId: string): Promi
 
 export function slackUserGroups(deps: { client: webApi.WebClient; clock: Clock }, teamId: string): RoleLookup {
   return {
+    roleWords: SLACK_ROLE_WORDS,
     async rolesOf(userId) {
       const groups = await groupsOf(deps.client, deps.clock, teamId);
       return groups.filter((g) => g.users.includes(userId)).map((g) => ({ id: g.id, name: g.handle }));
